@@ -22,15 +22,19 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     jax.config.update("jax_enable_x64", True)
     theta0 = jnp.asarray(FIG1_START, jnp.float64)
-    print(f"INNA on J(t1,t2) = 100 (t2-|t1|)^2 + |1-t1| from {FIG1_START}, "
-          f"gamma = {FIG1_GAMMA}, {args.steps} steps, float64")
+    print(
+        f"INNA on J(t1,t2) = 100 (t2-|t1|)^2 + |1-t1| from {FIG1_START}, "
+        f"gamma = {FIG1_GAMMA}, {args.steps} steps, float64"
+    )
     print(f"{'alpha':>6} {'beta':>6} {'t1':>10} {'t2':>10} {'J':>10} {'seconds':>8}")
     for alpha, beta in SETTINGS:
         start = time.perf_counter()
         thetas, losses = run_inna(fig1_loss, theta0, alpha, beta, steps=args.steps)
         t1, t2 = (float(x) for x in thetas[-1])
-        print(f"{alpha:6.2f} {beta:6.2f} {t1:10.6f} {t2:10.6f} {float(losses[-1]):10.2e} "
-              f"{time.perf_counter() - start:8.2f}")
+        print(
+            f"{alpha:6.2f} {beta:6.2f} {t1:10.6f} {t2:10.6f} {float(losses[-1]):10.2e} "
+            f"{time.perf_counter() - start:8.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -47,9 +47,7 @@ class InnaState(NamedTuple):
         (1 - alpha beta) theta_0: the gradient term of psi_0 is only known at
         the first update.
         """
-        return jax.tree.map(
-            lambda p, d: p.astype(d.dtype) - d, params, self.theta_minus_psi
-        )
+        return jax.tree.map(lambda p, d: p.astype(d.dtype) - d, params, self.theta_minus_psi)
 
 
 def _check_number(name: str, value: Any, ok, requirement: str) -> None:
@@ -63,9 +61,7 @@ def _check_number(name: str, value: Any, ok, requirement: str) -> None:
             raise ValueError(f"INNA: `{name}` must be {requirement}, got {value!r}.")
 
 
-def inverse_power_decay(
-    init_value: float, power: float = 0.5
-) -> optax.Schedule:
+def inverse_power_decay(init_value: float, power: float = 0.5) -> optax.Schedule:
     r"""The paper's step sizes gamma_k = gamma_0 / (k + 1)^q.
 
     Assumption 1 of the paper (sum of gamma_k infinite, gamma_k = o(1/log k))
@@ -165,9 +161,7 @@ def scale_by_inna(
     _check_number("alpha", alpha, lambda v: v >= 0, ">= 0")
     _check_number("beta", beta, lambda v: v > 0, "> 0")
     if psi_init not in PSI_INITS:
-        raise ValueError(
-            f"INNA: `psi_init` must be one of {PSI_INITS}, got {psi_init!r}."
-        )
+        raise ValueError(f"INNA: `psi_init` must be one of {PSI_INITS}, got {psi_init!r}.")
 
     def init_fn(params: optax.Params) -> InnaState:
         # D_0 = theta_0 - psi_0 = alpha beta theta_0 (+ the gradient term, added
@@ -203,12 +197,8 @@ def scale_by_inna(
 
         out = jax.tree.map(leaf, updates, state.theta_minus_psi, params)
         treedef = jax.tree.structure(updates)
-        steps, d_next = jax.tree.transpose(
-            treedef, jax.tree.structure((0, 0)), out
-        )
-        return steps, InnaState(
-            count=optax.safe_increment(count), theta_minus_psi=d_next
-        )
+        steps, d_next = jax.tree.transpose(treedef, jax.tree.structure((0, 0)), out)
+        return steps, InnaState(count=optax.safe_increment(count), theta_minus_psi=d_next)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
@@ -260,9 +250,7 @@ def inna(
       >>> params = optax.apply_updates(params, updates)
     """
     _check_number("weight_decay", weight_decay, lambda v: v >= 0, ">= 0")
-    core = scale_by_inna(
-        learning_rate, alpha, beta, psi_init=psi_init, psi_dtype=psi_dtype
-    )
+    core = scale_by_inna(learning_rate, alpha, beta, psi_init=psi_init, psi_dtype=psi_dtype)
     if isinstance(weight_decay, numbers.Real) and weight_decay == 0:
         return core
     return optax.chain(optax.add_decayed_weights(weight_decay, mask), core)

@@ -49,9 +49,7 @@ def run_inna(
 
     @jax.jit
     def run(theta0):
-        (theta, _), (thetas, losses) = jax.lax.scan(
-            step, (theta0, tx.init(theta0)), length=steps
-        )
+        (theta, _), (thetas, losses) = jax.lax.scan(step, (theta0, tx.init(theta0)), length=steps)
         thetas = jnp.concatenate([thetas, theta[None]])
         return thetas, jnp.concatenate([losses, loss_fn(theta)[None]])
 

@@ -1,0 +1,23 @@
+"""Point 2: the paper's Figure 1 problem reaches (1, 1) in float64."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from inna_optax.nonsmooth import FIG1_GAMMA, FIG1_START, fig1_loss, run_inna
+
+
+@pytest.mark.parametrize("alpha, beta", [(1.3, 0.1), (0.5, 0.1)])
+def test_fig1_reaches_minimum(alpha, beta):
+    theta0 = jnp.asarray(FIG1_START, jnp.float64)
+    thetas, losses = run_inna(fig1_loss, theta0, alpha, beta, FIG1_GAMMA, steps=100_000)
+    assert thetas.dtype == jnp.float64
+    assert thetas.shape == (100_001, 2)
+    np.testing.assert_allclose(np.asarray(thetas[-1]), [1.0, 1.0], atol=1e-3)
+    assert float(losses[-1]) < 1e-4
+    assert float(losses[0]) == pytest.approx(float(fig1_loss(theta0)))
+
+
+def test_fig1_loss_values():
+    assert float(fig1_loss(jnp.array([1.0, 1.0]))) == 0.0
+    assert float(fig1_loss(jnp.array([-1.0, 1.5]))) == pytest.approx(100 * 0.25 + 2)
