@@ -1,0 +1,214 @@
+"""Optimizer step speed: INNA against SGD-momentum, Adam and Adagrad.
+
+Times `update` + `optax.apply_updates`, jit-compiled with params and state
+donated (as a training loop does), on the same trees, interleaved in one run.
+Prints medians, ratios to SGD-momentum, copies XLA inserted, and XLA's bytes
+accessed per step against the floor (every array read once and written once).
+
+    python -m benchmarks.step_speed                 # quick preset, CPU
+    python -m benchmarks.step_speed --preset full   # more repetitions (GPU)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import inna_optax
+
+# The paper's Network-in-Network for 10 classes (HWIO kernels): 966,986 parameters.
+NIN_SHAPES = {
+    "conv1": (5, 5, 3, 192),
+    "cccp1": (1, 1, 192, 160),
+    "cccp2": (1, 1, 160, 96),
+    "conv2": (5, 5, 96, 192),
+    "cccp3": (1, 1, 192, 192),
+    "cccp4": (1, 1, 192, 192),
+    "conv3": (3, 3, 192, 192),
+    "cccp5": (1, 1, 192, 192),
+    "cccp6": (1, 1, 192, 10),
+}
+
+
+def nin_tree():
+    tree = {}
+    for name, shape in NIN_SHAPES.items():
+        tree[name] = {"kernel": shape, "bias": (shape[-1],)}
+    return tree
+
+
+def big_tree():
+    """About 32M parameters in 8 matrices of 2048 x 2048."""
+    return {f"w{i}": (2048, 2048) for i in range(8)}
+
+
+TREES = {"nin_1M": nin_tree, "dense_32M": big_tree}
+
+
+def naive_inna(learning_rate, alpha=0.5, beta=0.1):
+    """A plain tree_map transcription of eq. (12) that stores psi, for comparison."""
+
+    def init(params):
+        return jax.tree.map(lambda p: (1 - alpha * beta) * p, params)
+
+    def update(grads, psi, params):
+        phi = jax.tree.map(lambda t, s: (1 / beta - alpha) * t - s / beta, params, psi)
+        updates = jax.tree.map(lambda f, g: learning_rate * (f - beta * g), phi, grads)
+        psi = jax.tree.map(lambda s, f: s + learning_rate * f, psi, phi)
+        return updates, psi
+
+    return optax.GradientTransformation(init, update)
+
+
+# (name, optimizer, arrays read and written per parameter at the floor)
+OPTIMIZERS = {
+    "sgd_momentum": (lambda: optax.sgd(1e-2, momentum=0.9), 5),
+    "inna": (lambda: inna_optax.inna(inna_optax.inverse_power_decay(1e-2)), 5),
+    "adam": (lambda: optax.adam(1e-3), 7),
+    "adagrad": (lambda: optax.adagrad(1e-2), 5),
+    "inna_naive_psi": (lambda: naive_inna(1e-2), 5),
+}
+
+
+def make_step(tx):
+    def step(params, state, grads):
+        updates, state = tx.update(grads, state, params)
+        return optax.apply_updates(params, updates), state
+
+    return jax.jit(step, donate_argnums=(0, 1))
+
+
+def measure(tree_name, reps, calls):
+    shapes = TREES[tree_name]()
+    key = jax.random.key(0)
+    leaves, treedef = jax.tree.flatten(shapes, is_leaf=lambda x: isinstance(x, tuple))
+    keys = jax.random.split(key, 2 * len(leaves))
+    params0 = treedef.unflatten(
+        [
+            jax.random.normal(k, s, jnp.float32) * 0.05
+            for k, s in zip(keys[::2], leaves, strict=True)
+        ]
+    )
+    grads = treedef.unflatten(
+        [
+            jax.random.normal(k, s, jnp.float32) * 0.01
+            for k, s in zip(keys[1::2], leaves, strict=True)
+        ]
+    )
+    n_params = sum(x.size for x in jax.tree.leaves(params0))
+    param_bytes = sum(x.nbytes for x in jax.tree.leaves(params0))
+
+    steps, carries, info = {}, {}, {}
+    for name, (factory, floor_arrays) in OPTIMIZERS.items():
+        tx = factory()
+        params = jax.tree.map(jnp.copy, params0)
+        state = tx.init(params)
+        step = make_step(tx)
+        compiled = step.lower(params, state, grads).compile()
+        cost = compiled.cost_analysis()
+        cost = cost[0] if isinstance(cost, list) else cost
+        state_bytes = sum(
+            x.nbytes for x in jax.tree.leaves(state) if hasattr(x, "nbytes") and x.ndim > 0
+        )
+        info[name] = {
+            "copies": compiled.as_text().count(" copy("),
+            "bytes_accessed": float(cost.get("bytes accessed", float("nan"))),
+            "floor_bytes": floor_arrays * param_bytes,
+            "state_bytes": state_bytes,
+        }
+        carries[name] = step(params, state, grads)  # warm up (and compile)
+        jax.block_until_ready(carries[name])
+        steps[name] = step
+
+    times = {name: [] for name in OPTIMIZERS}
+    for _ in range(reps):
+        for name in OPTIMIZERS:  # interleaved: same machine state for every optimizer
+            carry = carries[name]
+            start = time.perf_counter()
+            for _ in range(calls):
+                carry = steps[name](*carry, grads)
+            jax.block_until_ready(carry)
+            times[name].append((time.perf_counter() - start) / calls)
+            carries[name] = carry
+
+    base = np.median(times["sgd_momentum"])
+    rows = []
+    for name in OPTIMIZERS:
+        med = float(np.median(times[name]))
+        rows.append(
+            {
+                "tree": tree_name,
+                "optimizer": name,
+                "n_params": n_params,
+                "median_ms": med * 1e3,
+                "ratio_to_sgd_momentum": med / base,
+                "state_over_params_bytes": info[name]["state_bytes"] / param_bytes,
+                "bytes_accessed_over_floor": info[name]["bytes_accessed"]
+                / info[name]["floor_bytes"],
+                "copies": info[name]["copies"],
+                "times_ms": [t * 1e3 for t in times[name]],
+            }
+        )
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", choices=["smoke", "quick", "full"], default="quick")
+    parser.add_argument(
+        "--trees", default=",".join(TREES), help="comma-separated: " + ",".join(TREES)
+    )
+    parser.add_argument("--out", default="results/step_speed", help="directory for step_speed.json")
+    args = parser.parse_args(argv)
+    reps = {"smoke": 2, "quick": 15, "full": 50}[args.preset]
+
+    rows = []
+    for tree_name in args.trees.split(","):
+        calls = 20 if tree_name.startswith("nin") else 3
+        rows += measure(tree_name, reps, calls)
+
+    device = jax.devices()[0]
+    meta = {
+        "date": time.strftime("%Y-%m-%d"),
+        "backend": jax.default_backend(),
+        "device": device.device_kind,
+        "machine": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "jax": jax.__version__,
+        "optax": optax.__version__,
+        "preset": args.preset,
+        "donated": ["params", "opt_state"],
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "step_speed.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+
+    print(
+        f"\n{meta['date']}  {meta['backend']} ({meta['device']}, {meta['cpu_count']} cores)  "
+        f"jax {meta['jax']}  optax {meta['optax']}  preset {args.preset}, donated params+state"
+    )
+    header = (
+        f"{'tree':<10} {'optimizer':<15} {'median ms':>10} {'vs sgd-mom':>10} "
+        f"{'state/params':>12} {'bytes/floor':>11} {'copies':>6}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(
+            f"{r['tree']:<10} {r['optimizer']:<15} {r['median_ms']:10.3f} "
+            f"{r['ratio_to_sgd_momentum']:9.2f}x {r['state_over_params_bytes']:12.2f} "
+            f"{r['bytes_accessed_over_floor']:11.2f} {r['copies']:6d}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,17 @@
+"""Smoke test: the step-speed benchmark runs and reports every optimizer."""
+
+import json
+
+from benchmarks import step_speed
+
+
+def test_step_speed_smoke(tmp_path, capsys):
+    step_speed.main(["--preset", "smoke", "--trees", "nin_1M", "--out", str(tmp_path)])
+    rows = json.loads((tmp_path / "step_speed.json").read_text())["rows"]
+    assert {r["optimizer"] for r in rows} == set(step_speed.OPTIMIZERS)
+    inna = next(r for r in rows if r["optimizer"] == "inna")
+    assert inna["n_params"] == 966_986
+    assert inna["state_over_params_bytes"] == 1.0
+    # INNA stores one array per parameter and XLA copies nothing but the scalar count.
+    assert inna["copies"] <= 1
+    assert "vs sgd-mom" in capsys.readouterr().out
