@@ -1,0 +1,358 @@
+"""Data sets for the training pipeline: MNIST (IDX), CIFAR-10/100 (python pickles),
+image folders (directory or .zip), and an embedded default (scikit-learn's digits).
+
+Every loader returns a :class:`Dataset` of uint8 images (N, H, W, C) and int32
+labels. Errors name the file and what is wrong with it. The core optimizer does
+not import this module.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import pickle
+import struct
+import tarfile
+import tempfile
+import urllib.request
+import zipfile
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+
+class DataError(ValueError):
+    """A data file is missing, truncated, corrupted or mislabelled."""
+
+
+class Dataset(NamedTuple):
+    x_train: np.ndarray  # uint8 (N, H, W, C)
+    y_train: np.ndarray  # int32 (N,)
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    name: str
+
+
+# ------------------------------------------------------------------ MNIST (IDX)
+MNIST_FILES = {
+    "x_train": "train-images-idx3-ubyte",
+    "y_train": "train-labels-idx1-ubyte",
+    "x_test": "t10k-images-idx3-ubyte",
+    "y_test": "t10k-labels-idx1-ubyte",
+}
+
+
+def _find(directory: Path, stem: str) -> Path:
+    for name in (stem, stem + ".gz"):
+        if (directory / name).is_file():
+            return directory / name
+    raise DataError(f"{directory / stem}[.gz]: file not found")
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Reads an IDX file (gzipped or not) of unsigned bytes."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as e:
+        raise DataError(f"{path}: cannot read ({e})") from e
+    if len(raw) < 4:
+        raise DataError(f"{path}: truncated header ({len(raw)} bytes)")
+    zero, dtype_code, ndim = raw[0] * 256 + raw[1], raw[2], raw[3]
+    if zero != 0 or dtype_code != 0x08 or not 1 <= ndim <= 4:
+        raise DataError(f"{path}: not an IDX file of unsigned bytes (magic {raw[:4].hex()})")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path}: truncated header")
+    shape = struct.unpack(">" + "I" * ndim, raw[4:header])
+    expected = int(np.prod(shape))
+    if len(raw) - header != expected:
+        raise DataError(
+            f"{path}: shape {shape} needs {expected} bytes of data, found {len(raw) - header}"
+            + (" (truncated)" if len(raw) - header < expected else "")
+        )
+    return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
+
+
+def _check_labels(path, labels, num_classes, n_images):
+    if len(labels) != n_images:
+        raise DataError(f"{path}: {len(labels)} labels for {n_images} images")
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        raise DataError(
+            f"{path}: labels must be in [0, {num_classes}), found {labels.min()}..{labels.max()}"
+        )
+
+
+def load_mnist(directory: str | os.PathLike) -> Dataset:
+    directory = Path(directory)
+    paths = {k: _find(directory, stem) for k, stem in MNIST_FILES.items()}
+    arrays = {k: read_idx(p) for k, p in paths.items()}
+    for split in ("train", "test"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if x.ndim != 3:
+            raise DataError(f"{paths[f'x_{split}']}: expected 3-D images, got shape {x.shape}")
+        if y.ndim != 1:
+            raise DataError(f"{paths[f'y_{split}']}: expected 1-D labels, got shape {y.shape}")
+        _check_labels(paths[f"y_{split}"], y, 10, len(x))
+    return Dataset(
+        arrays["x_train"][..., None], arrays["y_train"].astype(np.int32),
+        arrays["x_test"][..., None], arrays["y_test"].astype(np.int32), 10, "mnist",
+    )
+
+
+# ------------------------------------------------------- CIFAR (python pickles)
+CIFAR = {
+    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"],
+                b"labels", 10),
+    "cifar100": ("cifar-100-python", ["train"], ["test"], b"fine_labels", 100),
+}
+
+
+def _cifar_members(source: Path, folder: str, names: list[str]) -> dict[str, bytes]:
+    """Reads the named batch files from a directory or a .tar.gz archive."""
+    out = {}
+    if source.is_file():
+        try:
+            with tarfile.open(source, "r:*") as tar:
+                for name in names:
+                    try:
+                        member = tar.extractfile(f"{folder}/{name}")
+                    except KeyError:
+                        member = None
+                    if member is None:
+                        raise DataError(f"{source}: archive has no {folder}/{name}")
+                    out[name] = member.read()
+        except (tarfile.TarError, OSError, EOFError) as e:
+            raise DataError(f"{source}: not a readable .tar.gz ({e})") from e
+        return out
+    base = source / folder if (source / folder).is_dir() else source
+    for name in names:
+        path = base / name
+        if not path.is_file():
+            raise DataError(f"{path}: file not found")
+        out[name] = path.read_bytes()
+    return out
+
+
+def _cifar_batch(origin: str, raw: bytes, label_key: bytes, num_classes: int):
+    try:
+        batch = pickle.loads(raw, encoding="bytes")
+    except Exception as e:  # noqa: BLE001 - any unpickling failure means a bad file
+        raise DataError(f"{origin}: not a CIFAR python pickle ({type(e).__name__}: {e})") from e
+    if not isinstance(batch, dict) or b"data" not in batch or label_key not in batch:
+        raise DataError(f"{origin}: missing b'data' or {label_key!r}")
+    data = np.asarray(batch[b"data"], np.uint8)
+    labels = np.asarray(batch[label_key], np.int64)
+    if data.ndim != 2 or data.shape[1] != 3072:
+        raise DataError(f"{origin}: data must be (N, 3072) uint8, got {data.shape}")
+    _check_labels(origin, labels, num_classes, len(data))
+    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels.astype(np.int32)
+
+
+def load_cifar(source: str | os.PathLike, which: str = "cifar10") -> Dataset:
+    """CIFAR-10 or CIFAR-100 from the official python version (directory or .tar.gz)."""
+    folder, train, test, label_key, num_classes = CIFAR[which]
+    source = Path(source)
+    if source.is_dir() and not (source / folder).is_dir():
+        archive = source / f"{folder.replace('-batches-py', '').replace('-python', '')}-python.tar.gz"
+        if archive.is_file():
+            source = archive
+    raw = _cifar_members(source, folder, train + test)
+    parts = {n: _cifar_batch(f"{source}:{folder}/{n}", raw[n], label_key, num_classes)
+             for n in train + test}
+    x_tr = np.concatenate([parts[n][0] for n in train])
+    y_tr = np.concatenate([parts[n][1] for n in train])
+    x_te = np.concatenate([parts[n][0] for n in test])
+    y_te = np.concatenate([parts[n][1] for n in test])
+    return Dataset(x_tr, y_tr, x_te, y_te, num_classes, which)
+
+
+# --------------------------------------------------------------- image folders
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def load_folder(source: str | os.PathLike) -> Dataset:
+    """Images in `train/<class>/*` and `test/<class>/*`, as a directory or a .zip.
+
+    Classes are the sorted folder names of `train/`; all images must share one size.
+    """
+    from PIL import Image  # pillow comes with matplotlib; only this loader needs it
+
+    source = Path(source)
+    if source.is_file():
+        try:
+            archive = zipfile.ZipFile(source)
+        except (zipfile.BadZipFile, OSError) as e:
+            raise DataError(f"{source}: not a readable .zip ({e})") from e
+        names = [n for n in archive.namelist() if n.lower().endswith(IMAGE_SUFFIXES)]
+
+        def read(name):
+            return archive.read(name)
+    else:
+        names = [str(p.relative_to(source)) for p in sorted(source.rglob("*"))
+                 if p.suffix.lower() in IMAGE_SUFFIXES]
+
+        def read(name):
+            return (source / name).read_bytes()
+
+    by_split: dict[str, list[tuple[str, str]]] = {"train": [], "test": []}
+    for name in sorted(names):
+        parts = Path(name).parts
+        # allow one leading folder (e.g. cifar10/train/cat/0001.jpg)
+        for i in range(len(parts) - 2):
+            if parts[i] in by_split and len(parts) - i == 3:
+                by_split[parts[i]].append((parts[i + 1], name))
+                break
+    if not by_split["train"] or not by_split["test"]:
+        raise DataError(f"{source}: expected images under train/<class>/ and test/<class>/")
+    classes = sorted({c for c, _ in by_split["train"]})
+    index = {c: i for i, c in enumerate(classes)}
+    out = {}
+    for split, items in by_split.items():
+        xs, ys = [], []
+        for cls, name in items:
+            if cls not in index:
+                raise DataError(f"{source}: {name}: class {cls!r} is not among train's {classes}")
+            try:
+                img = np.asarray(Image.open(io.BytesIO(read(name))))
+            except Exception as e:  # noqa: BLE001 - any decoding failure means a bad file
+                raise DataError(f"{source}: {name}: cannot decode image ({e})") from e
+            img = img[..., None] if img.ndim == 2 else img[..., :3]
+            if xs and img.shape != xs[0].shape:
+                raise DataError(f"{source}: {name}: size {img.shape}, others are {xs[0].shape}")
+            xs.append(img)
+            ys.append(index[cls])
+        out[split] = (np.stack(xs).astype(np.uint8), np.asarray(ys, np.int32))
+    return Dataset(*out["train"], *out["test"], len(classes), f"folder:{source.name}")
+
+
+# ------------------------------------------------------ embedded default: digits
+def load_digits() -> Dataset:
+    """scikit-learn's 1,797 8x8 handwritten digits (shipped with it: no download).
+
+    A deterministic 80/20 split (stratified by order: every fifth image is test).
+    """
+    from sklearn.datasets import load_digits as sk_digits
+
+    bunch = sk_digits()
+    x = np.clip(bunch.images * (255.0 / 16.0), 0, 255).astype(np.uint8)[..., None]
+    y = bunch.target.astype(np.int32)
+    test = np.arange(len(x)) % 5 == 0
+    return Dataset(x[~test], y[~test], x[test], y[test], 10, "digits")
+
+
+# -------------------------------------------------------------------- download
+# Official locations and SHA-256 of the published archives.
+DOWNLOADS = {
+    "mnist": [
+        ("https://ossci-datasets.s3.amazonaws.com/mnist/train-images-idx3-ubyte.gz",
+         "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"),
+        ("https://ossci-datasets.s3.amazonaws.com/mnist/train-labels-idx1-ubyte.gz",
+         "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"),
+        ("https://ossci-datasets.s3.amazonaws.com/mnist/t10k-images-idx3-ubyte.gz",
+         "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"),
+        ("https://ossci-datasets.s3.amazonaws.com/mnist/t10k-labels-idx1-ubyte.gz",
+         "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
+    ],
+    "cifar10": [
+        ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+         "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"),
+    ],
+    "cifar100": [
+        ("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+         "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7"),
+    ],
+}
+
+
+def download(dataset: str, cache_dir: str | os.PathLike, sources=None, progress=True) -> Path:
+    """Fetches `dataset`'s files into `cache_dir`, verifying SHA-256.
+
+    Files already present with the right checksum are kept. A file is written
+    to a temporary name and renamed only once its checksum matches, so a failed
+    or corrupted download leaves no partial file behind.
+
+    Args:
+      dataset: "mnist", "cifar10" or "cifar100".
+      cache_dir: where the files go.
+      sources: (url, sha256) pairs overriding the official ones (for tests and mirrors).
+      progress: print one line per file.
+
+    Returns:
+      `cache_dir`, ready for the dataset's loader.
+    """
+    if dataset not in DOWNLOADS and sources is None:
+        raise ValueError(f"--download supports {sorted(DOWNLOADS)}, not {dataset!r}")
+    cache = Path(cache_dir)
+    cache.mkdir(parents=True, exist_ok=True)
+    for url, sha256 in sources or DOWNLOADS[dataset]:
+        target = cache / url.rsplit("/", 1)[-1]
+        if target.is_file() and _sha256(target) == sha256:
+            continue
+        if progress:
+            print(f"downloading {url}")
+        fd, tmp = tempfile.mkstemp(dir=cache, prefix=f".{target.name}.", suffix=".part")
+        try:
+            digest = hashlib.sha256()
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+                while chunk := response.read(1 << 20):
+                    digest.update(chunk)
+                    out.write(chunk)
+            if digest.hexdigest() != sha256:
+                raise DataError(
+                    f"{url}: SHA-256 {digest.hexdigest()} does not match the expected {sha256}"
+                )
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    return cache
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# ------------------------------------------------------------------ dispatcher
+def load(dataset: str, data_dir: str | os.PathLike | None = None, *, download_to=None) -> Dataset:
+    """Loads `dataset` ("digits", "mnist", "cifar10", "cifar100", "folder")."""
+    if dataset == "digits":
+        return load_digits()
+    if download_to is not None:
+        data_dir = download(dataset, download_to)
+    if data_dir is None:
+        raise ValueError(f"--dataset {dataset} needs --data-dir (or --download)")
+    if not Path(data_dir).exists():
+        raise DataError(f"{data_dir}: no such file or directory")
+    if dataset == "mnist":
+        return load_mnist(data_dir)
+    if dataset in CIFAR:
+        return load_cifar(data_dir, dataset)
+    if dataset == "folder":
+        path = Path(data_dir)
+        if path.is_dir() and not (path / "train").is_dir():
+            zips = sorted(path.glob("*.zip"))
+            if len(zips) == 1:
+                path = zips[0]
+        return load_folder(path)
+    raise ValueError(f"unknown dataset {dataset!r}")
+
+
+def normalize(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    return ((x.astype(np.float32) / 255.0) - mean) / std
+
+
+def channel_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std on [0, 1], from the training images."""
+    x = x.reshape(-1, x.shape[-1]).astype(np.float64) / 255.0
+    return x.mean(0).astype(np.float32), np.maximum(x.std(0), 1e-6).astype(np.float32)
