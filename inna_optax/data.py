@@ -101,15 +101,24 @@ def load_mnist(directory: str | os.PathLike) -> Dataset:
             raise DataError(f"{paths[f'y_{split}']}: expected 1-D labels, got shape {y.shape}")
         _check_labels(paths[f"y_{split}"], y, 10, len(x))
     return Dataset(
-        arrays["x_train"][..., None], arrays["y_train"].astype(np.int32),
-        arrays["x_test"][..., None], arrays["y_test"].astype(np.int32), 10, "mnist",
+        arrays["x_train"][..., None],
+        arrays["y_train"].astype(np.int32),
+        arrays["x_test"][..., None],
+        arrays["y_test"].astype(np.int32),
+        10,
+        "mnist",
     )
 
 
 # ------------------------------------------------------- CIFAR (python pickles)
 CIFAR = {
-    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"],
-                b"labels", 10),
+    "cifar10": (
+        "cifar-10-batches-py",
+        [f"data_batch_{i}" for i in range(1, 6)],
+        ["test_batch"],
+        b"labels",
+        10,
+    ),
     "cifar100": ("cifar-100-python", ["train"], ["test"], b"fine_labels", 100),
 }
 
@@ -160,12 +169,16 @@ def load_cifar(source: str | os.PathLike, which: str = "cifar10") -> Dataset:
     folder, train, test, label_key, num_classes = CIFAR[which]
     source = Path(source)
     if source.is_dir() and not (source / folder).is_dir():
-        archive = source / f"{folder.replace('-batches-py', '').replace('-python', '')}-python.tar.gz"
+        archive = (
+            source / f"{folder.replace('-batches-py', '').replace('-python', '')}-python.tar.gz"
+        )
         if archive.is_file():
             source = archive
     raw = _cifar_members(source, folder, train + test)
-    parts = {n: _cifar_batch(f"{source}:{folder}/{n}", raw[n], label_key, num_classes)
-             for n in train + test}
+    parts = {
+        n: _cifar_batch(f"{source}:{folder}/{n}", raw[n], label_key, num_classes)
+        for n in train + test
+    }
     x_tr = np.concatenate([parts[n][0] for n in train])
     y_tr = np.concatenate([parts[n][1] for n in train])
     x_te = np.concatenate([parts[n][0] for n in test])
@@ -195,8 +208,11 @@ def load_folder(source: str | os.PathLike) -> Dataset:
         def read(name):
             return archive.read(name)
     else:
-        names = [str(p.relative_to(source)) for p in sorted(source.rglob("*"))
-                 if p.suffix.lower() in IMAGE_SUFFIXES]
+        names = [
+            str(p.relative_to(source))
+            for p in sorted(source.rglob("*"))
+            if p.suffix.lower() in IMAGE_SUFFIXES
+        ]
 
         def read(name):
             return (source / name).read_bytes()
@@ -251,22 +267,34 @@ def load_digits() -> Dataset:
 # Official locations and SHA-256 of the published archives.
 DOWNLOADS = {
     "mnist": [
-        ("https://ossci-datasets.s3.amazonaws.com/mnist/train-images-idx3-ubyte.gz",
-         "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"),
-        ("https://ossci-datasets.s3.amazonaws.com/mnist/train-labels-idx1-ubyte.gz",
-         "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"),
-        ("https://ossci-datasets.s3.amazonaws.com/mnist/t10k-images-idx3-ubyte.gz",
-         "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"),
-        ("https://ossci-datasets.s3.amazonaws.com/mnist/t10k-labels-idx1-ubyte.gz",
-         "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
+        (
+            "https://ossci-datasets.s3.amazonaws.com/mnist/train-images-idx3-ubyte.gz",
+            "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+        ),
+        (
+            "https://ossci-datasets.s3.amazonaws.com/mnist/train-labels-idx1-ubyte.gz",
+            "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+        ),
+        (
+            "https://ossci-datasets.s3.amazonaws.com/mnist/t10k-images-idx3-ubyte.gz",
+            "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+        ),
+        (
+            "https://ossci-datasets.s3.amazonaws.com/mnist/t10k-labels-idx1-ubyte.gz",
+            "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+        ),
     ],
     "cifar10": [
-        ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-         "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"),
+        (
+            "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+            "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+        ),
     ],
     "cifar100": [
-        ("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
-         "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7"),
+        (
+            "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+            "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7",
+        ),
     ],
 }
 

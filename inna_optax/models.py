@@ -34,8 +34,15 @@ class NiN(nnx.Module):
       rngs: `nnx.Rngs` for the initialisation.
     """
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 3, width: float = 1.0,
-                 dropout: float = 0.5, *, rngs: nnx.Rngs):
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 3,
+        width: float = 1.0,
+        dropout: float = 0.5,
+        *,
+        rngs: nnx.Rngs,
+    ):
         if width <= 0:
             raise ValueError(f"NiN: `width` must be > 0, got {width!r}.")
         self.dropout = dropout
@@ -44,8 +51,16 @@ class NiN(nnx.Module):
         for block in BLOCKS:
             for kernel, out in block:
                 out = num_classes if out is None else max(1, round(out * width))
-                convs.append(nnx.Conv(channels, out, (kernel, kernel), padding="SAME",
-                                      kernel_init=nnx.initializers.he_normal(), rngs=rngs))
+                convs.append(
+                    nnx.Conv(
+                        channels,
+                        out,
+                        (kernel, kernel),
+                        padding="SAME",
+                        kernel_init=nnx.initializers.he_normal(),
+                        rngs=rngs,
+                    )
+                )
                 channels = out
         self.convs = nnx.List(convs)
 

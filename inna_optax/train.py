@@ -47,11 +47,11 @@ class Config:
     alpha: float = 0.5
     beta: float = 0.1
     decay_power: float = 0.5
-    psi_init: str = "gradient"
+    psi_init: str = "params"
     epochs: int = 10
     batch_size: int = 32
     width: float = 1.0
-    dropout: float = 0.5
+    dropout: float | None = None  # None: 0.5 (the paper's NiN), 0 on the 8x8 digits
     train_examples: int | None = None
     seeds: tuple[int, ...] = (0,)
     out: str = "results/train"
@@ -68,8 +68,12 @@ def make_optimizer(cfg: Config) -> optax.GradientTransformation:
     """INNA and SGD use gamma_0 (k+1)^-q (paper, 5.2.1); Adam and Adagrad a constant gamma_0."""
     lr = cfg.lr if cfg.lr is not None else DEFAULT_LR[cfg.optimizer]
     if cfg.optimizer == "inna":
-        return inna_optax.inna(inna_optax.inverse_power_decay(lr, cfg.decay_power),
-                               cfg.alpha, cfg.beta, psi_init=cfg.psi_init)
+        return inna_optax.inna(
+            inna_optax.inverse_power_decay(lr, cfg.decay_power),
+            cfg.alpha,
+            cfg.beta,
+            psi_init=cfg.psi_init,
+        )
     if cfg.optimizer == "sgd":
         return optax.sgd(inna_optax.inverse_power_decay(lr, cfg.decay_power))
     if cfg.optimizer == "adam":
@@ -98,15 +102,16 @@ def make_steps(graphdef, tx):
         correct = (jnp.argmax(logits, -1) == y).astype(jnp.float32)
         return jnp.sum(losses * mask), jnp.sum(correct * mask)
 
-    train_step = jax.jit(jax.vmap(train_step, in_axes=(0, 0, 0, 0, 0, None)),
-                         donate_argnums=(0, 1))
+    train_step = jax.jit(jax.vmap(train_step, in_axes=(0, 0, 0, 0, 0, None)), donate_argnums=(0, 1))
     eval_step = jax.jit(jax.vmap(eval_step, in_axes=(0, None, None, None)))
     return train_step, eval_step
 
 
 def init_replicas(cfg: Config, in_channels: int, num_classes: int):
-    models = [NiN(num_classes, in_channels, cfg.width, cfg.dropout, rngs=nnx.Rngs(s))
-              for s in cfg.seeds]
+    dropout = cfg.dropout if cfg.dropout is not None else (0.0 if cfg.dataset == "digits" else 0.5)
+    models = [
+        NiN(num_classes, in_channels, cfg.width, dropout, rngs=nnx.Rngs(s)) for s in cfg.seeds
+    ]
     graphdef, _ = nnx.split(models[0])
     params = jax.tree.map(lambda *xs: jnp.stack(xs), *[nnx.split(m)[1] for m in models])
     return graphdef, params, count_params(models[0])
@@ -121,7 +126,7 @@ def evaluate(eval_step, params, x, y, batch=500):
     n = len(x)
     total_loss, total_correct = 0.0, 0.0
     for start in range(0, n, batch):
-        xb, yb = x[start:start + batch], y[start:start + batch]
+        xb, yb = x[start : start + batch], y[start : start + batch]
         mask = np.ones(len(xb), np.float32)
         if len(xb) < batch and n > batch:  # pad to one compiled shape
             pad = batch - len(xb)
@@ -155,19 +160,23 @@ def train(cfg: Config) -> dict:
     ds = data_lib.load(cfg.dataset, cfg.data_dir, download_to=download_to)
     x_train, y_train = ds.x_train, ds.y_train
     if cfg.train_examples is not None:
-        x_train, y_train = x_train[:cfg.train_examples], y_train[:cfg.train_examples]
+        x_train, y_train = x_train[: cfg.train_examples], y_train[: cfg.train_examples]
     mean, std = data_lib.channel_stats(x_train)
     x_train = data_lib.normalize(x_train, mean, std)
     x_test = data_lib.normalize(ds.x_test, mean, std)
 
     devices = jax.local_devices()[: cfg.devices]
     if cfg.batch_size % len(devices):
-        raise ValueError(f"--batch-size {cfg.batch_size} must be divisible by the "
-                         f"{len(devices)} local devices (data parallelism)")
+        raise ValueError(
+            f"--batch-size {cfg.batch_size} must be divisible by the "
+            f"{len(devices)} local devices (data parallelism)"
+        )
     steps_per_epoch = len(x_train) // cfg.batch_size
     if steps_per_epoch == 0:
         raise ValueError(f"{len(x_train)} training examples: fewer than one batch")
-    mesh = jax.make_mesh((len(devices),), ("data",), devices=devices)
+    mesh = jax.make_mesh(
+        (len(devices),), ("data",), devices=devices, axis_types=(jax.sharding.AxisType.Auto,)
+    )
     batch_sharding = NamedSharding(mesh, PartitionSpec(None, "data"))
     replicated = NamedSharding(mesh, PartitionSpec())
 
@@ -182,8 +191,15 @@ def train(cfg: Config) -> dict:
             restored = checkpointer.restore(ckpt_dir / f"epoch_{last}", target)
         params, opt_state = restored["params"], restored["opt_state"]
         first_epoch = last + 1
-        kept = [line for line in metrics_path.read_text().splitlines()
-                if json.loads(line)["epoch"] <= last] if metrics_path.exists() else []
+        kept = (
+            [
+                line
+                for line in metrics_path.read_text().splitlines()
+                if json.loads(line)["epoch"] <= last
+            ]
+            if metrics_path.exists()
+            else []
+        )
         metrics_path.write_text("".join(line + "\n" for line in kept))
     else:
         shutil.rmtree(ckpt_dir, ignore_errors=True)
@@ -200,7 +216,7 @@ def train(cfg: Config) -> dict:
         bar = _progress(cfg, steps_per_epoch, epoch)
         t0 = time.perf_counter()
         for i in range(steps_per_epoch):
-            idx = orders[:, i * cfg.batch_size:(i + 1) * cfg.batch_size]
+            idx = orders[:, i * cfg.batch_size : (i + 1) * cfg.batch_size]
             xb = jax.device_put(x_train[idx], batch_sharding)
             yb = jax.device_put(y_train[idx], batch_sharding)
             step = (epoch - 1) * steps_per_epoch + i
@@ -222,17 +238,24 @@ def train(cfg: Config) -> dict:
             bar.close()
         _check_finite(train_losses, epoch, steps_per_epoch - 1)
         test_loss, test_acc = evaluate(eval_step, params, x_test, ds.y_test)
-        record = {"epoch": epoch, "train_loss": train_losses.tolist(),
-                  "test_loss": test_loss.tolist(), "test_accuracy": test_acc.tolist()}
+        record = {
+            "epoch": epoch,
+            "train_loss": train_losses.tolist(),
+            "test_loss": test_loss.tolist(),
+            "test_accuracy": test_acc.tolist(),
+        }
         history.append(record)
         with metrics_path.open("a") as f:
             f.write(json.dumps(record) + "\n")
-        checkpointer.save(ckpt_dir / f"epoch_{epoch}",
-                          {"params": params, "opt_state": opt_state}, force=True)
+        checkpointer.save(
+            ckpt_dir / f"epoch_{epoch}", {"params": params, "opt_state": opt_state}, force=True
+        )
         checkpointer.wait_until_finished()  # a checkpoint on disk means a finished epoch
-        print(f"epoch {epoch}/{cfg.epochs}: train loss {_fmt(train_losses)}, "
-              f"test loss {_fmt(test_loss)}, test accuracy {_fmt(test_acc * 100, '.2f')}%",
-              flush=True)
+        print(
+            f"epoch {epoch}/{cfg.epochs}: train loss {_fmt(train_losses)}, "
+            f"test loss {_fmt(test_loss)}, test accuracy {_fmt(test_acc * 100, '.2f')}%",
+            flush=True,
+        )
 
     checkpointer.close()
     last = json.loads(metrics_path.read_text().splitlines()[-1])
@@ -285,23 +308,41 @@ def _progress(cfg, total, epoch):
 
 def parse_args(argv=None) -> Config:
     p = argparse.ArgumentParser(description="Train NiN with INNA or a baseline (see module doc).")
-    p.add_argument("--dataset", default="digits",
-                   choices=["digits", "mnist", "cifar10", "cifar100", "folder"])
+    p.add_argument(
+        "--dataset", default="digits", choices=["digits", "mnist", "cifar10", "cifar100", "folder"]
+    )
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--download", action="store_true",
-                   help="fetch mnist/cifar10/cifar100 into --cache-dir (SHA-256 verified)")
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help="fetch mnist/cifar10/cifar100 into --cache-dir (SHA-256 verified)",
+    )
     p.add_argument("--cache-dir", default=Config.cache_dir)
     p.add_argument("--optimizer", default="inna", choices=list(DEFAULT_LR))
-    p.add_argument("--lr", type=float, default=None,
-                   help="gamma_0 (default: " + ", ".join(f"{k} {v}" for k, v in DEFAULT_LR.items()) + ")")
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="gamma_0 (default: " + ", ".join(f"{k} {v}" for k, v in DEFAULT_LR.items()) + ")",
+    )
     p.add_argument("--alpha", type=float, default=0.5)
     p.add_argument("--beta", type=float, default=0.1)
     p.add_argument("--decay-power", type=float, default=0.5, help="q in gamma_0 (k+1)^-q")
-    p.add_argument("--psi-init", default="gradient", choices=["gradient", "params"])
+    p.add_argument(
+        "--psi-init",
+        default="params",
+        choices=["gradient", "params"],
+        help="INNA's psi_0 (default params: see README, 'Training NiN')",
+    )
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--width", type=float, default=1.0, help="channel multiplier of NiN")
-    p.add_argument("--dropout", type=float, default=0.5)
+    p.add_argument(
+        "--dropout",
+        type=float,
+        default=None,
+        help="dropout after blocks 1 and 2 (default 0.5; 0 on digits)",
+    )
     p.add_argument("--train-examples", type=int, default=None)
     g = p.add_mutually_exclusive_group()
     g.add_argument("--seed", type=int, default=None)
@@ -334,9 +375,11 @@ def main(argv=None) -> int:
     except (data_lib.DataError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"test accuracy: {summary['test_accuracy'] * 100:.2f}% "
-          f"({cfg.dataset}, {cfg.optimizer}, {summary['epochs']} epochs, "
-          f"{summary['steps_per_second']:.1f} steps/s, {summary['wall_seconds']:.0f} s)")
+    print(
+        f"test accuracy: {summary['test_accuracy'] * 100:.2f}% "
+        f"({cfg.dataset}, {cfg.optimizer}, {summary['epochs']} epochs, "
+        f"{summary['steps_per_second']:.1f} steps/s, {summary['wall_seconds']:.0f} s)"
+    )
     return 0
 
 

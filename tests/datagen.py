@@ -33,7 +33,7 @@ def make_mnist(directory, n_train=64, n_test=32, gz=True, seed=0):
         y = rng.integers(0, 10, n).astype(np.uint8)
         x = rng.integers(0, 40, (n, 28, 28)).astype(np.uint8)
         for i, label in enumerate(y):
-            x[i, 2 * label + 4: 2 * label + 7, 4:24] = 250
+            x[i, 2 * label + 4 : 2 * label + 7, 4:24] = 250
         write_idx(directory / f"{split}-images-idx3-ubyte", x, gz)
         write_idx(directory / f"{split}-labels-idx1-ubyte", y, gz)
         out[split] = (x, y)
@@ -50,13 +50,15 @@ def cifar_batch_bytes(n, num_classes, label_key, seed):
 def make_cifar(directory, which="cifar10", n=8, as_tar=False):
     if which == "cifar10":
         folder, names, key, classes = (
-            "cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"],
-            b"labels", 10)
+            "cifar-10-batches-py",
+            [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"],
+            b"labels",
+            10,
+        )
     else:
         folder, names, key, classes = "cifar-100-python", ["train", "test"], b"fine_labels", 100
     directory.mkdir(parents=True, exist_ok=True)
-    contents = {name: cifar_batch_bytes(n, classes, key, i)
-                for i, name in enumerate(names)}
+    contents = {name: cifar_batch_bytes(n, classes, key, i) for i, name in enumerate(names)}
     if as_tar:
         path = directory / f"{folder.split('-batches')[0].replace('-python', '')}-python.tar.gz"
         with tarfile.open(path, "w:gz") as tar:

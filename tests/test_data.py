@@ -108,8 +108,10 @@ def http_server(tmp_path):
 def test_download_verifies_sha256_and_loads(tmp_path, http_server):
     root, url = http_server
     make_mnist(root)
-    sources = [(f"{url}/{p.name}", hashlib.sha256(p.read_bytes()).hexdigest())
-               for p in sorted(root.iterdir())]
+    sources = [
+        (f"{url}/{p.name}", hashlib.sha256(p.read_bytes()).hexdigest())
+        for p in sorted(root.iterdir())
+    ]
     cache = data.download("mnist", tmp_path / "cache", sources=sources, progress=False)
     assert data.load("mnist", cache).x_train.shape == (64, 28, 28, 1)
     # A second call finds the verified files and fetches nothing.
@@ -123,8 +125,12 @@ def test_download_of_corrupted_file_leaves_no_partial_file(tmp_path, http_server
     (root / "train-images-idx3-ubyte.gz").write_bytes(b"corrupted bytes")
     cache = tmp_path / "cache"
     with pytest.raises(data.DataError, match="SHA-256"):
-        data.download("mnist", cache,
-                      sources=[(f"{url}/train-images-idx3-ubyte.gz", "0" * 64)], progress=False)
+        data.download(
+            "mnist",
+            cache,
+            sources=[(f"{url}/train-images-idx3-ubyte.gz", "0" * 64)],
+            progress=False,
+        )
     assert list(cache.iterdir()) == []
     with pytest.raises(OSError):
         data.download("mnist", cache, sources=[(f"{url}/missing.gz", "0" * 64)], progress=False)
