@@ -15,3 +15,26 @@ def test_step_speed_smoke(tmp_path, capsys):
     # INNA stores one array per parameter and XLA copies nothing but the scalar count.
     assert inna["copies"] <= 1
     assert "vs sgd-mom" in capsys.readouterr().out
+
+
+def test_train_speed_smoke(tmp_path, capsys):
+    from benchmarks import train_speed
+
+    train_speed.main(
+        [
+            "--width",
+            "0.0625",
+            "--chunks",
+            "1",
+            "--chunk-steps",
+            "2",
+            "--optimizers",
+            "sgd,inna",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    rows = json.loads((tmp_path / "train_speed.json").read_text())["rows"]
+    assert [r["optimizer"] for r in rows] == ["sgd", "inna"]
+    assert rows[0]["ratio_to_sgd"] == 1.0
+    assert "vs sgd" in capsys.readouterr().out

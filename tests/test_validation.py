@@ -73,3 +73,16 @@ def test_traced_hyperparameters_are_not_checked():
     injected = optax.inject_hyperparams(inna_optax.inna)(learning_rate=0.1, alpha=0.5, beta=0.1)
     state = jax.jit(injected.init)(params)
     jax.jit(injected.update)(params, state, params)
+
+
+def test_core_package_imports_only_jax_optax_chex():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, inna_optax, inna_optax.nonsmooth\n"
+        "bad = [m for m in ('flax', 'orbax', 'sklearn', 'tqdm', 'PIL', 'matplotlib')"
+        " if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
