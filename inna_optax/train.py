@@ -209,7 +209,7 @@ def train(cfg: Config) -> dict:
     seeds = np.asarray(cfg.seeds, np.uint32)
 
     checkpointer = _checkpointer()
-    history, step_time, timed_steps = [], 0.0, 0
+    step_time, timed_steps = 0.0, 0
     for epoch in range(first_epoch, cfg.epochs + 1):
         orders = np.stack([epoch_order(s, epoch, len(x_train)) for s in cfg.seeds])
         losses = []
@@ -244,7 +244,6 @@ def train(cfg: Config) -> dict:
             "test_loss": test_loss.tolist(),
             "test_accuracy": test_acc.tolist(),
         }
-        history.append(record)
         with metrics_path.open("a") as f:
             f.write(json.dumps(record) + "\n")
         checkpointer.save(
