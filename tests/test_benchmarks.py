@@ -38,3 +38,13 @@ def test_train_speed_smoke(tmp_path, capsys):
     assert [r["optimizer"] for r in rows] == ["sgd", "inna"]
     assert rows[0]["ratio_to_sgd"] == 1.0
     assert "vs sgd" in capsys.readouterr().out
+
+
+def test_fig1_nonsmooth_smoke(tmp_path, capsys):
+    from benchmarks import fig1_nonsmooth
+
+    fig1_nonsmooth.main(["--steps", "500", "--out", str(tmp_path)])
+    rows = json.loads((tmp_path / "fig1_nonsmooth.json").read_text())["rows"]
+    assert [(r["alpha"], r["beta"]) for r in rows] == list(fig1_nonsmooth.SETTINGS)
+    assert (tmp_path / "fig1_nonsmooth.png").stat().st_size > 1000
+    assert "Figure 1" in capsys.readouterr().out
