@@ -365,15 +365,27 @@ def load(dataset: str, data_dir: str | os.PathLike | None = None, *, download_to
     if dataset == "mnist":
         return load_mnist(data_dir)
     if dataset in CIFAR:
-        return load_cifar(data_dir, dataset)
+        folder = _image_folder(Path(data_dir))
+        if folder is None:
+            return load_cifar(data_dir, dataset)
+        ds = load_folder(folder)  # CIFAR as images in train/<class>/ and test/<class>/
+        want = 10 if dataset == "cifar10" else 100
+        if ds.num_classes != want:
+            raise DataError(f"{folder}: {ds.num_classes} classes, {dataset} has {want}")
+        return ds._replace(name=f"{dataset}:{folder.name}")
     if dataset == "folder":
-        path = Path(data_dir)
-        if path.is_dir() and not (path / "train").is_dir():
-            zips = sorted(path.glob("*.zip"))
-            if len(zips) == 1:
-                path = zips[0]
-        return load_folder(path)
+        return load_folder(_image_folder(Path(data_dir)) or data_dir)
     raise ValueError(f"unknown dataset {dataset!r}")
+
+
+def _image_folder(path: Path) -> Path | None:
+    """`path` itself, or its only .zip, when it holds an image folder; else None."""
+    if path.is_file():
+        return path if path.suffix.lower() == ".zip" else None
+    if (path / "train").is_dir():
+        return path
+    zips = sorted(path.glob("*.zip"))
+    return zips[0] if len(zips) == 1 else None
 
 
 def normalize(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:

@@ -84,16 +84,24 @@ def make_optimizer(cfg: Config) -> optax.GradientTransformation:
 
 
 def make_steps(graphdef, tx):
-    """Pure per-replica functions; `train`/`evaluate` add the seed vmap and jit."""
+    """Jitted train and eval steps, vmapped over a leading axis of replicas.
+
+    `tx` is an optax transformation shared by all replicas, or a function of
+    per-replica hyperparameters returning one (a sweep: `tx(**hparams)`, with
+    `hparams` a dict of (replicas,) arrays passed as the train step's last
+    argument, and to `jax.vmap(lambda p, h: tx(**h).init(p))` for the state).
+    """
+    make_tx = None if isinstance(tx, optax.GradientTransformation) else tx
 
     def loss_fn(params, x, y, key, train):
         logits = nnx.merge(graphdef, params)(x, train=train, key=key)
         return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), logits
 
-    def train_step(params, opt_state, x, y, seed, step):
+    def train_step(params, opt_state, x, y, seed, step, hparams):
         key = jax.random.fold_in(jax.random.key(seed), step)
         (loss, _), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, x, y, key, True)
-        updates, opt_state = tx.update(grads, opt_state, params)
+        opt = make_tx(**hparams) if make_tx is not None else tx
+        updates, opt_state = opt.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 
     def eval_step(params, x, y, mask):
@@ -102,9 +110,15 @@ def make_steps(graphdef, tx):
         correct = (jnp.argmax(logits, -1) == y).astype(jnp.float32)
         return jnp.sum(losses * mask), jnp.sum(correct * mask)
 
-    train_step = jax.jit(jax.vmap(train_step, in_axes=(0, 0, 0, 0, 0, None)), donate_argnums=(0, 1))
+    vmapped = jax.jit(
+        jax.vmap(train_step, in_axes=(0, 0, 0, 0, 0, None, 0)), donate_argnums=(0, 1)
+    )
+
+    def train_step_fn(params, opt_state, x, y, seeds, step, hparams=None):
+        return vmapped(params, opt_state, x, y, seeds, step, {} if hparams is None else hparams)
+
     eval_step = jax.jit(jax.vmap(eval_step, in_axes=(0, None, None, None)))
-    return train_step, eval_step
+    return train_step_fn, eval_step
 
 
 def init_replicas(cfg: Config, in_channels: int, num_classes: int):

@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 from benchmarks import step_speed
 
 
@@ -48,3 +50,87 @@ def test_fig1_nonsmooth_smoke(tmp_path, capsys):
     assert [(r["alpha"], r["beta"]) for r in rows] == list(fig1_nonsmooth.SETTINGS)
     assert (tmp_path / "fig1_nonsmooth.png").stat().st_size > 1000
     assert "Figure 1" in capsys.readouterr().out
+
+
+def _smoke(module, name, tmp_path, capsys, extra=()):
+    """Runs a figure script's smoke preset on tiny generated MNIST; returns its JSON."""
+    from datagen import make_mnist
+
+    make_mnist(tmp_path / "mnist")
+    out = tmp_path / "out"
+    argv = ["--preset", "smoke", "--data-dir", str(tmp_path / "mnist"), "--out", str(out)]
+    assert module.main([*argv, "--no-progress", *extra]) == 0
+    result = json.loads((out / f"{name}_mnist.json").read_text())
+    assert (out / f"{name}_mnist.png").stat().st_size > 1000
+    text = capsys.readouterr().out
+    assert text.rstrip().splitlines()[0].startswith(f"Figure {result['figure']}")
+    return result
+
+
+def _curves_ok(row, seeds, epochs):
+    for key in ("train_loss_per_seed", "test_accuracy_per_seed"):
+        curves = np.asarray(row[key])
+        assert curves.shape == (seeds, epochs)
+        assert np.all(np.isfinite(curves))
+    acc = np.asarray(row["test_accuracy_per_seed"])
+    assert np.all((acc >= 0) & (acc <= 1))
+    assert np.allclose(row["train_loss"]["mean"], np.mean(row["train_loss_per_seed"], 0))
+
+
+def test_fig2_sensitivity_smoke(tmp_path, capsys):
+    from benchmarks import fig2_sensitivity as fig2
+
+    result = _smoke(fig2, "fig2_sensitivity", tmp_path, capsys)
+    assert [(r["alpha"], r["beta"]) for r in result["rows"]] == list(fig2.SETTINGS)
+    for row in result["rows"]:
+        _curves_ok(row, seeds=2, epochs=2)
+    # Same seed, same start and batches: different (alpha, beta) give different curves.
+    losses = [r["train_loss_per_seed"][0][-1] for r in result["rows"]]
+    assert len(set(losses)) == 4
+
+
+def test_fig3_comparison_smoke(tmp_path, capsys):
+    from benchmarks import fig3_comparison as fig3
+
+    result = _smoke(fig3, "fig3_comparison", tmp_path, capsys)
+    assert [r["optimizer"] for r in result["rows"]] == list(fig3.OPTIMIZERS)
+    for row in result["rows"]:
+        _curves_ok(row, seeds=2, epochs=2)
+        # The pick is the grid's lowest training loss after the search budget.
+        assert row["lr"] == row["grid"][int(np.argmin(row["search_train_loss"]))]
+        # With the budget equal to the epochs, seed 0's curve is the search run's.
+        assert row["train_loss_per_seed"][0][-1] == min(row["search_train_loss"])
+
+
+def test_fig4_decay_smoke(tmp_path, capsys):
+    from benchmarks import fig4_decay as fig4
+
+    result = _smoke(fig4, "fig4_decay", tmp_path, capsys)
+    names = [r["name"] for r in result["rows"]]
+    assert names == ["INNA k^-1/2", "INNA k^-1/4", "INNA k^-1/8", "INNA k^-1/16", "Adam"]
+    for row in result["rows"]:
+        _curves_ok(row, seeds=2, epochs=2)
+    inna = [r for r in result["rows"] if r["q"] is not None]
+    assert result["best_q"] == min(inna, key=lambda r: r["train_loss"]["mean"][-1])["q"]
+
+
+def test_replicas_match_single_runs(tmp_path):
+    """A replica trained among others equals the same run trained alone."""
+    from datagen import make_mnist
+
+    from benchmarks import common
+
+    make_mnist(tmp_path)
+    preset = common.Preset(64, 32, 0.0625, 0.0, 2, (0, 1), batch_size=16)
+    split = common.load_split("mnist", str(tmp_path), preset)
+    build = common.make_tx("inna")
+    hp = {"lr": np.array([0.1, 0.05]), "alpha": np.array([0.5, 0.1]), "beta": np.array([0.1, 1.0])}
+    both = common.train_replicas(build, hp, np.array([0, 1]), split, preset, progress=False)
+    alone = common.train_replicas(
+        build, {k: v[1:] for k, v in hp.items()}, np.array([1]), split, preset, progress=False
+    )
+    grouped = common.train_replicas(
+        build, hp, np.array([0, 1]), split, preset, progress=False, group=2
+    )
+    np.testing.assert_allclose(both["train_loss"][1], alone["train_loss"][0], rtol=1e-6)
+    np.testing.assert_allclose(both["train_loss"], grouped["train_loss"], rtol=1e-4)

@@ -1,0 +1,149 @@
+"""Figure 2 of the paper: INNA's sensitivity to (alpha, beta) when training NiN.
+
+The paper's four settings (alpha, beta) = (0.1, 0.1), (0.5, 0.1), (0.5, 0.5),
+(0.5, 1) each train on every seed of the preset (see `common.train_replicas`); the
+plot shows log10 of the training loss and the test accuracy against epochs, the
+mean over seeds with a pale band from the best to the worst seed.
+
+    python -m benchmarks.fig2_sensitivity --data-dir ../shared/data/mnist
+    python -m benchmarks.fig2_sensitivity --dataset cifar10 --data-dir ../shared/data/cifar10-jpeg
+    python -m benchmarks.fig2_sensitivity --preset paper --dataset cifar10 --data-dir DIR  # a GPU
+
+Writes fig2_sensitivity_<dataset>.json and .png into --out; prints a table last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import common
+
+SETTINGS = ((0.1, 0.1), (0.5, 0.1), (0.5, 0.5), (0.5, 1.0))
+
+PRESETS = {
+    # seconds on tiny data: the test suite's smoke run
+    "smoke": common.Preset(64, 32, 0.0625, 0.0, 2, (0, 1), batch_size=16),
+    # a 2-core CPU in about 8 minutes on MNIST (12 runs of 500 steps)
+    "quick": common.Preset(3200, 1000, 0.25, 0.0, 5, (0, 1, 2)),
+    # the paper: full data and NiN, batch 32, five seeds (meant for a GPU)
+    "paper": common.Preset(None, None, 1.0, 0.5, 100, (0, 1, 2, 3, 4)),
+}
+
+
+def run(args, preset: common.Preset) -> dict:
+    split = common.load_split(args.dataset, args.data_dir, preset)
+    settings = [(a, b) for a, b in SETTINGS for _ in preset.seeds]
+    seeds = np.asarray([s for _ in SETTINGS for s in preset.seeds])
+    hparams = {
+        "lr": np.full(len(seeds), args.lr),
+        "alpha": np.asarray([a for a, _ in settings]),
+        "beta": np.asarray([b for _, b in settings]),
+    }
+    build = common.make_tx("inna", args.decay_power, args.psi_init)
+    res = common.train_replicas(
+        build, hparams, seeds, split, preset, desc="fig2 INNA x4", progress=args.progress
+    )
+    k = len(preset.seeds)
+    rows = []
+    for i, (alpha, beta) in enumerate(SETTINGS):
+        part = slice(i * k, (i + 1) * k)
+        rows.append(
+            {
+                "alpha": alpha,
+                "beta": beta,
+                "train_loss": common.summarise(res["train_loss"][part]),
+                "test_accuracy": common.summarise(res["test_accuracy"][part]),
+                "test_loss": common.summarise(res["test_loss"][part]),
+                "train_loss_per_seed": res["train_loss"][part],
+                "test_accuracy_per_seed": res["test_accuracy"][part],
+            }
+        )
+    return {
+        "figure": 2,
+        "dataset": split.name,
+        "dataset_key": args.dataset,
+        "preset": args.preset,
+        "sizes": preset,
+        "train_examples": len(split.x_train),
+        "test_examples": len(split.x_test),
+        "n_params": res["n_params"],
+        "lr": args.lr,
+        "decay_power": args.decay_power,
+        "psi_init": args.psi_init,
+        "seconds": res["seconds"],
+        "replica_steps_per_second": res["replica_steps_per_second"],
+        "command": "python -m benchmarks.fig2_sensitivity " + " ".join(args.argv),
+        "rows": rows,
+    }
+
+
+def plot(result: dict, out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.4))
+    for row in result["rows"]:
+        label = f"alpha={row['alpha']:g}, beta={row['beta']:g}"
+        common.plot_band(ax_loss, np.asarray(row["train_loss_per_seed"]), label, log=True)
+        common.plot_band(ax_acc, 100 * np.asarray(row["test_accuracy_per_seed"]), label)
+    ax_loss.set_ylabel("log10 training loss")
+    ax_acc.set_ylabel("test accuracy (%)")
+    ax_acc.legend(fontsize=8)
+    fig.suptitle(
+        f"Figure 2: INNA, four (alpha, beta), {result['dataset']} ({result['preset']} preset, "
+        f"{len(result['rows'][0]['train_loss_per_seed'])} seeds)",
+        fontsize=10,
+    )
+    path = common.save_figure(fig, out, f"fig2_sensitivity_{result['dataset_key']}")
+    plt.close(fig)
+    return path
+
+
+def table(result: dict) -> str:
+    lines = [
+        f"Figure 2, {result['dataset']}, preset {result['preset']}: INNA, gamma_0 = "
+        f"{result['lr']:g}, q = {result['decay_power']:g}; final epoch, mean [worst, best] "
+        f"over {len(result['rows'][0]['train_loss_per_seed'])} seeds",
+        f"{'alpha':>6} {'beta':>5} | {'train loss':>28} | {'test accuracy %':>26}",
+    ]
+    for row in result["rows"]:
+        tl, ta = row["train_loss"], row["test_accuracy"]
+        lines.append(
+            f"{row['alpha']:>6g} {row['beta']:>5g} | {tl['mean'][-1]:>8.4f} "
+            f"[{tl['max'][-1]:.4f}, {tl['min'][-1]:.4f}] | {100 * ta['mean'][-1]:>7.2f} "
+            f"[{100 * ta['min'][-1]:.2f}, {100 * ta['max'][-1]:.2f}]"
+        )
+    best = min(result["rows"], key=lambda r: r["train_loss"]["mean"][-1])
+    lines.append(
+        f"lowest mean training loss: (alpha, beta) = ({best['alpha']:g}, {best['beta']:g}); "
+        f"{result['seconds']:.0f} s, {result['replica_steps_per_second']:.1f} replica-steps/s"
+    )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    common.add_common_args(p, PRESETS)
+    p.add_argument("--lr", type=float, default=0.1, help="gamma_0 (default 0.1)")
+    p.add_argument("--decay-power", type=float, default=0.5, help="q (paper: 1/2)")
+    p.add_argument("--psi-init", default="params", choices=["params", "gradient"])
+    args = p.parse_args(argv)
+    args.argv = argv
+    preset = common.resolve_preset(args, PRESETS)
+    result = run(args, preset)
+    out = Path(args.out)
+    common.write_json(out, f"fig2_sensitivity_{args.dataset}", result)
+    plot(result, out)
+    print(table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""Figure 3 of the paper: INNA against SGD, Adagrad and Adam on NiN.
+
+Step 1, the paper's grid search: for each optimizer, every gamma_0 of its grid
+trains on the first seed for the search budget (the paper: 15 epochs), and the
+gamma_0 with the lowest training loss at the end of the budget wins. Test data is
+never used for choosing. Step 2: each optimizer trains on every seed with its
+winning gamma_0 (a search run is reused when the budget equals the epochs). INNA
+and SGD use gamma_0 (k+1)^-q (q = 1/2), Adam and Adagrad a constant gamma_0.
+
+    python -m benchmarks.fig3_comparison --data-dir ../shared/data/mnist
+    python -m benchmarks.fig3_comparison --dataset cifar10 --data-dir ../shared/data/cifar10-jpeg
+    python -m benchmarks.fig3_comparison --preset paper --dataset cifar10 --data-dir DIR  # a GPU
+
+Writes fig3_comparison_<dataset>.json and .png into --out; prints a table last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import common
+
+OPTIMIZERS = ("inna", "sgd", "adagrad", "adam")
+
+PRESETS = {
+    "smoke": common.Preset(64, 32, 0.0625, 0.0, 2, (0, 1), batch_size=16),
+    "quick": common.Preset(3200, 1000, 0.25, 0.0, 5, (0, 1, 2)),
+    "paper": common.Preset(None, None, 1.0, 0.5, 100, (0, 1, 2, 3, 4)),
+}
+SEARCH_EPOCHS = {"smoke": 2, "quick": 5, "paper": 15}
+GRIDS = {
+    "smoke": {"inna": (0.03, 0.1), "sgd": (0.03, 0.1), "adagrad": (0.01,), "adam": (1e-3,)},
+    "quick": {
+        "inna": (0.03, 0.1, 0.3),
+        "sgd": (0.03, 0.1, 0.3),
+        "adagrad": (0.003, 0.01, 0.03),
+        "adam": (3e-4, 1e-3, 3e-3),
+    },
+    "paper": {
+        "inna": (0.01, 0.03, 0.1, 0.3, 1.0),
+        "sgd": (0.01, 0.03, 0.1, 0.3, 1.0),
+        "adagrad": (0.001, 0.003, 0.01, 0.03, 0.1),
+        "adam": (1e-4, 3e-4, 1e-3, 3e-3),
+    },
+}
+
+
+def _score(loss: float) -> float:
+    return loss if math.isfinite(loss) else math.inf
+
+
+def run(args, preset: common.Preset) -> dict:
+    split = common.load_split(args.dataset, args.data_dir, preset)
+    search_epochs = args.search_epochs or min(SEARCH_EPOCHS[args.preset], preset.epochs)
+    first = preset.seeds[0]
+    rows, seconds = [], 0.0
+    for opt in args.optimizers:
+        build = common.make_tx(opt, args.decay_power, args.psi_init)
+        extra = {"alpha": args.alpha, "beta": args.beta} if opt == "inna" else {}
+        grid = np.asarray(GRIDS[args.preset][opt])
+        search = common.train_replicas(
+            build,
+            {"lr": grid, **extra},
+            np.full(len(grid), first),
+            split,
+            preset,
+            epochs=search_epochs,
+            desc=f"fig3 search {opt}",
+            progress=args.progress,
+        )
+        seconds += search["seconds"]
+        final_losses = search["train_loss"][:, -1]
+        pick = int(np.argmin([_score(v) for v in final_losses]))
+        lr = float(grid[pick])
+        reuse = search_epochs == preset.epochs
+        seeds = [s for s in preset.seeds if not (reuse and s == first)]
+        curves = {
+            k: search[k][pick : pick + 1] for k in ("train_loss", "test_loss", "test_accuracy")
+        }
+        if not reuse:
+            curves = {k: v[:0] for k, v in curves.items()}
+        if seeds:
+            res = common.train_replicas(
+                build,
+                {"lr": np.full(len(seeds), lr), **extra},
+                np.asarray(seeds),
+                split,
+                preset,
+                desc=f"fig3 {opt} seeds",
+                progress=args.progress,
+            )
+            seconds += res["seconds"]
+            curves = {k: np.concatenate([curves[k], res[k]]) for k in curves}
+        rows.append(
+            {
+                "optimizer": opt,
+                "grid": grid.tolist(),
+                "search_train_loss": final_losses.tolist(),
+                "lr": lr,
+                "lr_at_grid_edge": len(grid) > 1 and pick in (0, len(grid) - 1),
+                "train_loss": common.summarise(curves["train_loss"]),
+                "test_accuracy": common.summarise(curves["test_accuracy"]),
+                "test_loss": common.summarise(curves["test_loss"]),
+                "train_loss_per_seed": curves["train_loss"],
+                "test_accuracy_per_seed": curves["test_accuracy"],
+            }
+        )
+    return {
+        "figure": 3,
+        "dataset": split.name,
+        "dataset_key": args.dataset,
+        "preset": args.preset,
+        "sizes": preset,
+        "train_examples": len(split.x_train),
+        "test_examples": len(split.x_test),
+        "search_epochs": search_epochs,
+        "alpha": args.alpha,
+        "beta": args.beta,
+        "decay_power": args.decay_power,
+        "psi_init": args.psi_init,
+        "seconds": seconds,
+        "command": "python -m benchmarks.fig3_comparison " + " ".join(args.argv),
+        "rows": rows,
+    }
+
+
+def plot(result: dict, out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.4))
+    for row in result["rows"]:
+        label = f"{row['optimizer']} (gamma_0={row['lr']:g})"
+        common.plot_band(ax_loss, np.asarray(row["train_loss_per_seed"]), label, log=True)
+        common.plot_band(ax_acc, 100 * np.asarray(row["test_accuracy_per_seed"]), label)
+    ax_loss.set_ylabel("log10 training loss")
+    ax_acc.set_ylabel("test accuracy (%)")
+    ax_acc.legend(fontsize=8)
+    fig.suptitle(
+        f"Figure 3: INNA vs SGD, Adagrad, Adam, {result['dataset']} ({result['preset']} preset)",
+        fontsize=10,
+    )
+    path = common.save_figure(fig, out, f"fig3_comparison_{result['dataset_key']}")
+    plt.close(fig)
+    return path
+
+
+def table(result: dict) -> str:
+    n_seeds = len(result["rows"][0]["train_loss_per_seed"])
+    lines = [
+        f"Figure 3, {result['dataset']}, preset {result['preset']}: gamma_0 by grid search on "
+        f"the training loss after {result['search_epochs']} epochs; final epoch, mean "
+        f"[worst, best] over {n_seeds} seeds",
+        f"{'optimizer':>9} {'gamma_0':>8} | {'train loss':>28} | {'test accuracy %':>26}",
+    ]
+    for row in result["rows"]:
+        tl, ta = row["train_loss"], row["test_accuracy"]
+        edge = " (grid edge)" if row["lr_at_grid_edge"] else ""
+        lines.append(
+            f"{row['optimizer']:>9} {row['lr']:>8g} | {tl['mean'][-1]:>8.4f} "
+            f"[{tl['max'][-1]:.4f}, {tl['min'][-1]:.4f}] | {100 * ta['mean'][-1]:>7.2f} "
+            f"[{100 * ta['min'][-1]:.2f}, {100 * ta['max'][-1]:.2f}]{edge}"
+        )
+    order = sorted(result["rows"], key=lambda r: _score(r["train_loss"]["mean"][-1]))
+    lines.append(
+        "ranked by mean final training loss: "
+        + " < ".join(r["optimizer"] for r in order)
+        + f"; {result['seconds']:.0f} s"
+    )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    common.add_common_args(p, PRESETS)
+    p.add_argument("--optimizers", default=",".join(OPTIMIZERS))
+    p.add_argument("--search-epochs", type=int, default=None, help="default: preset's")
+    p.add_argument("--alpha", type=float, default=0.5, help="INNA's (Figure 2's best)")
+    p.add_argument("--beta", type=float, default=0.1)
+    p.add_argument("--decay-power", type=float, default=0.5, help="q for INNA and SGD")
+    p.add_argument("--psi-init", default="params", choices=["params", "gradient"])
+    args = p.parse_args(argv)
+    args.argv = argv
+    args.optimizers = [o.strip() for o in args.optimizers.split(",") if o.strip()]
+    if unknown := set(args.optimizers) - set(OPTIMIZERS):
+        p.error(f"unknown optimizers {sorted(unknown)}; choose from {OPTIMIZERS}")
+    preset = common.resolve_preset(args, PRESETS)
+    result = run(args, preset)
+    out = Path(args.out)
+    common.write_json(out, f"fig3_comparison_{args.dataset}", result)
+    plot(result, out)
+    print(table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""Figure 4 of the paper: INNA with slower step-size decays, and the best one against Adam.
+
+INNA runs with gamma_k = gamma_0 (k+1)^-q for q in {1/2, 1/4, 1/8, 1/16} on every
+seed (top panel: training loss); the q with the lowest mean training loss at
+the end is then set against Adam (bottom panels: training loss and test
+accuracy). gamma_0 is fixed by --lr (INNA) and --adam-lr, for instance to the
+values Figure 3's grid search picked.
+
+    python -m benchmarks.fig4_decay --data-dir ../shared/data/mnist
+    python -m benchmarks.fig4_decay --preset paper --dataset cifar10 --data-dir DIR  # a GPU
+
+Writes fig4_decay_<dataset>.json and .png into --out; prints a table last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import common
+
+POWERS = (1 / 2, 1 / 4, 1 / 8, 1 / 16)
+
+PRESETS = {
+    "smoke": common.Preset(64, 32, 0.0625, 0.0, 2, (0, 1), batch_size=16),
+    "quick": common.Preset(3200, 1000, 0.25, 0.0, 5, (0, 1, 2)),
+    "paper": common.Preset(None, None, 1.0, 0.5, 100, (0, 1, 2, 3, 4)),
+}
+
+
+def _label(q: float) -> str:
+    return f"k^-1/{round(1 / q)}"
+
+
+def run(args, preset: common.Preset) -> dict:
+    split = common.load_split(args.dataset, args.data_dir, preset)
+    k = len(preset.seeds)
+    seeds = np.asarray([s for _ in POWERS for s in preset.seeds])
+    hparams = {
+        "lr": np.full(len(seeds), args.lr),
+        "alpha": np.full(len(seeds), args.alpha),
+        "beta": np.full(len(seeds), args.beta),
+        "q": np.repeat(POWERS, k),
+    }
+    build = common.make_tx("inna", psi_init=args.psi_init)
+    inna = common.train_replicas(
+        build, hparams, seeds, split, preset, desc="fig4 INNA x4 q", progress=args.progress
+    )
+    adam = common.train_replicas(
+        common.make_tx("adam"),
+        {"lr": np.full(k, args.adam_lr)},
+        np.asarray(preset.seeds),
+        split,
+        preset,
+        desc="fig4 Adam",
+        progress=args.progress,
+    )
+    rows = []
+    for i, q in enumerate(POWERS):
+        part = slice(i * k, (i + 1) * k)
+        rows.append(_row(f"INNA {_label(q)}", q, args.lr, inna, part))
+    best = min(rows, key=lambda r: _finite(r["train_loss"]["mean"][-1]))
+    rows.append(_row("Adam", None, args.adam_lr, adam, slice(0, k)))
+    return {
+        "figure": 4,
+        "dataset": split.name,
+        "dataset_key": args.dataset,
+        "preset": args.preset,
+        "sizes": preset,
+        "train_examples": len(split.x_train),
+        "test_examples": len(split.x_test),
+        "alpha": args.alpha,
+        "beta": args.beta,
+        "psi_init": args.psi_init,
+        "best_q": best["q"],
+        "seconds": inna["seconds"] + adam["seconds"],
+        "command": "python -m benchmarks.fig4_decay " + " ".join(args.argv),
+        "rows": rows,
+    }
+
+
+def _finite(x: float) -> float:
+    return x if math.isfinite(x) else math.inf
+
+
+def _row(name, q, lr, res, part) -> dict:
+    return {
+        "name": name,
+        "q": q,
+        "lr": lr,
+        "train_loss": common.summarise(res["train_loss"][part]),
+        "test_accuracy": common.summarise(res["test_accuracy"][part]),
+        "test_loss": common.summarise(res["test_loss"][part]),
+        "train_loss_per_seed": res["train_loss"][part],
+        "test_accuracy_per_seed": res["test_accuracy"][part],
+    }
+
+
+def plot(result: dict, out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_q, ax_loss, ax_acc) = plt.subplots(1, 3, figsize=(12, 3.4))
+    inna_rows = [r for r in result["rows"] if r["q"] is not None]
+    adam = result["rows"][-1]
+    best = next(r for r in inna_rows if r["q"] == result["best_q"])
+    for row in inna_rows:
+        common.plot_band(ax_q, np.asarray(row["train_loss_per_seed"]), row["name"], log=True)
+    for row, color in ((best, "C0"), (adam, "C3")):
+        label = f"{row['name']} (gamma_0={row['lr']:g})"
+        curves = np.asarray(row["train_loss_per_seed"])
+        common.plot_band(ax_loss, curves, label, log=True, color=color)
+        acc = 100 * np.asarray(row["test_accuracy_per_seed"])
+        common.plot_band(ax_acc, acc, label, color=color)
+    ax_q.set_title("INNA, gamma_0 (k+1)^-q", fontsize=9)
+    ax_q.set_ylabel("log10 training loss")
+    ax_q.legend(fontsize=8)
+    ax_loss.set_title("best q against Adam", fontsize=9)
+    ax_loss.set_ylabel("log10 training loss")
+    ax_acc.set_ylabel("test accuracy (%)")
+    ax_acc.legend(fontsize=8)
+    fig.suptitle(
+        f"Figure 4: step-size decay, {result['dataset']} ({result['preset']} preset)", fontsize=10
+    )
+    path = common.save_figure(fig, out, f"fig4_decay_{result['dataset_key']}")
+    plt.close(fig)
+    return path
+
+
+def table(result: dict) -> str:
+    n_seeds = len(result["rows"][0]["train_loss_per_seed"])
+    lines = [
+        f"Figure 4, {result['dataset']}, preset {result['preset']}: final epoch, mean "
+        f"[worst, best] over {n_seeds} seeds",
+        f"{'run':>13} {'gamma_0':>8} | {'train loss':>28} | {'test accuracy %':>26}",
+    ]
+    for row in result["rows"]:
+        tl, ta = row["train_loss"], row["test_accuracy"]
+        lines.append(
+            f"{row['name']:>13} {row['lr']:>8g} | {tl['mean'][-1]:>8.4f} "
+            f"[{tl['max'][-1]:.4f}, {tl['min'][-1]:.4f}] | {100 * ta['mean'][-1]:>7.2f} "
+            f"[{100 * ta['min'][-1]:.2f}, {100 * ta['max'][-1]:.2f}]"
+        )
+    best = next(r for r in result["rows"] if r["q"] == result["best_q"])
+    adam = result["rows"][-1]
+    ratio = best["train_loss"]["mean"][-1] / adam["train_loss"]["mean"][-1]
+    lines.append(
+        f"best q = 1/{round(1 / result['best_q'])}: final training loss {ratio:.2f}x Adam's "
+        f"({'below' if ratio < 1 else 'above'}); {result['seconds']:.0f} s"
+    )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    common.add_common_args(p, PRESETS)
+    p.add_argument("--lr", type=float, default=0.1, help="INNA's gamma_0 (default 0.1)")
+    p.add_argument("--adam-lr", type=float, default=1e-3, help="Adam's gamma_0 (default 1e-3)")
+    p.add_argument("--alpha", type=float, default=0.5)
+    p.add_argument("--beta", type=float, default=0.1)
+    p.add_argument("--psi-init", default="params", choices=["params", "gradient"])
+    args = p.parse_args(argv)
+    args.argv = argv
+    preset = common.resolve_preset(args, PRESETS)
+    result = run(args, preset)
+    out = Path(args.out)
+    common.write_json(out, f"fig4_decay_{args.dataset}", result)
+    plot(result, out)
+    print(table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
