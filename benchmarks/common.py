@@ -26,6 +26,7 @@ import optax
 
 import inna_optax
 from inna_optax import data as data_lib
+from inna_optax import plots
 from inna_optax import train as train_lib
 
 DATASETS = ["mnist", "cifar10", "cifar100", "folder", "digits"]
@@ -255,13 +256,7 @@ def _jsonable(x):
 
 def plot_band(ax, curves: np.ndarray, label: str, log: bool = False, color=None):
     """Mean over replicas (rows), with a pale band from best to worst."""
-    epochs = np.arange(1, curves.shape[1] + 1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        y = np.log10(curves) if log else curves
-        mean, lo, hi = np.mean(y, 0), np.min(y, 0), np.max(y, 0)
-    (line,) = ax.plot(epochs, mean, label=label, color=color, lw=1.6)
-    ax.fill_between(epochs, lo, hi, color=line.get_color(), alpha=0.2, lw=0)
-    ax.set_xlabel("epoch")
+    plots.band(ax, curves, label, log=log, color=color)
 
 
 def save_figure(fig, out: Path, name: str) -> Path:

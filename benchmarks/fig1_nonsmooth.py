@@ -57,17 +57,12 @@ def plot(results, path: Path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from inna_optax import plots
+
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.8))
-    t1, t2 = np.meshgrid(np.linspace(-1.6, 1.6, 300), np.linspace(-0.5, 2.5, 300))
-    z = 100 * (t2 - np.abs(t1)) ** 2 + np.abs(1 - t1)
     for ax, r, letter in zip(axes[:3], results, "abc", strict=True):
-        ax.contour(t1, t2, np.log10(z + 1e-3), levels=20, cmap="Greys", linewidths=0.6)
-        step = max(1, len(r["thetas"]) // 20000)
-        ax.plot(r["thetas"][::step, 0], r["thetas"][::step, 1], lw=0.7)
-        ax.plot(-1, 1.5, "kx")
-        ax.plot(1, 1, "r*")
-        ax.set_xlim(-1.6, 1.6)
-        ax.set_ylim(-0.5, 2.5)
+        plots.fig1_contour(ax)
+        plots.trajectory(ax, r["thetas"])
         ax.set_title(f"({letter}) alpha={r['alpha']}, beta={r['beta']}")
     for r in results:
         axes[3].semilogy(r["losses"], lw=0.7, label=f"alpha={r['alpha']}, beta={r['beta']}")

@@ -110,9 +110,7 @@ def make_steps(graphdef, tx):
         correct = (jnp.argmax(logits, -1) == y).astype(jnp.float32)
         return jnp.sum(losses * mask), jnp.sum(correct * mask)
 
-    vmapped = jax.jit(
-        jax.vmap(train_step, in_axes=(0, 0, 0, 0, 0, None, 0)), donate_argnums=(0, 1)
-    )
+    vmapped = jax.jit(jax.vmap(train_step, in_axes=(0, 0, 0, 0, 0, None, 0)), donate_argnums=(0, 1))
 
     def train_step_fn(params, opt_state, x, y, seeds, step, hparams=None):
         return vmapped(params, opt_state, x, y, seeds, step, {} if hparams is None else hparams)
@@ -165,6 +163,9 @@ def _latest_checkpoint(ckpt_dir: Path):
 
 
 def train(cfg: Config) -> dict:
+    """Trains as `cfg` says; returns the figures of OUT/summary.json, plus `params`
+    (the final stacked parameters) and `history` (the per-epoch records of
+    OUT/metrics.jsonl: lists over seeds of train_loss, test_loss, test_accuracy)."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_dir = (out / "checkpoints").absolute()
@@ -293,6 +294,7 @@ def train(cfg: Config) -> dict:
             summary[key + "_max"] = float(values.max())
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     summary["params"] = params
+    summary["history"] = [json.loads(line) for line in metrics_path.read_text().splitlines()]
     return summary
 
 
