@@ -3,7 +3,8 @@
 The paper's four settings (alpha, beta) = (0.1, 0.1), (0.5, 0.1), (0.5, 0.5),
 (0.5, 1) each train on every seed of the preset (see `common.train_replicas`); the
 plot shows log10 of the training loss and the test accuracy against epochs, the
-mean over seeds with a pale band from the best to the worst seed.
+mean over seeds with a pale band from the best to the worst seed. gamma_k =
+gamma_0 (k+1)^-q with q = 1/2 (paper preset) or 1/4 (quick: see `common.DECAY_POWER`).
 
     python -m benchmarks.fig2_sensitivity --data-dir ../shared/data/mnist
     python -m benchmarks.fig2_sensitivity --dataset cifar10 --data-dir ../shared/data/cifar10-jpeg
@@ -27,8 +28,8 @@ SETTINGS = ((0.1, 0.1), (0.5, 0.1), (0.5, 0.5), (0.5, 1.0))
 PRESETS = {
     # seconds on tiny data: the test suite's smoke run
     "smoke": common.Preset(64, 32, 0.0625, 0.0, 2, (0, 1), batch_size=16),
-    # a 2-core CPU in about 8 minutes on MNIST (12 runs of 500 steps)
-    "quick": common.Preset(3200, 1000, 0.25, 0.0, 5, (0, 1, 2)),
+    # a 2-core CPU in about 8 minutes on MNIST (12 runs of 1,000 steps)
+    "quick": common.Preset(3200, 1000, 0.125, 0.0, 10, (0, 1, 2)),
     # the paper: full data and NiN, batch 32, five seeds (meant for a GPU)
     "paper": common.Preset(None, None, 1.0, 0.5, 100, (0, 1, 2, 3, 4)),
 }
@@ -51,17 +52,7 @@ def run(args, preset: common.Preset) -> dict:
     rows = []
     for i, (alpha, beta) in enumerate(SETTINGS):
         part = slice(i * k, (i + 1) * k)
-        rows.append(
-            {
-                "alpha": alpha,
-                "beta": beta,
-                "train_loss": common.summarise(res["train_loss"][part]),
-                "test_accuracy": common.summarise(res["test_accuracy"][part]),
-                "test_loss": common.summarise(res["test_loss"][part]),
-                "train_loss_per_seed": res["train_loss"][part],
-                "test_accuracy_per_seed": res["test_accuracy"][part],
-            }
-        )
+        rows.append(common.result_row(res, part, alpha=alpha, beta=beta))
     return {
         "figure": 2,
         "dataset": split.name,
@@ -82,19 +73,10 @@ def run(args, preset: common.Preset) -> dict:
 
 
 def plot(result: dict, out: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.4))
-    for row in result["rows"]:
-        label = f"alpha={row['alpha']:g}, beta={row['beta']:g}"
-        common.plot_band(ax_loss, np.asarray(row["train_loss_per_seed"]), label, log=True)
-        common.plot_band(ax_acc, 100 * np.asarray(row["test_accuracy_per_seed"]), label)
-    ax_loss.set_ylabel("log10 training loss")
-    ax_acc.set_ylabel("test accuracy (%)")
-    ax_acc.legend(fontsize=8)
+    plt = common.pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    labels = [f"alpha={r['alpha']:g}, beta={r['beta']:g}" for r in result["rows"]]
+    common.loss_accuracy_panels(*axes, result["rows"], labels)
     fig.suptitle(
         f"Figure 2: INNA, four (alpha, beta), {result['dataset']} ({result['preset']} preset, "
         f"{len(result['rows'][0]['train_loss_per_seed'])} seeds)",
@@ -110,15 +92,10 @@ def table(result: dict) -> str:
         f"Figure 2, {result['dataset']}, preset {result['preset']}: INNA, gamma_0 = "
         f"{result['lr']:g}, q = {result['decay_power']:g}; final epoch, mean [worst, best] "
         f"over {len(result['rows'][0]['train_loss_per_seed'])} seeds",
-        f"{'alpha':>6} {'beta':>5} | {'train loss':>28} | {'test accuracy %':>26}",
+        f"{'alpha':>6} {'beta':>5} | {common.STATS_HEADER}",
     ]
     for row in result["rows"]:
-        tl, ta = row["train_loss"], row["test_accuracy"]
-        lines.append(
-            f"{row['alpha']:>6g} {row['beta']:>5g} | {tl['mean'][-1]:>8.4f} "
-            f"[{tl['max'][-1]:.4f}, {tl['min'][-1]:.4f}] | {100 * ta['mean'][-1]:>7.2f} "
-            f"[{100 * ta['min'][-1]:.2f}, {100 * ta['max'][-1]:.2f}]"
-        )
+        lines.append(f"{row['alpha']:>6g} {row['beta']:>5g} | {common.final_stats(row)}")
     best = min(result["rows"], key=lambda r: r["train_loss"]["mean"][-1])
     lines.append(
         f"lowest mean training loss: (alpha, beta) = ({best['alpha']:g}, {best['beta']:g}); "
@@ -132,17 +109,13 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     common.add_common_args(p, PRESETS)
     p.add_argument("--lr", type=float, default=0.1, help="gamma_0 (default 0.1)")
-    p.add_argument("--decay-power", type=float, default=0.5, help="q (paper: 1/2)")
+    p.add_argument("--decay-power", type=float, default=None, help=common.DECAY_HELP)
     p.add_argument("--psi-init", default="params", choices=["params", "gradient"])
     args = p.parse_args(argv)
     args.argv = argv
-    preset = common.resolve_preset(args, PRESETS)
-    result = run(args, preset)
-    out = Path(args.out)
-    common.write_json(out, f"fig2_sensitivity_{args.dataset}", result)
-    plot(result, out)
-    print(table(result))
-    return 0
+    args.decay_power = args.decay_power or common.DECAY_POWER[args.preset]
+    result = run(args, common.resolve_preset(args, PRESETS))
+    return common.finish(args, result, "fig2_sensitivity", plot, table)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ trains on the first seed for the search budget (the paper: 15 epochs), and the
 gamma_0 with the lowest training loss at the end of the budget wins. Test data is
 never used for choosing. Step 2: each optimizer trains on every seed with its
 winning gamma_0 (a search run is reused when the budget equals the epochs). INNA
-and SGD use gamma_0 (k+1)^-q (q = 1/2), Adam and Adagrad a constant gamma_0.
+and SGD use gamma_0 (k+1)^-q (q = 1/2 in the paper preset, 1/4 in the quick one:
+see `common.DECAY_POWER`), Adam and Adagrad a constant gamma_0.
 
     python -m benchmarks.fig3_comparison --data-dir ../shared/data/mnist
     python -m benchmarks.fig3_comparison --dataset cifar10 --data-dir ../shared/data/cifar10-jpeg
@@ -29,7 +30,7 @@ OPTIMIZERS = ("inna", "sgd", "adagrad", "adam")
 
 PRESETS = {
     "smoke": common.Preset(64, 32, 0.0625, 0.0, 2, (0, 1), batch_size=16),
-    "quick": common.Preset(3200, 1000, 0.25, 0.0, 5, (0, 1, 2)),
+    "quick": common.Preset(3200, 1000, 0.125, 0.0, 10, (0, 1, 2)),
     "paper": common.Preset(None, None, 1.0, 0.5, 100, (0, 1, 2, 3, 4)),
 }
 SEARCH_EPOCHS = {"smoke": 2, "quick": 5, "paper": 15}
@@ -97,18 +98,15 @@ def run(args, preset: common.Preset) -> dict:
             seconds += res["seconds"]
             curves = {k: np.concatenate([curves[k], res[k]]) for k in curves}
         rows.append(
-            {
-                "optimizer": opt,
-                "grid": grid.tolist(),
-                "search_train_loss": final_losses.tolist(),
-                "lr": lr,
-                "lr_at_grid_edge": len(grid) > 1 and pick in (0, len(grid) - 1),
-                "train_loss": common.summarise(curves["train_loss"]),
-                "test_accuracy": common.summarise(curves["test_accuracy"]),
-                "test_loss": common.summarise(curves["test_loss"]),
-                "train_loss_per_seed": curves["train_loss"],
-                "test_accuracy_per_seed": curves["test_accuracy"],
-            }
+            common.result_row(
+                curves,
+                slice(None),
+                optimizer=opt,
+                grid=grid.tolist(),
+                search_train_loss=final_losses.tolist(),
+                lr=lr,
+                lr_at_grid_edge=len(grid) > 1 and pick in (0, len(grid) - 1),
+            )
         )
     return {
         "figure": 3,
@@ -130,19 +128,10 @@ def run(args, preset: common.Preset) -> dict:
 
 
 def plot(result: dict, out: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.4))
-    for row in result["rows"]:
-        label = f"{row['optimizer']} (gamma_0={row['lr']:g})"
-        common.plot_band(ax_loss, np.asarray(row["train_loss_per_seed"]), label, log=True)
-        common.plot_band(ax_acc, 100 * np.asarray(row["test_accuracy_per_seed"]), label)
-    ax_loss.set_ylabel("log10 training loss")
-    ax_acc.set_ylabel("test accuracy (%)")
-    ax_acc.legend(fontsize=8)
+    plt = common.pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    labels = [f"{r['optimizer']} (gamma_0={r['lr']:g})" for r in result["rows"]]
+    common.loss_accuracy_panels(*axes, result["rows"], labels)
     fig.suptitle(
         f"Figure 3: INNA vs SGD, Adagrad, Adam, {result['dataset']} ({result['preset']} preset)",
         fontsize=10,
@@ -156,18 +145,14 @@ def table(result: dict) -> str:
     n_seeds = len(result["rows"][0]["train_loss_per_seed"])
     lines = [
         f"Figure 3, {result['dataset']}, preset {result['preset']}: gamma_0 by grid search on "
-        f"the training loss after {result['search_epochs']} epochs; final epoch, mean "
+        f"the training loss after {result['search_epochs']} epochs, q = {result['decay_power']:g} "
+        f"for INNA and SGD; final epoch, mean "
         f"[worst, best] over {n_seeds} seeds",
-        f"{'optimizer':>9} {'gamma_0':>8} | {'train loss':>28} | {'test accuracy %':>26}",
+        f"{'optimizer':>9} {'gamma_0':>8} | {common.STATS_HEADER}",
     ]
     for row in result["rows"]:
-        tl, ta = row["train_loss"], row["test_accuracy"]
         edge = " (grid edge)" if row["lr_at_grid_edge"] else ""
-        lines.append(
-            f"{row['optimizer']:>9} {row['lr']:>8g} | {tl['mean'][-1]:>8.4f} "
-            f"[{tl['max'][-1]:.4f}, {tl['min'][-1]:.4f}] | {100 * ta['mean'][-1]:>7.2f} "
-            f"[{100 * ta['min'][-1]:.2f}, {100 * ta['max'][-1]:.2f}]{edge}"
-        )
+        lines.append(f"{row['optimizer']:>9} {row['lr']:>8g} | {common.final_stats(row)}{edge}")
     order = sorted(result["rows"], key=lambda r: _score(r["train_loss"]["mean"][-1]))
     lines.append(
         "ranked by mean final training loss: "
@@ -185,20 +170,16 @@ def main(argv=None) -> int:
     p.add_argument("--search-epochs", type=int, default=None, help="default: preset's")
     p.add_argument("--alpha", type=float, default=0.5, help="INNA's (Figure 2's best)")
     p.add_argument("--beta", type=float, default=0.1)
-    p.add_argument("--decay-power", type=float, default=0.5, help="q for INNA and SGD")
+    p.add_argument("--decay-power", type=float, default=None, help=common.DECAY_HELP)
     p.add_argument("--psi-init", default="params", choices=["params", "gradient"])
     args = p.parse_args(argv)
     args.argv = argv
     args.optimizers = [o.strip() for o in args.optimizers.split(",") if o.strip()]
     if unknown := set(args.optimizers) - set(OPTIMIZERS):
         p.error(f"unknown optimizers {sorted(unknown)}; choose from {OPTIMIZERS}")
-    preset = common.resolve_preset(args, PRESETS)
-    result = run(args, preset)
-    out = Path(args.out)
-    common.write_json(out, f"fig3_comparison_{args.dataset}", result)
-    plot(result, out)
-    print(table(result))
-    return 0
+    args.decay_power = args.decay_power or common.DECAY_POWER[args.preset]
+    result = run(args, common.resolve_preset(args, PRESETS))
+    return common.finish(args, result, "fig3_comparison", plot, table)
 
 
 if __name__ == "__main__":

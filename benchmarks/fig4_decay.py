@@ -27,7 +27,7 @@ POWERS = (1 / 2, 1 / 4, 1 / 8, 1 / 16)
 
 PRESETS = {
     "smoke": common.Preset(64, 32, 0.0625, 0.0, 2, (0, 1), batch_size=16),
-    "quick": common.Preset(3200, 1000, 0.25, 0.0, 5, (0, 1, 2)),
+    "quick": common.Preset(3200, 1000, 0.125, 0.0, 10, (0, 1, 2)),
     "paper": common.Preset(None, None, 1.0, 0.5, 100, (0, 1, 2, 3, 4)),
 }
 
@@ -88,43 +88,23 @@ def _finite(x: float) -> float:
 
 
 def _row(name, q, lr, res, part) -> dict:
-    return {
-        "name": name,
-        "q": q,
-        "lr": lr,
-        "train_loss": common.summarise(res["train_loss"][part]),
-        "test_accuracy": common.summarise(res["test_accuracy"][part]),
-        "test_loss": common.summarise(res["test_loss"][part]),
-        "train_loss_per_seed": res["train_loss"][part],
-        "test_accuracy_per_seed": res["test_accuracy"][part],
-    }
+    return common.result_row(res, part, name=name, q=q, lr=lr)
 
 
 def plot(result: dict, out: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = common.pyplot()
     fig, (ax_q, ax_loss, ax_acc) = plt.subplots(1, 3, figsize=(12, 3.4))
     inna_rows = [r for r in result["rows"] if r["q"] is not None]
     adam = result["rows"][-1]
     best = next(r for r in inna_rows if r["q"] == result["best_q"])
     for row in inna_rows:
         common.plot_band(ax_q, np.asarray(row["train_loss_per_seed"]), row["name"], log=True)
-    for row, color in ((best, "C0"), (adam, "C3")):
-        label = f"{row['name']} (gamma_0={row['lr']:g})"
-        curves = np.asarray(row["train_loss_per_seed"])
-        common.plot_band(ax_loss, curves, label, log=True, color=color)
-        acc = 100 * np.asarray(row["test_accuracy_per_seed"])
-        common.plot_band(ax_acc, acc, label, color=color)
+    labels = [f"{r['name']} (gamma_0={r['lr']:g})" for r in (best, adam)]
+    common.loss_accuracy_panels(ax_loss, ax_acc, [best, adam], labels, ["C0", "C3"])
     ax_q.set_title("INNA, gamma_0 (k+1)^-q", fontsize=9)
     ax_q.set_ylabel("log10 training loss")
     ax_q.legend(fontsize=8)
     ax_loss.set_title("best q against Adam", fontsize=9)
-    ax_loss.set_ylabel("log10 training loss")
-    ax_acc.set_ylabel("test accuracy (%)")
-    ax_acc.legend(fontsize=8)
     fig.suptitle(
         f"Figure 4: step-size decay, {result['dataset']} ({result['preset']} preset)", fontsize=10
     )
@@ -138,15 +118,10 @@ def table(result: dict) -> str:
     lines = [
         f"Figure 4, {result['dataset']}, preset {result['preset']}: final epoch, mean "
         f"[worst, best] over {n_seeds} seeds",
-        f"{'run':>13} {'gamma_0':>8} | {'train loss':>28} | {'test accuracy %':>26}",
+        f"{'run':>13} {'gamma_0':>8} | {common.STATS_HEADER}",
     ]
     for row in result["rows"]:
-        tl, ta = row["train_loss"], row["test_accuracy"]
-        lines.append(
-            f"{row['name']:>13} {row['lr']:>8g} | {tl['mean'][-1]:>8.4f} "
-            f"[{tl['max'][-1]:.4f}, {tl['min'][-1]:.4f}] | {100 * ta['mean'][-1]:>7.2f} "
-            f"[{100 * ta['min'][-1]:.2f}, {100 * ta['max'][-1]:.2f}]"
-        )
+        lines.append(f"{row['name']:>13} {row['lr']:>8g} | {common.final_stats(row)}")
     best = next(r for r in result["rows"] if r["q"] == result["best_q"])
     adam = result["rows"][-1]
     ratio = best["train_loss"]["mean"][-1] / adam["train_loss"]["mean"][-1]
@@ -168,13 +143,8 @@ def main(argv=None) -> int:
     p.add_argument("--psi-init", default="params", choices=["params", "gradient"])
     args = p.parse_args(argv)
     args.argv = argv
-    preset = common.resolve_preset(args, PRESETS)
-    result = run(args, preset)
-    out = Path(args.out)
-    common.write_json(out, f"fig4_decay_{args.dataset}", result)
-    plot(result, out)
-    print(table(result))
-    return 0
+    result = run(args, common.resolve_preset(args, PRESETS))
+    return common.finish(args, result, "fig4_decay", plot, table)
 
 
 if __name__ == "__main__":
