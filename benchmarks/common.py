@@ -1,9 +1,10 @@
 """Shared machinery of the figure benchmarks (Figures 2 to 4 of the paper).
 
-One call of :func:`train_replicas` trains R copies of NiN together in one
-compiled, vmapped program: replica r starts from the initialisation of its seed,
-sees its seed's data order and dropout, and uses its own optimizer
-hyperparameters (a row of `hparams`). Replicas with the same seed start from the
+One call of :func:`train_replicas` trains R copies of NiN with one compiled,
+vmapped train step (all replicas at once on an accelerator, in turn on a CPU):
+replica r starts from the initialisation of its seed, sees its seed's data order
+and dropout, and uses its own optimizer hyperparameters (a row of `hparams`,
+traced, so a whole grid shares one compilation). Replicas with the same seed start from the
 same weights and see the same batches, so the paper's comparisons ("initialized
 with the same random weights") hold replica for replica.
 """

@@ -135,3 +135,15 @@ def test_download_of_corrupted_file_leaves_no_partial_file(tmp_path, http_server
     with pytest.raises(OSError):
         data.download("mnist", cache, sources=[(f"{url}/missing.gz", "0" * 64)], progress=False)
     assert list(cache.iterdir()) == []
+
+
+@pytest.mark.parametrize("as_zip", [False, True])
+def test_cifar10_as_image_folder(tmp_path, as_zip):
+    """`--dataset cifar10` takes the JPEG/PNG image-folder layout too (directory or .zip)."""
+    classes = [f"c{i}" for i in range(10)]
+    make_folder(tmp_path, classes=classes, per_class=1, as_zip=as_zip)
+    ds = data.load("cifar10", tmp_path)
+    assert ds.num_classes == 10 and ds.x_train.shape == (10, 8, 8, 3)
+    assert ds.name.startswith("cifar10:")
+    with pytest.raises(data.DataError, match="10 classes, cifar100 has 100"):
+        data.load("cifar100", tmp_path)
