@@ -33,7 +33,7 @@ PRESETS = {
     "quick": common.Preset(3200, 1000, 0.125, 0.0, 10, (0, 1, 2)),
     "paper": common.Preset(None, None, 1.0, 0.5, 100, (0, 1, 2, 3, 4)),
 }
-SEARCH_EPOCHS = {"smoke": 2, "quick": 5, "paper": 15}
+SEARCH_EPOCHS = {"smoke": 2, "quick": 10, "paper": 15}
 GRIDS = {
     "smoke": {"inna": (0.03, 0.1), "sgd": (0.03, 0.1), "adagrad": (0.01,), "adam": (1e-3,)},
     "quick": {
@@ -80,11 +80,11 @@ def run(args, preset: common.Preset) -> dict:
         lr = float(grid[pick])
         reuse = search_epochs == preset.epochs
         seeds = [s for s in preset.seeds if not (reuse and s == first)]
-        curves = {
-            k: search[k][pick : pick + 1] for k in ("train_loss", "test_loss", "test_accuracy")
-        }
-        if not reuse:
-            curves = {k: v[:0] for k, v in curves.items()}
+        keys = ("train_loss", "test_loss", "test_accuracy")
+        if reuse:
+            curves = {k: search[k][pick : pick + 1] for k in keys}
+        else:
+            curves = {k: np.zeros((0, preset.epochs)) for k in keys}
         if seeds:
             res = common.train_replicas(
                 build,

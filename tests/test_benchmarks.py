@@ -134,3 +134,15 @@ def test_replicas_match_single_runs(tmp_path):
     )
     np.testing.assert_allclose(both["train_loss"][1], alone["train_loss"][0], rtol=1e-6)
     np.testing.assert_allclose(both["train_loss"], grouped["train_loss"], rtol=1e-4)
+
+
+def test_fig3_search_budget_shorter_than_training(tmp_path, capsys):
+    """The paper's protocol: search on a short budget, then train every seed longer."""
+    from benchmarks import fig3_comparison as fig3
+
+    extra = ["--optimizers", "inna,adam", "--search-epochs", "1", "--epochs", "2"]
+    result = _smoke(fig3, "fig3_comparison", tmp_path, capsys, extra)
+    assert result["search_epochs"] == 1
+    assert [r["optimizer"] for r in result["rows"]] == ["inna", "adam"]
+    for row in result["rows"]:
+        _curves_ok(row, seeds=2, epochs=2)
