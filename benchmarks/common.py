@@ -63,10 +63,11 @@ class Split:
 
 
 def load_split(dataset: str, data_dir: str | None, preset: Preset) -> Split:
-    """Loads, subsets (first N examples) and normalises with the training statistics."""
+    """Loads, subsets (a fixed random draw: `data.subset`) and normalises with the
+    training statistics."""
     ds = data_lib.load(dataset, data_dir)
-    x_tr, y_tr = ds.x_train[: preset.train_examples], ds.y_train[: preset.train_examples]
-    x_te, y_te = ds.x_test[: preset.test_examples], ds.y_test[: preset.test_examples]
+    x_tr, y_tr = data_lib.subset(ds.x_train, ds.y_train, preset.train_examples)
+    x_te, y_te = data_lib.subset(ds.x_test, ds.y_test, preset.test_examples)
     if len(x_tr) < preset.batch_size:
         raise data_lib.DataError(f"{ds.name}: {len(x_tr)} training examples, less than a batch")
     mean, std = data_lib.channel_stats(x_tr)

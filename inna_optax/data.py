@@ -388,6 +388,15 @@ def _image_folder(path: Path) -> Path | None:
     return zips[0] if len(zips) == 1 else None
 
 
+def subset(x: np.ndarray, y: np.ndarray, n: int | None, seed: int = 0):
+    """n examples drawn without replacement by a fixed permutation (all when n is None
+    or too large). Not the first n: image folders list their files class by class."""
+    if n is None or n >= len(x):
+        return x, y
+    idx = np.sort(np.random.default_rng(seed).permutation(len(x))[:n])
+    return x[idx], y[idx]
+
+
 def normalize(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     return ((x.astype(np.float32) / 255.0) - mean) / std
 

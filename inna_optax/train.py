@@ -175,7 +175,7 @@ def train(cfg: Config) -> dict:
     ds = data_lib.load(cfg.dataset, cfg.data_dir, download_to=download_to)
     x_train, y_train = ds.x_train, ds.y_train
     if cfg.train_examples is not None:
-        x_train, y_train = x_train[: cfg.train_examples], y_train[: cfg.train_examples]
+        x_train, y_train = data_lib.subset(x_train, y_train, cfg.train_examples)
     mean, std = data_lib.channel_stats(x_train)
     x_train = data_lib.normalize(x_train, mean, std)
     x_test = data_lib.normalize(ds.x_test, mean, std)

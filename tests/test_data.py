@@ -147,3 +147,14 @@ def test_cifar10_as_image_folder(tmp_path, as_zip):
     assert ds.name.startswith("cifar10:")
     with pytest.raises(data.DataError, match="10 classes, cifar100 has 100"):
         data.load("cifar100", tmp_path)
+
+
+def test_subset_draws_every_class_from_a_sorted_folder():
+    """A class-by-class listing (as image folders give) still yields all classes."""
+    x = np.arange(100)[:, None]
+    y = np.repeat(np.arange(10), 10).astype(np.int32)
+    xs, ys = data.subset(x, y, 30)
+    assert len(xs) == 30 and len(set(ys.tolist())) > 5
+    np.testing.assert_array_equal(xs[:, 0] // 10, ys)  # pairs kept together
+    assert data.subset(x, y, None)[0] is x and data.subset(x, y, 500)[0] is x
+    np.testing.assert_array_equal(data.subset(x, y, 30)[0], xs)  # deterministic
