@@ -93,7 +93,7 @@ def _row(name, q, lr, res, part) -> dict:
 
 def plot(result: dict, out: Path) -> Path:
     plt = common.pyplot()
-    fig, (ax_q, ax_loss, ax_acc) = plt.subplots(1, 3, figsize=(12, 3.4))
+    fig, (ax_q, ax_loss, ax_acc) = plt.subplots(1, 3, figsize=(13, 3.6), layout="constrained")
     inna_rows = [r for r in result["rows"] if r["q"] is not None]
     adam = result["rows"][-1]
     best = next(r for r in inna_rows if r["q"] == result["best_q"])
