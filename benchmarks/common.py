@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import time
@@ -262,15 +263,14 @@ def _jsonable(x):
     raise TypeError(type(x))
 
 
-def plot_band(ax, curves: np.ndarray, label: str, log: bool = False, color=None):
-    """Mean over replicas (rows), with a pale band from best to worst."""
-    plots.band(ax, curves, label, log=log, color=color)
+def save_figure(fig, out: Path, name: str, result: dict) -> Path:
+    """Saves NAME_<dataset>.png into `out` and closes the figure."""
+    import matplotlib.pyplot as plt
 
-
-def save_figure(fig, out: Path, name: str) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{name}.png"
+    path = out / f"{name}_{result['dataset_key']}.png"
     fig.savefig(path, dpi=90, bbox_inches="tight")
+    plt.close(fig)
     return path
 
 
@@ -290,6 +290,26 @@ def result_row(res: dict, part: slice, **fields) -> dict:
     }
 
 
+def final_loss(row: dict) -> float:
+    """Mean final training loss of a row; inf for a diverged run, so it never wins."""
+    loss = row["train_loss"]["mean"][-1]
+    return loss if math.isfinite(loss) else math.inf
+
+
+def result_header(args, name: str, figure: int, split: Split, preset: Preset) -> dict:
+    """The fields every figure's JSON starts with."""
+    return {
+        "figure": figure,
+        "dataset": split.name,
+        "dataset_key": args.dataset,
+        "preset": args.preset,
+        "sizes": preset,
+        "train_examples": len(split.x_train),
+        "test_examples": len(split.x_test),
+        "command": f"python -m benchmarks.{name} " + " ".join(args.argv),
+    }
+
+
 def final_stats(row: dict) -> str:
     """Final-epoch training loss and test accuracy: mean [worst, best]."""
     tl, ta = row["train_loss"], row["test_accuracy"]
@@ -304,8 +324,8 @@ def loss_accuracy_panels(ax_loss, ax_acc, rows, labels, colors=None):
     colors = colors or [None] * len(rows)
     for row, label, color in zip(rows, labels, colors, strict=True):
         curves = np.asarray(row["train_loss_per_seed"])
-        plot_band(ax_loss, curves, label, log=True, color=color)
-        plot_band(ax_acc, 100 * np.asarray(row["test_accuracy_per_seed"]), label, color=color)
+        plots.band(ax_loss, curves, label, log=True, color=color)
+        plots.band(ax_acc, 100 * np.asarray(row["test_accuracy_per_seed"]), label, color=color)
     ax_loss.set_ylabel("log10 training loss")
     ax_acc.set_ylabel("test accuracy (%)")
     ax_acc.legend(fontsize=8)

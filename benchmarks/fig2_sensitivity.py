@@ -54,20 +54,13 @@ def run(args, preset: common.Preset) -> dict:
         part = slice(i * k, (i + 1) * k)
         rows.append(common.result_row(res, part, alpha=alpha, beta=beta))
     return {
-        "figure": 2,
-        "dataset": split.name,
-        "dataset_key": args.dataset,
-        "preset": args.preset,
-        "sizes": preset,
-        "train_examples": len(split.x_train),
-        "test_examples": len(split.x_test),
+        **common.result_header(args, "fig2_sensitivity", 2, split, preset),
         "n_params": res["n_params"],
         "lr": args.lr,
         "decay_power": args.decay_power,
         "psi_init": args.psi_init,
         "seconds": res["seconds"],
         "replica_steps_per_second": res["replica_steps_per_second"],
-        "command": "python -m benchmarks.fig2_sensitivity " + " ".join(args.argv),
         "rows": rows,
     }
 
@@ -82,9 +75,7 @@ def plot(result: dict, out: Path) -> Path:
         f"{len(result['rows'][0]['train_loss_per_seed'])} seeds)",
         fontsize=10,
     )
-    path = common.save_figure(fig, out, f"fig2_sensitivity_{result['dataset_key']}")
-    plt.close(fig)
-    return path
+    return common.save_figure(fig, out, "fig2_sensitivity", result)
 
 
 def table(result: dict) -> str:
@@ -96,7 +87,7 @@ def table(result: dict) -> str:
     ]
     for row in result["rows"]:
         lines.append(f"{row['alpha']:>6g} {row['beta']:>5g} | {common.final_stats(row)}")
-    best = min(result["rows"], key=lambda r: r["train_loss"]["mean"][-1])
+    best = min(result["rows"], key=common.final_loss)
     lines.append(
         f"lowest mean training loss: (alpha, beta) = ({best['alpha']:g}, {best['beta']:g}); "
         f"{result['seconds']:.0f} s, {result['replica_steps_per_second']:.1f} replica-steps/s"

@@ -18,7 +18,6 @@ Writes fig3_comparison_<dataset>.json and .png into --out; prints a table last.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -51,10 +50,6 @@ GRIDS = {
 }
 
 
-def _score(loss: float) -> float:
-    return loss if math.isfinite(loss) else math.inf
-
-
 def run(args, preset: common.Preset) -> dict:
     split = common.load_split(args.dataset, args.data_dir, preset)
     search_epochs = args.search_epochs or min(SEARCH_EPOCHS[args.preset], preset.epochs)
@@ -76,7 +71,7 @@ def run(args, preset: common.Preset) -> dict:
         )
         seconds += search["seconds"]
         final_losses = search["train_loss"][:, -1]
-        pick = int(np.argmin([_score(v) for v in final_losses]))
+        pick = int(np.argmin(np.where(np.isfinite(final_losses), final_losses, np.inf)))
         lr = float(grid[pick])
         reuse = search_epochs == preset.epochs
         seeds = [s for s in preset.seeds if not (reuse and s == first)]
@@ -109,20 +104,13 @@ def run(args, preset: common.Preset) -> dict:
             )
         )
     return {
-        "figure": 3,
-        "dataset": split.name,
-        "dataset_key": args.dataset,
-        "preset": args.preset,
-        "sizes": preset,
-        "train_examples": len(split.x_train),
-        "test_examples": len(split.x_test),
+        **common.result_header(args, "fig3_comparison", 3, split, preset),
         "search_epochs": search_epochs,
         "alpha": args.alpha,
         "beta": args.beta,
         "decay_power": args.decay_power,
         "psi_init": args.psi_init,
         "seconds": seconds,
-        "command": "python -m benchmarks.fig3_comparison " + " ".join(args.argv),
         "rows": rows,
     }
 
@@ -136,9 +124,7 @@ def plot(result: dict, out: Path) -> Path:
         f"Figure 3: INNA vs SGD, Adagrad, Adam, {result['dataset']} ({result['preset']} preset)",
         fontsize=10,
     )
-    path = common.save_figure(fig, out, f"fig3_comparison_{result['dataset_key']}")
-    plt.close(fig)
-    return path
+    return common.save_figure(fig, out, "fig3_comparison", result)
 
 
 def table(result: dict) -> str:
@@ -153,7 +139,7 @@ def table(result: dict) -> str:
     for row in result["rows"]:
         edge = " (grid edge)" if row["lr_at_grid_edge"] else ""
         lines.append(f"{row['optimizer']:>9} {row['lr']:>8g} | {common.final_stats(row)}{edge}")
-    order = sorted(result["rows"], key=lambda r: _score(r["train_loss"]["mean"][-1]))
+    order = sorted(result["rows"], key=common.final_loss)
     lines.append(
         "ranked by mean final training loss: "
         + " < ".join(r["optimizer"] for r in order)

@@ -15,13 +15,13 @@ Writes fig4_decay_<dataset>.json and .png into --out; prints a table last.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks import common
+from inna_optax import plots
 
 POWERS = (1 / 2, 1 / 4, 1 / 8, 1 / 16)
 
@@ -63,28 +63,17 @@ def run(args, preset: common.Preset) -> dict:
     for i, q in enumerate(POWERS):
         part = slice(i * k, (i + 1) * k)
         rows.append(_row(f"INNA {_label(q)}", q, args.lr, inna, part))
-    best = min(rows, key=lambda r: _finite(r["train_loss"]["mean"][-1]))
+    best = min(rows, key=common.final_loss)
     rows.append(_row("Adam", None, args.adam_lr, adam, slice(0, k)))
     return {
-        "figure": 4,
-        "dataset": split.name,
-        "dataset_key": args.dataset,
-        "preset": args.preset,
-        "sizes": preset,
-        "train_examples": len(split.x_train),
-        "test_examples": len(split.x_test),
+        **common.result_header(args, "fig4_decay", 4, split, preset),
         "alpha": args.alpha,
         "beta": args.beta,
         "psi_init": args.psi_init,
         "best_q": best["q"],
         "seconds": inna["seconds"] + adam["seconds"],
-        "command": "python -m benchmarks.fig4_decay " + " ".join(args.argv),
         "rows": rows,
     }
-
-
-def _finite(x: float) -> float:
-    return x if math.isfinite(x) else math.inf
 
 
 def _row(name, q, lr, res, part) -> dict:
@@ -98,7 +87,7 @@ def plot(result: dict, out: Path) -> Path:
     adam = result["rows"][-1]
     best = next(r for r in inna_rows if r["q"] == result["best_q"])
     for row in inna_rows:
-        common.plot_band(ax_q, np.asarray(row["train_loss_per_seed"]), row["name"], log=True)
+        plots.band(ax_q, np.asarray(row["train_loss_per_seed"]), row["name"], log=True)
     labels = [f"{r['name']} (gamma_0={r['lr']:g})" for r in (best, adam)]
     common.loss_accuracy_panels(ax_loss, ax_acc, [best, adam], labels, ["C0", "C3"])
     ax_q.set_title("INNA, gamma_0 (k+1)^-q", fontsize=9)
@@ -108,9 +97,7 @@ def plot(result: dict, out: Path) -> Path:
     fig.suptitle(
         f"Figure 4: step-size decay, {result['dataset']} ({result['preset']} preset)", fontsize=10
     )
-    path = common.save_figure(fig, out, f"fig4_decay_{result['dataset_key']}")
-    plt.close(fig)
-    return path
+    return common.save_figure(fig, out, "fig4_decay", result)
 
 
 def table(result: dict) -> str:
