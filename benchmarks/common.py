@@ -18,7 +18,7 @@ import os
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import jax
@@ -51,6 +51,24 @@ class Preset:
     epochs: int
     seeds: tuple[int, ...]
     batch_size: int = 32
+
+
+# The presets all figure scripts share.
+PRESETS = {
+    # seconds on tiny data: the test suite's smoke run
+    "smoke": Preset(64, 32, 0.0625, 0.0, 2, (0, 1), batch_size=16),
+    # a 2-core CPU, about 7 to 12 minutes per figure on MNIST (runs of 1,000 steps)
+    "quick": Preset(3200, 1000, 0.125, 0.0, 10, (0, 1, 2)),
+    # the paper: full data and NiN, batch 32, five seeds (meant for a GPU)
+    "paper": Preset(None, None, 1.0, 0.5, 100, (0, 1, 2, 3, 4)),
+}
+# A CIFAR step (3 colour channels, 32x32 pixels) costs about twice an MNIST step on a
+# 2-core CPU, so the quick preset trains on half as many images there (runs of 500
+# steps) and each figure stays within about 15 minutes.
+DATASET_PRESETS = {
+    ("quick", "cifar10"): {"train_examples": 1600},
+    ("quick", "cifar100"): {"train_examples": 1600},
+}
 
 
 @dataclass
@@ -200,8 +218,14 @@ def summarise(curves: np.ndarray) -> dict:
         }
 
 
-def add_common_args(p: argparse.ArgumentParser, presets: dict, default_dataset="mnist"):
-    p.add_argument("--preset", default="quick", choices=list(presets))
+def add_common_args(p: argparse.ArgumentParser, default_dataset="mnist"):
+    p.add_argument(
+        "--preset",
+        default="quick",
+        choices=list(PRESETS),
+        help="quick: a 2-core CPU in about 15 minutes (default); paper: the paper's "
+        "settings, for a GPU; smoke: seconds, for tests",
+    )
     p.add_argument("--dataset", default=default_dataset, choices=DATASETS)
     p.add_argument(
         "--data-dir",
@@ -218,8 +242,10 @@ def add_common_args(p: argparse.ArgumentParser, presets: dict, default_dataset="
     p.add_argument("--no-progress", dest="progress", action="store_false")
 
 
-def resolve_preset(args, presets: dict) -> Preset:
-    base = presets[args.preset]
+def resolve_preset(args) -> Preset:
+    """The preset named by --preset, sized for --dataset, with the command line's
+    overrides."""
+    preset = replace(PRESETS[args.preset], **DATASET_PRESETS.get((args.preset, args.dataset), {}))
     changes = {
         "epochs": args.epochs,
         "train_examples": args.train_examples,
@@ -227,8 +253,7 @@ def resolve_preset(args, presets: dict) -> Preset:
         "width": args.width,
         "seeds": tuple(int(s) for s in args.seeds.split(",")) if args.seeds else None,
     }
-    fields = {**base.__dict__, **{k: v for k, v in changes.items() if v is not None}}
-    preset = Preset(**fields)
+    preset = replace(preset, **{k: v for k, v in changes.items() if v is not None})
     if preset.epochs < 1 or not preset.seeds or preset.width <= 0:
         raise SystemExit("error: --epochs must be >= 1, --seeds non-empty, --width > 0")
     return preset
@@ -308,6 +333,14 @@ def result_header(args, name: str, figure: int, split: Split, preset: Preset) ->
         "test_examples": len(split.x_test),
         "command": f"python -m benchmarks.{name} " + " ".join(args.argv),
     }
+
+
+def run_label(result: dict) -> str:
+    """'<dataset>, preset <name> (<n> training images)' for a table's first line."""
+    return (
+        f"{result['dataset']}, preset {result['preset']} "
+        f"({result['train_examples']:,} training images)"
+    )
 
 
 def final_stats(row: dict) -> str:

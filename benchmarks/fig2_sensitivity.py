@@ -25,15 +25,6 @@ from benchmarks import common
 
 SETTINGS = ((0.1, 0.1), (0.5, 0.1), (0.5, 0.5), (0.5, 1.0))
 
-PRESETS = {
-    # seconds on tiny data: the test suite's smoke run
-    "smoke": common.Preset(64, 32, 0.0625, 0.0, 2, (0, 1), batch_size=16),
-    # a 2-core CPU in about 8 minutes on MNIST (12 runs of 1,000 steps)
-    "quick": common.Preset(3200, 1000, 0.125, 0.0, 10, (0, 1, 2)),
-    # the paper: full data and NiN, batch 32, five seeds (meant for a GPU)
-    "paper": common.Preset(None, None, 1.0, 0.5, 100, (0, 1, 2, 3, 4)),
-}
-
 
 def run(args, preset: common.Preset) -> dict:
     split = common.load_split(args.dataset, args.data_dir, preset)
@@ -80,7 +71,7 @@ def plot(result: dict, out: Path) -> Path:
 
 def table(result: dict) -> str:
     lines = [
-        f"Figure 2, {result['dataset']}, preset {result['preset']}: INNA, gamma_0 = "
+        f"Figure 2, {common.run_label(result)}: INNA, gamma_0 = "
         f"{result['lr']:g}, q = {result['decay_power']:g}; final epoch, mean [worst, best] "
         f"over {len(result['rows'][0]['train_loss_per_seed'])} seeds",
         f"{'alpha':>6} {'beta':>5} | {common.STATS_HEADER}",
@@ -98,14 +89,14 @@ def table(result: dict) -> str:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    common.add_common_args(p, PRESETS)
+    common.add_common_args(p)
     p.add_argument("--lr", type=float, default=0.1, help="gamma_0 (default 0.1)")
     p.add_argument("--decay-power", type=float, default=None, help=common.DECAY_HELP)
     p.add_argument("--psi-init", default="params", choices=["params", "gradient"])
     args = p.parse_args(argv)
     args.argv = argv
     args.decay_power = args.decay_power or common.DECAY_POWER[args.preset]
-    result = run(args, common.resolve_preset(args, PRESETS))
+    result = run(args, common.resolve_preset(args))
     return common.finish(args, result, "fig2_sensitivity", plot, table)
 
 

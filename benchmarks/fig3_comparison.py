@@ -27,11 +27,6 @@ from benchmarks import common
 
 OPTIMIZERS = ("inna", "sgd", "adagrad", "adam")
 
-PRESETS = {
-    "smoke": common.Preset(64, 32, 0.0625, 0.0, 2, (0, 1), batch_size=16),
-    "quick": common.Preset(3200, 1000, 0.125, 0.0, 10, (0, 1, 2)),
-    "paper": common.Preset(None, None, 1.0, 0.5, 100, (0, 1, 2, 3, 4)),
-}
 SEARCH_EPOCHS = {"smoke": 2, "quick": 10, "paper": 15}
 GRIDS = {
     "smoke": {"inna": (0.03, 0.1), "sgd": (0.03, 0.1), "adagrad": (0.01,), "adam": (1e-3,)},
@@ -130,7 +125,7 @@ def plot(result: dict, out: Path) -> Path:
 def table(result: dict) -> str:
     n_seeds = len(result["rows"][0]["train_loss_per_seed"])
     lines = [
-        f"Figure 3, {result['dataset']}, preset {result['preset']}: gamma_0 by grid search on "
+        f"Figure 3, {common.run_label(result)}: gamma_0 by grid search on "
         f"the training loss after {result['search_epochs']} epochs, q = {result['decay_power']:g} "
         f"for INNA and SGD; final epoch, mean "
         f"[worst, best] over {n_seeds} seeds",
@@ -151,7 +146,7 @@ def table(result: dict) -> str:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    common.add_common_args(p, PRESETS)
+    common.add_common_args(p)
     p.add_argument("--optimizers", default=",".join(OPTIMIZERS))
     p.add_argument("--search-epochs", type=int, default=None, help="default: preset's")
     p.add_argument("--alpha", type=float, default=0.5, help="INNA's (Figure 2's best)")
@@ -164,7 +159,7 @@ def main(argv=None) -> int:
     if unknown := set(args.optimizers) - set(OPTIMIZERS):
         p.error(f"unknown optimizers {sorted(unknown)}; choose from {OPTIMIZERS}")
     args.decay_power = args.decay_power or common.DECAY_POWER[args.preset]
-    result = run(args, common.resolve_preset(args, PRESETS))
+    result = run(args, common.resolve_preset(args))
     return common.finish(args, result, "fig3_comparison", plot, table)
 
 

@@ -25,12 +25,6 @@ from inna_optax import plots
 
 POWERS = (1 / 2, 1 / 4, 1 / 8, 1 / 16)
 
-PRESETS = {
-    "smoke": common.Preset(64, 32, 0.0625, 0.0, 2, (0, 1), batch_size=16),
-    "quick": common.Preset(3200, 1000, 0.125, 0.0, 10, (0, 1, 2)),
-    "paper": common.Preset(None, None, 1.0, 0.5, 100, (0, 1, 2, 3, 4)),
-}
-
 
 def _label(q: float) -> str:
     return f"k^-1/{round(1 / q)}"
@@ -103,7 +97,7 @@ def plot(result: dict, out: Path) -> Path:
 def table(result: dict) -> str:
     n_seeds = len(result["rows"][0]["train_loss_per_seed"])
     lines = [
-        f"Figure 4, {result['dataset']}, preset {result['preset']}: final epoch, mean "
+        f"Figure 4, {common.run_label(result)}: final epoch, mean "
         f"[worst, best] over {n_seeds} seeds",
         f"{'run':>13} {'gamma_0':>8} | {common.STATS_HEADER}",
     ]
@@ -122,7 +116,7 @@ def table(result: dict) -> str:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    common.add_common_args(p, PRESETS)
+    common.add_common_args(p)
     p.add_argument("--lr", type=float, default=0.1, help="INNA's gamma_0 (default 0.1)")
     p.add_argument("--adam-lr", type=float, default=1e-3, help="Adam's gamma_0 (default 1e-3)")
     p.add_argument("--alpha", type=float, default=0.5)
@@ -130,7 +124,7 @@ def main(argv=None) -> int:
     p.add_argument("--psi-init", default="params", choices=["params", "gradient"])
     args = p.parse_args(argv)
     args.argv = argv
-    result = run(args, common.resolve_preset(args, PRESETS))
+    result = run(args, common.resolve_preset(args))
     return common.finish(args, result, "fig4_decay", plot, table)
 
 

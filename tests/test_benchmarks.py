@@ -146,3 +146,23 @@ def test_fig3_search_budget_shorter_than_training(tmp_path, capsys):
     assert [r["optimizer"] for r in result["rows"]] == ["inna", "adam"]
     for row in result["rows"]:
         _curves_ok(row, seeds=2, epochs=2)
+
+
+def test_presets_are_sized_per_dataset_and_overridable():
+    import argparse
+
+    from benchmarks import common
+
+    parser = argparse.ArgumentParser()
+    common.add_common_args(parser)
+
+    def resolve(*argv):
+        return common.resolve_preset(parser.parse_args(list(argv)))
+
+    mnist, cifar = resolve("--dataset", "mnist"), resolve("--dataset", "cifar10")
+    # CIFAR's quick preset halves the training subset and nothing else.
+    assert (mnist.train_examples, cifar.train_examples) == (3200, 1600)
+    assert {**mnist.__dict__, "train_examples": 0} == {**cifar.__dict__, "train_examples": 0}
+    assert resolve("--dataset", "cifar10", "--train-examples", "800").train_examples == 800
+    assert resolve("--dataset", "cifar10", "--seeds", "4,5").seeds == (4, 5)
+    assert resolve("--preset", "paper", "--dataset", "cifar10").train_examples is None
