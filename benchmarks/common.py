@@ -260,6 +260,69 @@ def resolve_preset(args) -> Preset:
     return preset
 
 
+def add_pick_args(p: argparse.ArgumentParser, defaults: dict[str, float], helps: dict):
+    """Flags for the settings an earlier figure picks (alpha, beta, lr, adam_lr), plus
+    --picks-from. Their defaults are applied by :func:`resolve_picks`."""
+    for key, default in defaults.items():
+        flag = "--" + key.replace("_", "-")
+        p.add_argument(flag, type=float, default=None, help=f"{helps[key]} (default {default:g})")
+    p.add_argument(
+        "--picks-from",
+        metavar="DIR",
+        default=None,
+        help="take what earlier figures picked for this --dataset and --preset from their "
+        "JSON in DIR: Figure 2's best (alpha, beta), and Figure 3's gamma_0 for INNA and "
+        "Adam (with the alpha and beta it ran); flags given explicitly win",
+    )
+
+
+def earlier_picks(directory: str, dataset: str, preset: str) -> dict[str, float]:
+    """What Figures 2 and 3 picked, read from their JSON in `directory`:
+    alpha and beta (Figure 2's lowest mean final training loss, or the ones Figure 3
+    ran), lr (Figure 3's INNA gamma_0) and adam_lr (Figure 3's Adam gamma_0)."""
+    picks, found = {}, []
+    for name in ("fig2_sensitivity", "fig3_comparison"):
+        path = Path(directory) / f"{name}_{dataset}.json"
+        if not path.exists():
+            continue
+        result = json.loads(path.read_text())
+        if result["preset"] != preset:
+            raise SystemExit(
+                f"error: {path} was made with --preset {result['preset']}, not {preset}"
+            )
+        found.append(path.name)
+        if name == "fig2_sensitivity":
+            best = min(result["rows"], key=final_loss)
+            picks.update(alpha=best["alpha"], beta=best["beta"])
+        else:
+            lrs = {row["optimizer"]: row["lr"] for row in result["rows"]}
+            picks.update(alpha=result["alpha"], beta=result["beta"])
+            picks.update({k: lrs[o] for k, o in (("lr", "inna"), ("adam_lr", "adam")) if o in lrs})
+    if not found:
+        raise SystemExit(
+            f"error: --picks-from {directory}: no fig2_sensitivity_{dataset}.json or "
+            f"fig3_comparison_{dataset}.json there"
+        )
+    return picks
+
+
+def resolve_picks(args, defaults: dict[str, float]) -> None:
+    """Fills each of `defaults`' keys left unset on the command line: from
+    --picks-from when given (an error if the earlier figure is missing), else the
+    default."""
+    picks = earlier_picks(args.picks_from, args.dataset, args.preset) if args.picks_from else {}
+    for key, default in defaults.items():
+        if getattr(args, key) is not None:
+            continue
+        if args.picks_from and key not in picks:
+            flag = "--" + key.replace("_", "-")
+            raise SystemExit(
+                f"error: --picks-from {args.picks_from} has no {key} for {args.dataset}: "
+                f"run the earlier figure with --out {args.picks_from} first, or pass {flag}"
+            )
+        setattr(args, key, picks.get(key, default))
+
+
 def machine() -> str:
     devices = jax.devices()
     kind = devices[0].device_kind if devices else "?"

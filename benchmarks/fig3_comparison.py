@@ -7,8 +7,11 @@ never used for choosing. Step 2: each optimizer trains on every seed with its
 winning gamma_0 (a search run is reused when the budget equals the epochs). INNA
 and SGD use gamma_0 (k+1)^-q (q = 1/2 in the paper preset, 1/4 in the quick one:
 see `common.DECAY_POWER`), Adam and Adagrad a constant gamma_0.
+INNA's (alpha, beta) come from --alpha and --beta, or from Figure 2's JSON
+with --picks-from DIR.
 
-    python -m benchmarks.fig3_comparison --data-dir ../shared/data/mnist
+    python -m benchmarks.fig3_comparison --data-dir ../shared/data/mnist \\
+        --picks-from results/figures
     python -m benchmarks.fig3_comparison --dataset cifar10 --data-dir ../shared/data/cifar10-jpeg
     python -m benchmarks.fig3_comparison --preset paper --dataset cifar10 --data-dir DIR  # a GPU
 
@@ -27,6 +30,9 @@ from benchmarks import common
 
 OPTIMIZERS = ("inna", "sgd", "adagrad", "adam")
 
+# INNA's (alpha, beta): Figure 2's best, through --alpha/--beta or --picks-from
+PICKS = {"alpha": 0.5, "beta": 0.1}
+PICK_HELP = {"alpha": "INNA's alpha (Figure 2's best)", "beta": "INNA's beta (Figure 2's best)"}
 SEARCH_EPOCHS = {"smoke": 2, "quick": 10, "paper": 15}
 GRIDS = {
     "smoke": {"inna": (0.03, 0.1), "sgd": (0.03, 0.1), "adagrad": (0.01,), "adam": (1e-3,)},
@@ -149,8 +155,7 @@ def main(argv=None) -> int:
     common.add_common_args(p)
     p.add_argument("--optimizers", default=",".join(OPTIMIZERS))
     p.add_argument("--search-epochs", type=int, default=None, help="default: preset's")
-    p.add_argument("--alpha", type=float, default=0.5, help="INNA's (Figure 2's best)")
-    p.add_argument("--beta", type=float, default=0.1)
+    common.add_pick_args(p, PICKS, PICK_HELP)
     p.add_argument("--decay-power", type=float, default=None, help=common.DECAY_HELP)
     p.add_argument("--psi-init", default="params", choices=["params", "gradient"])
     args = p.parse_args(argv)
@@ -159,6 +164,7 @@ def main(argv=None) -> int:
     if unknown := set(args.optimizers) - set(OPTIMIZERS):
         p.error(f"unknown optimizers {sorted(unknown)}; choose from {OPTIMIZERS}")
     args.decay_power = args.decay_power or common.DECAY_POWER[args.preset]
+    common.resolve_picks(args, PICKS)
     result = run(args, common.resolve_preset(args))
     return common.finish(args, result, "fig3_comparison", plot, table)
 

@@ -1,12 +1,13 @@
 """Figure 4 of the paper: INNA with slower step-size decays, and the best one against Adam.
 
 INNA runs with gamma_k = gamma_0 (k+1)^-q for q in {1/2, 1/4, 1/8, 1/16} on every
-seed (top panel: training loss); the q with the lowest mean training loss at
-the end is then set against Adam (bottom panels: training loss and test
-accuracy). gamma_0 is fixed by --lr (INNA) and --adam-lr, for instance to the
-values Figure 3's grid search picked.
+seed (first panel: training loss); the q with the lowest mean training loss at
+the end is then set against Adam (the other panels: training loss and test
+accuracy). gamma_0 is fixed by --lr (INNA) and --adam-lr, and INNA's (alpha, beta)
+by --alpha and --beta; --picks-from DIR takes all four from what Figures 2 and 3
+wrote into DIR for the same data set and preset.
 
-    python -m benchmarks.fig4_decay --data-dir ../shared/data/mnist
+    python -m benchmarks.fig4_decay --data-dir ../shared/data/mnist --picks-from results/figures
     python -m benchmarks.fig4_decay --preset paper --dataset cifar10 --data-dir DIR  # a GPU
 
 Writes fig4_decay_<dataset>.json and .png into --out; prints a table last.
@@ -24,6 +25,14 @@ from benchmarks import common
 from inna_optax import plots
 
 POWERS = (1 / 2, 1 / 4, 1 / 8, 1 / 16)
+# Figure 2's (alpha, beta) and Figure 3's gamma_0, through flags or --picks-from
+PICKS = {"alpha": 0.5, "beta": 0.1, "lr": 0.1, "adam_lr": 1e-3}
+PICK_HELP = {
+    "alpha": "INNA's alpha (Figure 2's best)",
+    "beta": "INNA's beta (Figure 2's best)",
+    "lr": "INNA's gamma_0 (Figure 3's pick)",
+    "adam_lr": "Adam's gamma_0 (Figure 3's pick)",
+}
 
 
 def _label(q: float) -> str:
@@ -117,13 +126,11 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     common.add_common_args(p)
-    p.add_argument("--lr", type=float, default=0.1, help="INNA's gamma_0 (default 0.1)")
-    p.add_argument("--adam-lr", type=float, default=1e-3, help="Adam's gamma_0 (default 1e-3)")
-    p.add_argument("--alpha", type=float, default=0.5)
-    p.add_argument("--beta", type=float, default=0.1)
+    common.add_pick_args(p, PICKS, PICK_HELP)
     p.add_argument("--psi-init", default="params", choices=["params", "gradient"])
     args = p.parse_args(argv)
     args.argv = argv
+    common.resolve_picks(args, PICKS)
     result = run(args, common.resolve_preset(args))
     return common.finish(args, result, "fig4_decay", plot, table)
 

@@ -148,6 +148,35 @@ def test_fig3_search_budget_shorter_than_training(tmp_path, capsys):
         _curves_ok(row, seeds=2, epochs=2)
 
 
+def test_picks_from_chain_figures_2_3_4(tmp_path, capsys):
+    """--picks-from hands Figure 2's best (alpha, beta) to Figure 3, and Figure 3's
+    (alpha, beta) and gamma_0 picks to Figure 4; explicit flags win; a missing pick is
+    an error that names the flag."""
+    import pytest
+
+    from benchmarks import common
+    from benchmarks import fig2_sensitivity as fig2
+    from benchmarks import fig3_comparison as fig3
+    from benchmarks import fig4_decay as fig4
+
+    out = str(tmp_path / "out")
+    fig2_result = _smoke(fig2, "fig2_sensitivity", tmp_path, capsys, ["--epochs", "1"])
+    best = min(fig2_result["rows"], key=common.final_loss)
+    with pytest.raises(SystemExit, match="no lr for mnist.*--lr"):
+        _smoke(fig4, "fig4_decay", tmp_path, capsys, ["--picks-from", out])
+
+    extra = ["--epochs", "1", "--optimizers", "inna,adam", "--picks-from", out]
+    fig3_result = _smoke(fig3, "fig3_comparison", tmp_path, capsys, extra)
+    assert (fig3_result["alpha"], fig3_result["beta"]) == (best["alpha"], best["beta"])
+    picked = {row["optimizer"]: row["lr"] for row in fig3_result["rows"]}
+
+    extra = ["--epochs", "1", "--seeds", "0", "--picks-from", out, "--beta", "0.7"]
+    fig4_result = _smoke(fig4, "fig4_decay", tmp_path, capsys, extra)
+    assert (fig4_result["alpha"], fig4_result["beta"]) == (best["alpha"], 0.7)
+    lrs = {row["name"]: row["lr"] for row in fig4_result["rows"]}
+    assert lrs["INNA k^-1/4"] == picked["inna"] and lrs["Adam"] == picked["adam"]
+
+
 def test_presets_are_sized_per_dataset_and_overridable():
     import argparse
 
