@@ -177,6 +177,21 @@ def test_picks_from_chain_figures_2_3_4(tmp_path, capsys):
     assert lrs["INNA k^-1/4"] == picked["inna"] and lrs["Adam"] == picked["adam"]
 
 
+def test_paper_preset_runs_shrunk(tmp_path, capsys):
+    """The GPU preset's own settings (full-width NiN with dropout, q = 1/2) on a few
+    tiny batches: the path `--preset paper` takes works end to end."""
+    from benchmarks import fig2_sensitivity as fig2
+
+    # _smoke passes --preset smoke first; the later --preset paper wins.
+    shrink = ["--train-examples", "64", "--test-examples", "32", "--epochs", "1", "--seeds", "0"]
+    result = _smoke(fig2, "fig2_sensitivity", tmp_path, capsys, [*shrink, "--preset", "paper"])
+    assert result["preset"] == "paper"
+    assert (result["sizes"]["width"], result["sizes"]["dropout"]) == (1.0, 0.5)
+    assert result["decay_power"] == 0.5 and result["n_params"] > 900_000
+    for row in result["rows"]:
+        _curves_ok(row, seeds=1, epochs=1)
+
+
 def test_presets_are_sized_per_dataset_and_overridable():
     import argparse
 
