@@ -260,12 +260,25 @@ def resolve_preset(args) -> Preset:
     return preset
 
 
-def add_pick_args(p: argparse.ArgumentParser, defaults: dict[str, float], helps: dict):
-    """Flags for the settings an earlier figure picks (alpha, beta, lr, adam_lr), plus
-    --picks-from. Their defaults are applied by :func:`resolve_picks`."""
-    for key, default in defaults.items():
-        flag = "--" + key.replace("_", "-")
-        p.add_argument(flag, type=float, default=None, help=f"{helps[key]} (default {default:g})")
+# What an earlier figure picks for a later one: the default and the help of each flag.
+PICKS = {
+    "alpha": (0.5, "INNA's alpha (Figure 2's best)"),
+    "beta": (0.1, "INNA's beta (Figure 2's best)"),
+    "lr": (0.1, "INNA's gamma_0 (Figure 3's pick)"),
+    "adam_lr": (1e-3, "Adam's gamma_0 (Figure 3's pick)"),
+}
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def add_pick_args(p: argparse.ArgumentParser, keys: tuple[str, ...]):
+    """Flags for the `keys` of :data:`PICKS`, plus --picks-from. Their defaults are
+    applied by :func:`resolve_picks`."""
+    for key in keys:
+        default, text = PICKS[key]
+        p.add_argument(_flag(key), type=float, default=None, help=f"{text} (default {default:g})")
     p.add_argument(
         "--picks-from",
         metavar="DIR",
@@ -276,51 +289,51 @@ def add_pick_args(p: argparse.ArgumentParser, defaults: dict[str, float], helps:
     )
 
 
+def _earlier_result(directory: str, name: str, dataset: str, preset: str) -> dict | None:
+    path = Path(directory) / f"{name}_{dataset}.json"
+    if not path.exists():
+        return None
+    result = json.loads(path.read_text())
+    if result["preset"] != preset:
+        raise SystemExit(f"error: {path} was made with --preset {result['preset']}, not {preset}")
+    return result
+
+
 def earlier_picks(directory: str, dataset: str, preset: str) -> dict[str, float]:
     """What Figures 2 and 3 picked, read from their JSON in `directory`:
     alpha and beta (Figure 2's lowest mean final training loss, or the ones Figure 3
     ran), lr (Figure 3's INNA gamma_0) and adam_lr (Figure 3's Adam gamma_0)."""
-    picks, found = {}, []
-    for name in ("fig2_sensitivity", "fig3_comparison"):
-        path = Path(directory) / f"{name}_{dataset}.json"
-        if not path.exists():
-            continue
-        result = json.loads(path.read_text())
-        if result["preset"] != preset:
-            raise SystemExit(
-                f"error: {path} was made with --preset {result['preset']}, not {preset}"
-            )
-        found.append(path.name)
-        if name == "fig2_sensitivity":
-            best = min(result["rows"], key=final_loss)
-            picks.update(alpha=best["alpha"], beta=best["beta"])
-        else:
-            lrs = {row["optimizer"]: row["lr"] for row in result["rows"]}
-            picks.update(alpha=result["alpha"], beta=result["beta"])
-            picks.update({k: lrs[o] for k, o in (("lr", "inna"), ("adam_lr", "adam")) if o in lrs})
-    if not found:
+    fig2 = _earlier_result(directory, "fig2_sensitivity", dataset, preset)
+    fig3 = _earlier_result(directory, "fig3_comparison", dataset, preset)
+    if fig2 is None and fig3 is None:
         raise SystemExit(
             f"error: --picks-from {directory}: no fig2_sensitivity_{dataset}.json or "
             f"fig3_comparison_{dataset}.json there"
         )
+    picks = {}
+    if fig2 is not None:
+        best = min(fig2["rows"], key=final_loss)
+        picks.update(alpha=best["alpha"], beta=best["beta"])
+    if fig3 is not None:
+        lrs = {row["optimizer"]: row["lr"] for row in fig3["rows"]}
+        picks.update(alpha=fig3["alpha"], beta=fig3["beta"])
+        picks.update({k: lrs[o] for k, o in (("lr", "inna"), ("adam_lr", "adam")) if o in lrs})
     return picks
 
 
-def resolve_picks(args, defaults: dict[str, float]) -> None:
-    """Fills each of `defaults`' keys left unset on the command line: from
-    --picks-from when given (an error if the earlier figure is missing), else the
-    default."""
+def resolve_picks(args, keys: tuple[str, ...]) -> None:
+    """Fills each of `keys` left unset on the command line: from --picks-from when
+    given (an error if the earlier figure is missing), else the default in PICKS."""
     picks = earlier_picks(args.picks_from, args.dataset, args.preset) if args.picks_from else {}
-    for key, default in defaults.items():
+    for key in keys:
         if getattr(args, key) is not None:
             continue
         if args.picks_from and key not in picks:
-            flag = "--" + key.replace("_", "-")
             raise SystemExit(
                 f"error: --picks-from {args.picks_from} has no {key} for {args.dataset}: "
-                f"run the earlier figure with --out {args.picks_from} first, or pass {flag}"
+                f"run the earlier figure with --out {args.picks_from} first, or pass {_flag(key)}"
             )
-        setattr(args, key, picks.get(key, default))
+        setattr(args, key, picks.get(key, PICKS[key][0]))
 
 
 def machine() -> str:
@@ -354,12 +367,10 @@ def _jsonable(x):
 
 def save_figure(fig, out: Path, name: str, result: dict) -> Path:
     """Saves NAME_<dataset>.png into `out` and closes the figure."""
-    import matplotlib.pyplot as plt
-
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}_{result['dataset_key']}.png"
     fig.savefig(path, dpi=90, bbox_inches="tight")
-    plt.close(fig)
+    pyplot().close(fig)
     return path
 
 

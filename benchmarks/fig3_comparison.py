@@ -31,8 +31,7 @@ from benchmarks import common
 OPTIMIZERS = ("inna", "sgd", "adagrad", "adam")
 
 # INNA's (alpha, beta): Figure 2's best, through --alpha/--beta or --picks-from
-PICKS = {"alpha": 0.5, "beta": 0.1}
-PICK_HELP = {"alpha": "INNA's alpha (Figure 2's best)", "beta": "INNA's beta (Figure 2's best)"}
+PICKS = ("alpha", "beta")
 SEARCH_EPOCHS = {"smoke": 2, "quick": 10, "paper": 15}
 GRIDS = {
     "smoke": {"inna": (0.03, 0.1), "sgd": (0.03, 0.1), "adagrad": (0.01,), "adam": (1e-3,)},
@@ -155,7 +154,7 @@ def main(argv=None) -> int:
     common.add_common_args(p)
     p.add_argument("--optimizers", default=",".join(OPTIMIZERS))
     p.add_argument("--search-epochs", type=int, default=None, help="default: preset's")
-    common.add_pick_args(p, PICKS, PICK_HELP)
+    common.add_pick_args(p, PICKS)
     p.add_argument("--decay-power", type=float, default=None, help=common.DECAY_HELP)
     p.add_argument("--psi-init", default="params", choices=["params", "gradient"])
     args = p.parse_args(argv)

@@ -26,13 +26,7 @@ from inna_optax import plots
 
 POWERS = (1 / 2, 1 / 4, 1 / 8, 1 / 16)
 # Figure 2's (alpha, beta) and Figure 3's gamma_0, through flags or --picks-from
-PICKS = {"alpha": 0.5, "beta": 0.1, "lr": 0.1, "adam_lr": 1e-3}
-PICK_HELP = {
-    "alpha": "INNA's alpha (Figure 2's best)",
-    "beta": "INNA's beta (Figure 2's best)",
-    "lr": "INNA's gamma_0 (Figure 3's pick)",
-    "adam_lr": "Adam's gamma_0 (Figure 3's pick)",
-}
+PICKS = ("alpha", "beta", "lr", "adam_lr")
 
 
 def _label(q: float) -> str:
@@ -126,7 +120,7 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     common.add_common_args(p)
-    common.add_pick_args(p, PICKS, PICK_HELP)
+    common.add_pick_args(p, PICKS)
     p.add_argument("--psi-init", default="params", choices=["params", "gradient"])
     args = p.parse_args(argv)
     args.argv = argv
