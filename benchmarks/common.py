@@ -1,212 +1,52 @@
-"""Shared machinery of the figure benchmarks (Figures 2 to 4 of the paper).
-
-One call of :func:`train_replicas` trains R copies of NiN with one compiled,
-vmapped train step (all replicas at once on an accelerator, in turn on a CPU):
-replica r starts from the initialisation of its seed, sees its seed's data order
-and dropout, and uses its own optimizer hyperparameters (a row of `hparams`,
-traced, so a whole grid shares one compilation). Replicas with the same seed start from the
-same weights and see the same batches, so the paper's comparisons ("initialized
-with the same random weights") hold replica for replica.
+"""Shared machinery of the figure benchmarks (Figures 2 to 4 of the paper): presets,
+picks, tables, JSON and pictures. Training goes through the one loop,
+`inna_optax.training.fit`: a figure's curves are replicas of one `fit` call, each
+with its seed (the paper's "initialized with the same random weights": replicas
+with the same seed start from the same weights and see the same batches) and its
+own optimizer hyperparameters (traced, so a whole grid shares one compilation).
 """
 
-from __future__ import annotations
-
 import argparse
+import dataclasses
 import json
 import math
 import os
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace  # noqa: F401 - used by the figure scripts
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 
-import inna_optax
-from inna_optax import data as data_lib
 from inna_optax import plots
-from inna_optax import train as train_lib
-
-DATASETS = ["mnist", "cifar10", "cifar100", "folder", "digits"]
-
-# q in gamma_0 (k+1)^-q for INNA and SGD in Figures 2 and 3. The paper uses 1/2. The
-# quick presets (1,000 steps per run; 500 on CIFAR) use 1/4, the decay the paper's
-# Figure 4 recommends: with 1/2 the steps shrink so fast that INNA and SGD barely leave
-# NiN's initial plateau in time.
-DECAY_POWER = {"smoke": 0.5, "quick": 0.25, "paper": 0.5}
-DECAY_HELP = "q for INNA and SGD (default: 1/2 for the paper preset, 1/4 for quick)"
-
-
-@dataclass(frozen=True)
-class Preset:
-    """A run size. None in train/test_examples: the whole split."""
-
-    train_examples: int | None
-    test_examples: int | None
-    width: float
-    dropout: float
-    epochs: int
-    seeds: tuple[int, ...]
-    batch_size: int = 32
+from inna_optax.training import (
+    OPTIMIZERS,
+    PRESETS,
+    Config,
+    ConfigError,
+    DataError,
+    Split,
+    fit,
+    prepare,
+    preset,
+)
+from inna_optax.training.config import DATASETS, add_flags
 
 
-# The presets all figure scripts share.
-PRESETS = {
-    # seconds on tiny data: the test suite's smoke run
-    "smoke": Preset(64, 32, 0.0625, 0.0, 2, (0, 1), batch_size=16),
-    # a 2-core CPU, about 7 to 12 minutes per figure on MNIST (runs of 1,000 steps)
-    "quick": Preset(3200, 1000, 0.125, 0.0, 10, (0, 1, 2)),
-    # the paper: full data and NiN, batch 32, five seeds (meant for a GPU)
-    "paper": Preset(None, None, 1.0, 0.5, 100, (0, 1, 2, 3, 4)),
-}
-# A CIFAR step (3 colour channels, 32x32 pixels) costs about twice an MNIST step on a
-# 2-core CPU, so the quick preset trains on half as many images there (runs of 500
-# steps) and each figure stays within about 15 minutes.
-DATASET_PRESETS = {
-    ("quick", "cifar10"): {"train_examples": 1600},
-    ("quick", "cifar100"): {"train_examples": 1600},
-}
-
-
-@dataclass
-class Split:
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    num_classes: int
-    name: str
-
-
-def load_split(dataset: str, data_dir: str | None, preset: Preset) -> Split:
-    """Loads, subsets (a fixed random draw: `data.subset`) and normalises with the
-    training statistics."""
-    ds = data_lib.load(dataset, data_dir)
-    x_tr, y_tr = data_lib.subset(ds.x_train, ds.y_train, preset.train_examples)
-    x_te, y_te = data_lib.subset(ds.x_test, ds.y_test, preset.test_examples)
-    if len(x_tr) < preset.batch_size:
-        raise data_lib.DataError(f"{ds.name}: {len(x_tr)} training examples, less than a batch")
-    mean, std = data_lib.channel_stats(x_tr)
-    return Split(
-        data_lib.normalize(x_tr, mean, std),
-        y_tr,
-        data_lib.normalize(x_te, mean, std),
-        y_te,
-        ds.num_classes,
-        ds.name,
-    )
-
-
-def make_tx(optimizer: str, decay_power: float = 0.5, psi_init: str = "params") -> Callable:
-    """A function of per-replica hyperparameters (lr, and alpha, beta, q for INNA)
-    returning the transformation, as in the paper: INNA and SGD with
-    gamma_0 (k+1)^-q, Adam and Adagrad with a constant gamma_0."""
-
-    def build(lr, alpha=None, beta=None, q=None):
-        q = decay_power if q is None else q
-        if optimizer == "inna":
-            schedule = inna_optax.inverse_power_decay(lr, q)
-            return inna_optax.inna(schedule, alpha, beta, psi_init=psi_init)
-        if optimizer == "sgd":
-            return optax.sgd(inna_optax.inverse_power_decay(lr, q))
-        if optimizer == "adam":
-            return optax.adam(lr)
-        if optimizer == "adagrad":
-            return optax.adagrad(lr)
-        raise ValueError(f"unknown optimizer {optimizer!r}")
-
-    return build
-
-
-def train_replicas(
-    build: Callable,
-    hparams: dict[str, np.ndarray],
-    seeds: np.ndarray,
-    split: Split,
-    preset: Preset,
-    epochs: int | None = None,
-    desc: str = "",
-    progress: bool = True,
-    group: int | None = None,
-) -> dict:
-    """Trains len(seeds) replicas for `epochs` (default preset.epochs) epochs.
-
-    `group` replicas at a time share one vmapped program (default: all of them
-    on an accelerator, one at a time on CPU, where XLA's batched convolutions are
-    slower than running the replicas in turn: 4.5 against 13.5 replica-steps/s
-    for NiN at width 0.25 on MNIST, 2 cores). Every group reuses one compiled step.
-
-    Returns per-replica, per-epoch arrays (R, epochs): `train_loss` (mean
-    mini-batch loss over the epoch), `test_loss`, `test_accuracy`; and the wall
-    time and replica-steps per second. A diverging replica records inf/nan and
-    does not disturb the others.
-    """
-    epochs = preset.epochs if epochs is None else epochs
-    seeds = np.asarray(seeds, np.uint32)
-    r = len(seeds)
-    if group is None:
-        group = r if jax.default_backend() != "cpu" else 1
-    hparams = {k: np.broadcast_to(np.asarray(v, np.float32), (r,)) for k, v in hparams.items()}
-    cfg = train_lib.Config(width=preset.width, dropout=preset.dropout, seeds=tuple(seeds.tolist()))
-    graphdef, all_params, n_params = train_lib.init_replicas(
-        cfg, split.x_train.shape[-1], split.num_classes
-    )
-    train_step, eval_step = train_lib.make_steps(graphdef, build)
-    n, bs = len(split.x_train), preset.batch_size
-    steps = n // bs
-    bar = _bar(progress, r * epochs * steps, desc)
-    out = {k: np.zeros((r, epochs)) for k in ("train_loss", "test_loss", "test_accuracy")}
-    start, timed = time.perf_counter(), 0.0
-    for g0 in range(0, r, group):
-        part = slice(g0, min(g0 + group, r))
-        g_seeds = seeds[part]
-        hp = {k: jnp.asarray(v[part]) for k, v in hparams.items()}
-        params = jax.tree.map(lambda x, part=part: x[part], all_params)
-        opt_state = jax.vmap(lambda p, h: build(**h).init(p))(params, hp)
-        for epoch in range(1, epochs + 1):
-            orders = np.stack([train_lib.epoch_order(int(s), epoch, n) for s in g_seeds])
-            losses = []
-            t0 = time.perf_counter()
-            for i in range(steps):
-                idx = orders[:, i * bs : (i + 1) * bs]
-                step = (epoch - 1) * steps + i
-                params, opt_state, loss = train_step(
-                    params, opt_state, split.x_train[idx], split.y_train[idx], g_seeds, step, hp
-                )
-                losses.append(loss)
-                if bar is not None and (i % 25 == 24 or i == steps - 1):
-                    done = (g0 * epochs + (epoch - 1) * len(g_seeds)) * steps
-                    bar.update(done + len(g_seeds) * (i + 1) - bar.n)
-            epoch_losses = np.asarray(jnp.stack(losses))  # (steps, group)
-            timed += time.perf_counter() - t0
-            with np.errstate(invalid="ignore", over="ignore"):
-                out["train_loss"][part, epoch - 1] = epoch_losses.mean(0)
-            test_loss, test_acc = train_lib.evaluate(eval_step, params, split.x_test, split.y_test)
-            out["test_loss"][part, epoch - 1] = test_loss
-            out["test_accuracy"][part, epoch - 1] = test_acc
-            if bar is not None:
-                loss_now = np.nanmin(epoch_losses.mean(0))
-                bar.set_postfix(replica=g0 + 1, epoch=epoch, loss=f"{loss_now:.3f}")
-    if bar is not None:
-        bar.close()
-    out["seconds"] = time.perf_counter() - start
-    out["replica_steps_per_second"] = r * epochs * steps / timed
-    out["steps_per_epoch"] = steps
-    out["n_params"] = n_params
-    out["group"] = group
-    return out
-
-
-def _bar(progress, total, desc):
-    if not progress:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="step", leave=False, mininterval=2.0)
+def train(config: Config, data: Split, sweep: dict | None = None, desc: str = "") -> dict:
+    """Per-replica, per-epoch curves (R, epochs) of `fit(config, data, sweep)`, a
+    diverged replica recorded as inf/NaN, plus the wall time and throughput."""
+    history = fit(config, data, sweep=sweep, allow_divergence=True, desc=desc)
+    return {
+        "train_loss": history.train_loss,
+        "test_loss": history.test_loss,
+        "test_accuracy": history.test_accuracy,
+        "seconds": history.seconds,
+        "replica_steps_per_second": history.replica_steps_per_second,
+        "n_params": history.n_params,
+    }
 
 
 def summarise(curves: np.ndarray) -> dict:
@@ -219,53 +59,53 @@ def summarise(curves: np.ndarray) -> dict:
         }
 
 
+# Config fields every figure script takes as flags, over its preset
+PRESET_FIELDS = ("data_dir", "epochs", "seeds", "train_examples", "test_examples", "width")
+
+
 def add_common_args(p: argparse.ArgumentParser, default_dataset="mnist"):
     p.add_argument(
         "--preset",
         default="quick",
         choices=list(PRESETS),
-        help="quick: a 2-core CPU in about 15 minutes (default); paper: the paper's "
-        "settings, for a GPU; smoke: seconds, for tests",
+        help="quick: a 2-core CPU, within about 20 minutes (default); medium: the full-width "
+        "NiN on a CPU in an hour or two; paper: the paper's sizes, for a GPU; smoke: seconds",
     )
     p.add_argument("--dataset", default=default_dataset, choices=DATASETS)
-    p.add_argument(
-        "--data-dir",
-        default=None,
-        help="the data set's files (MNIST IDX directory; CIFAR pickles, or an image "
-        "folder/.zip with train/<class>/ and test/<class>/)",
-    )
     p.add_argument("--out", default="results/figures")
-    p.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
-    p.add_argument("--seeds", default=None, help="override the preset's seeds, e.g. 0,1,2")
-    p.add_argument("--train-examples", type=int, default=None, help="override the preset's")
-    p.add_argument("--test-examples", type=int, default=None, help="override the preset's")
-    p.add_argument("--width", type=float, default=None, help="override the preset's NiN width")
+    add_flags(p, PRESET_FIELDS, default_none=True)
     p.add_argument("--no-progress", dest="progress", action="store_false")
 
 
-def resolve_preset(args) -> Preset:
-    """The preset named by --preset, sized for --dataset, with the command line's
-    overrides."""
-    preset = replace(PRESETS[args.preset], **DATASET_PRESETS.get((args.preset, args.dataset), {}))
-    changes = {
-        "epochs": args.epochs,
-        "train_examples": args.train_examples,
-        "test_examples": args.test_examples,
-        "width": args.width,
-        "seeds": tuple(int(s) for s in args.seeds.split(",")) if args.seeds else None,
-    }
-    preset = replace(preset, **{k: v for k, v in changes.items() if v is not None})
-    if preset.epochs < 1 or not preset.seeds or preset.width <= 0:
-        raise SystemExit("error: --epochs must be >= 1, --seeds non-empty, --width > 0")
-    return preset
+def add_optimizer_args(p: argparse.ArgumentParser, *names: str):
+    """Flags for the Config fields `names` (unset: the preset's or the Config's default)."""
+    add_flags(p, names, default_none=True)
+
+
+def resolve_preset(args, **changes) -> Config:
+    """The Config of --preset for --dataset, with the flags given on the command line
+    and `changes` (None values ignored); a bad value exits with one line naming the flag."""
+    fields = {f.name for f in dataclasses.fields(Config)} - {"dataset"}
+    given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    try:
+        return preset(args.preset, args.dataset, **{**given, **changes}).validate(sweep=True)
+    except ConfigError as e:
+        raise SystemExit(f"error: {e}") from None
+
+
+def load(config: Config) -> Split:
+    try:
+        return prepare(config)
+    except DataError as e:
+        raise SystemExit(f"error: {e}") from None
 
 
 # What an earlier figure picks for a later one: the default and the help of each flag.
 PICKS = {
-    "alpha": (0.5, "INNA's alpha (Figure 2's best)"),
-    "beta": (0.1, "INNA's beta (Figure 2's best)"),
-    "lr": (0.1, "INNA's gamma_0 (Figure 3's pick)"),
-    "adam_lr": (1e-3, "Adam's gamma_0 (Figure 3's pick)"),
+    "alpha": (Config.alpha, "INNA's alpha (Figure 2's best)"),
+    "beta": (Config.beta, "INNA's beta (Figure 2's best)"),
+    "lr": (OPTIMIZERS["inna"].lr, "INNA's gamma_0 (Figure 3's pick)"),
+    "adam_lr": (OPTIMIZERS["adam"].lr, "Adam's gamma_0 (Figure 3's pick)"),
 }
 
 
@@ -360,8 +200,8 @@ def _jsonable(x):
         return x.tolist()
     if isinstance(x, (np.floating, np.integer)):
         return x.item()
-    if isinstance(x, Preset):
-        return x.__dict__
+    if isinstance(x, Config):
+        return dataclasses.asdict(x)
     raise TypeError(type(x))
 
 
@@ -396,14 +236,14 @@ def final_loss(row: dict) -> float:
     return loss if math.isfinite(loss) else math.inf
 
 
-def result_header(args, name: str, figure: int, split: Split, preset: Preset) -> dict:
+def result_header(args, name: str, figure: int, split: Split, config: Config) -> dict:
     """The fields every figure's JSON starts with."""
     return {
         "figure": figure,
         "dataset": split.name,
         "dataset_key": args.dataset,
         "preset": args.preset,
-        "sizes": preset,
+        "config": config,
         "train_examples": len(split.x_train),
         "test_examples": len(split.x_test),
         "command": f"python -m benchmarks.{name} " + " ".join(args.argv),

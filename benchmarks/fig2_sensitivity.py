@@ -1,10 +1,11 @@
 """Figure 2 of the paper: INNA's sensitivity to (alpha, beta) when training NiN.
 
 The paper's four settings (alpha, beta) = (0.1, 0.1), (0.5, 0.1), (0.5, 0.5),
-(0.5, 1) each train on every seed of the preset (see `common.train_replicas`); the
+(0.5, 1) each train on every seed of the preset (one `fit` call); the
 plot shows log10 of the training loss and the test accuracy against epochs, the
 mean over seeds with a pale band from the best to the worst seed. gamma_k =
-gamma_0 (k+1)^-q with q = 1/2 (paper preset) or 1/4 (quick: see `common.DECAY_POWER`).
+gamma_0 (k+1)^-q with the paper's q = 1/2, dropout 0.5 and gradient-aligned psi_0
+in every preset (flags change them).
 
     python -m benchmarks.fig2_sensitivity --data-dir ../shared/data/mnist
     python -m benchmarks.fig2_sensitivity --dataset cifar10 --data-dir ../shared/data/cifar10-jpeg
@@ -13,43 +14,40 @@ gamma_0 (k+1)^-q with q = 1/2 (paper preset) or 1/4 (quick: see `common.DECAY_PO
 Writes fig2_sensitivity_<dataset>.json and .png into --out; prints a table last.
 """
 
-from __future__ import annotations
-
 import argparse
 import sys
 from pathlib import Path
-
-import numpy as np
 
 from benchmarks import common
 
 SETTINGS = ((0.1, 0.1), (0.5, 0.1), (0.5, 0.5), (0.5, 1.0))
 
 
-def run(args, preset: common.Preset) -> dict:
-    split = common.load_split(args.dataset, args.data_dir, preset)
-    settings = [(a, b) for a, b in SETTINGS for _ in preset.seeds]
-    seeds = np.asarray([s for _ in SETTINGS for s in preset.seeds])
-    hparams = {
-        "lr": np.full(len(seeds), args.lr),
-        "alpha": np.asarray([a for a, _ in settings]),
-        "beta": np.asarray([b for _, b in settings]),
-    }
-    build = common.make_tx("inna", args.decay_power, args.psi_init)
-    res = common.train_replicas(
-        build, hparams, seeds, split, preset, desc="fig2 INNA x4", progress=args.progress
+def run(args) -> dict:
+    base = common.resolve_preset(args)
+    settings = [(a, b) for a, b in SETTINGS for _ in base.seeds]
+    config = common.resolve_preset(
+        args,
+        optimizer="inna",
+        lr=args.lr,
+        decay_power=args.decay_power,
+        psi_init=args.psi_init,
+        seeds=tuple(s for _ in SETTINGS for s in base.seeds),
     )
-    k = len(preset.seeds)
+    split = common.load(config)
+    sweep = {"alpha": [a for a, _ in settings], "beta": [b for _, b in settings]}
+    res = common.train(config, split, sweep, desc="fig2 INNA x4")
+    k = len(base.seeds)
     rows = []
     for i, (alpha, beta) in enumerate(SETTINGS):
         part = slice(i * k, (i + 1) * k)
         rows.append(common.result_row(res, part, alpha=alpha, beta=beta))
     return {
-        **common.result_header(args, "fig2_sensitivity", 2, split, preset),
+        **common.result_header(args, "fig2_sensitivity", 2, split, config),
         "n_params": res["n_params"],
-        "lr": args.lr,
-        "decay_power": args.decay_power,
-        "psi_init": args.psi_init,
+        "lr": config.learning_rate,
+        "decay_power": config.decay_power,
+        "psi_init": config.psi_init,
         "seconds": res["seconds"],
         "replica_steps_per_second": res["replica_steps_per_second"],
         "rows": rows,
@@ -90,14 +88,10 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     common.add_common_args(p)
-    p.add_argument("--lr", type=float, default=0.1, help="gamma_0 (default 0.1)")
-    p.add_argument("--decay-power", type=float, default=None, help=common.DECAY_HELP)
-    p.add_argument("--psi-init", default="params", choices=["params", "gradient"])
+    common.add_optimizer_args(p, "lr", "decay_power", "psi_init")
     args = p.parse_args(argv)
     args.argv = argv
-    args.decay_power = args.decay_power or common.DECAY_POWER[args.preset]
-    result = run(args, common.resolve_preset(args))
-    return common.finish(args, result, "fig2_sensitivity", plot, table)
+    return common.finish(args, run(args), "fig2_sensitivity", plot, table)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,16 @@
 """Figure 3 of the paper: INNA against SGD, Adagrad and Adam on NiN.
 
-Step 1, the paper's grid search: for each optimizer, every gamma_0 of its grid
-trains on the first seed for the search budget (the paper: 15 epochs), and the
-gamma_0 with the lowest training loss at the end of the budget wins. Test data is
-never used for choosing. Step 2: each optimizer trains on every seed with its
-winning gamma_0 (a search run is reused when the budget equals the epochs). INNA
-and SGD use gamma_0 (k+1)^-q (q = 1/2 in the paper preset, 1/4 in the quick one:
-see `common.DECAY_POWER`), Adam and Adagrad a constant gamma_0.
-INNA's (alpha, beta) come from --alpha and --beta, or from Figure 2's JSON
-with --picks-from DIR.
+Step 1, the paper's grid search: for each optimizer, gamma_0 is searched on the first
+seed for the search budget (the paper: 15 epochs) over a ladder of factor about 3
+(..., 0.03, 0.1, 0.3, ...) centred on the registry's default, and the gamma_0 with
+the lowest training loss at the end of the budget wins. While the winner sits on
+an edge of the ladder (and that edge did not diverge) the ladder grows one rung
+beyond it, so every reported pick is interior. Test data is never used for
+choosing. Step 2: each optimizer trains on every seed with its winning gamma_0 (a
+search run is reused when the budget equals the epochs). INNA and SGD use
+gamma_0 (k+1)^-q with the paper's q = 1/2, Adam and Adagrad a constant gamma_0.
+INNA's (alpha, beta) come from --alpha and --beta, or from Figure 2's JSON with
+--picks-from DIR.
 
     python -m benchmarks.fig3_comparison --data-dir ../shared/data/mnist \\
         --picks-from results/figures
@@ -18,98 +20,109 @@ with --picks-from DIR.
 Writes fig3_comparison_<dataset>.json and .png into --out; prints a table last.
 """
 
-from __future__ import annotations
-
 import argparse
+import math
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks import common
-
-OPTIMIZERS = ("inna", "sgd", "adagrad", "adam")
+from inna_optax.training import OPTIMIZERS
+from inna_optax.training.optimizers import ladder, rung
 
 # INNA's (alpha, beta): Figure 2's best, through --alpha/--beta or --picks-from
 PICKS = ("alpha", "beta")
-SEARCH_EPOCHS = {"smoke": 2, "quick": 10, "paper": 15}
-GRIDS = {
-    "smoke": {"inna": (0.03, 0.1), "sgd": (0.03, 0.1), "adagrad": (0.01,), "adam": (1e-3,)},
-    "quick": {
-        "inna": (0.03, 0.1, 0.3),
-        "sgd": (0.03, 0.1, 0.3),
-        "adagrad": (0.003, 0.01, 0.03),
-        "adam": (3e-4, 1e-3, 3e-3),
-    },
-    "paper": {
-        "inna": (0.01, 0.03, 0.1, 0.3, 1.0),
-        "sgd": (0.01, 0.03, 0.1, 0.3, 1.0),
-        "adagrad": (0.001, 0.003, 0.01, 0.03, 0.1),
-        "adam": (1e-4, 3e-4, 1e-3, 3e-3),
-    },
-}
+SEARCH_EPOCHS = {"smoke": 2, "quick": 6, "medium": 2, "paper": 15}
+# Rungs below and above the default gamma_0 searched first, per preset.
+RUNGS = {"smoke": (0, 0), "quick": (1, 1), "medium": (1, 1), "paper": (2, 2)}
+MAX_RUNGS = 9  # a ladder grows to at most this many rungs
 
 
-def run(args, preset: common.Preset) -> dict:
-    split = common.load_split(args.dataset, args.data_dir, preset)
-    search_epochs = args.search_epochs or min(SEARCH_EPOCHS[args.preset], preset.epochs)
-    first = preset.seeds[0]
+def search(args, config, split, opt: str, search_epochs: int):
+    """Runs the ladder for `opt` on the first seed, growing it while the pick is on
+    an edge that did not diverge. Returns the grid, its final losses, the curves of
+    each rung, the pick's index and the seconds spent."""
+    below, above = RUNGS[args.preset]
+    center = OPTIMIZERS[opt].lr
+    grid = list(ladder(center, below, above)) if args.preset != "smoke" else [center]
+    results, seconds = {}, 0.0
+    todo = list(grid)
+    while todo:
+        res = common.train(
+            common.replace(config, epochs=search_epochs, seeds=(config.seeds[0],) * len(todo)),
+            split,
+            {"lr": todo},
+            desc=f"fig3 search {opt} {todo}",
+        )
+        seconds += res["seconds"]
+        for i, lr in enumerate(todo):
+            results[lr] = {
+                k: res[k][i : i + 1] for k in ("train_loss", "test_loss", "test_accuracy")
+            }
+        grid = sorted(results)
+        finals = [_final(results[lr]) for lr in grid]
+        pick = int(np.argmin(finals))
+        todo = []
+        if len(grid) > 1 and len(grid) < MAX_RUNGS and math.isfinite(finals[pick]):
+            if pick == 0:
+                todo = [rung(grid[0], -1)]
+            elif pick == len(grid) - 1:
+                todo = [rung(grid[-1], 1)]
+    return grid, finals, results, pick, seconds
+
+
+def _final(curves) -> float:
+    loss = float(curves["train_loss"][0, -1])
+    return loss if math.isfinite(loss) else math.inf
+
+
+def run(args) -> dict:
+    base = common.resolve_preset(args)
+    split = common.load(base)
+    search_epochs = args.search_epochs or min(SEARCH_EPOCHS[args.preset], base.epochs)
+    first = base.seeds[0]
     rows, seconds = [], 0.0
     for opt in args.optimizers:
-        build = common.make_tx(opt, args.decay_power, args.psi_init)
-        extra = {"alpha": args.alpha, "beta": args.beta} if opt == "inna" else {}
-        grid = np.asarray(GRIDS[args.preset][opt])
-        search = common.train_replicas(
-            build,
-            {"lr": grid, **extra},
-            np.full(len(grid), first),
-            split,
-            preset,
-            epochs=search_epochs,
-            desc=f"fig3 search {opt}",
-            progress=args.progress,
+        config = common.resolve_preset(
+            args,
+            optimizer=opt,
+            alpha=args.alpha,
+            beta=args.beta,
+            decay_power=args.decay_power,
+            psi_init=args.psi_init,
         )
-        seconds += search["seconds"]
-        final_losses = search["train_loss"][:, -1]
-        pick = int(np.argmin(np.where(np.isfinite(final_losses), final_losses, np.inf)))
-        lr = float(grid[pick])
-        reuse = search_epochs == preset.epochs
-        seeds = [s for s in preset.seeds if not (reuse and s == first)]
+        grid, finals, results, pick, spent = search(args, config, split, opt, search_epochs)
+        seconds += spent
+        lr = grid[pick]
+        reuse = search_epochs == config.epochs
+        seeds = tuple(s for s in config.seeds if not (reuse and s == first))
         keys = ("train_loss", "test_loss", "test_accuracy")
-        if reuse:
-            curves = {k: search[k][pick : pick + 1] for k in keys}
-        else:
-            curves = {k: np.zeros((0, preset.epochs)) for k in keys}
+        curves = results[lr] if reuse else {k: np.zeros((0, config.epochs)) for k in keys}
         if seeds:
-            res = common.train_replicas(
-                build,
-                {"lr": np.full(len(seeds), lr), **extra},
-                np.asarray(seeds),
-                split,
-                preset,
-                desc=f"fig3 {opt} seeds",
-                progress=args.progress,
+            res = common.train(
+                common.replace(config, lr=lr, seeds=seeds), split, desc=f"fig3 {opt} seeds"
             )
             seconds += res["seconds"]
-            curves = {k: np.concatenate([curves[k], res[k]]) for k in curves}
+            curves = {k: np.concatenate([curves[k], res[k]]) for k in keys}
         rows.append(
             common.result_row(
                 curves,
                 slice(None),
                 optimizer=opt,
-                grid=grid.tolist(),
-                search_train_loss=final_losses.tolist(),
+                grid=grid,
+                search_train_loss=finals,
                 lr=lr,
                 lr_at_grid_edge=len(grid) > 1 and pick in (0, len(grid) - 1),
             )
         )
     return {
-        **common.result_header(args, "fig3_comparison", 3, split, preset),
+        **common.result_header(args, "fig3_comparison", 3, split, base),
         "search_epochs": search_epochs,
         "alpha": args.alpha,
         "beta": args.beta,
-        "decay_power": args.decay_power,
-        "psi_init": args.psi_init,
+        "decay_power": base.decay_power if args.decay_power is None else args.decay_power,
+        "psi_init": args.psi_init or base.psi_init,
         "seconds": seconds,
         "rows": rows,
     }
@@ -138,7 +151,11 @@ def table(result: dict) -> str:
     ]
     for row in result["rows"]:
         edge = " (grid edge)" if row["lr_at_grid_edge"] else ""
-        lines.append(f"{row['optimizer']:>9} {row['lr']:>8g} | {common.final_stats(row)}{edge}")
+        grid = ", ".join(f"{g:g}" for g in row["grid"])
+        lines.append(
+            f"{row['optimizer']:>9} {row['lr']:>8g} | {common.final_stats(row)}{edge}  "
+            f"(searched {grid})"
+        )
     order = sorted(result["rows"], key=common.final_loss)
     lines.append(
         "ranked by mean final training loss: "
@@ -155,17 +172,14 @@ def main(argv=None) -> int:
     p.add_argument("--optimizers", default=",".join(OPTIMIZERS))
     p.add_argument("--search-epochs", type=int, default=None, help="default: preset's")
     common.add_pick_args(p, PICKS)
-    p.add_argument("--decay-power", type=float, default=None, help=common.DECAY_HELP)
-    p.add_argument("--psi-init", default="params", choices=["params", "gradient"])
+    common.add_optimizer_args(p, "decay_power", "psi_init")
     args = p.parse_args(argv)
     args.argv = argv
     args.optimizers = [o.strip() for o in args.optimizers.split(",") if o.strip()]
     if unknown := set(args.optimizers) - set(OPTIMIZERS):
-        p.error(f"unknown optimizers {sorted(unknown)}; choose from {OPTIMIZERS}")
-    args.decay_power = args.decay_power or common.DECAY_POWER[args.preset]
+        p.error(f"unknown optimizers {sorted(unknown)}; choose from {sorted(OPTIMIZERS)}")
     common.resolve_picks(args, PICKS)
-    result = run(args, common.resolve_preset(args))
-    return common.finish(args, result, "fig3_comparison", plot, table)
+    return common.finish(args, run(args), "fig3_comparison", plot, table)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,6 @@ wrote into DIR for the same data set and preset.
 Writes fig4_decay_<dataset>.json and .png into --out; prints a table last.
 """
 
-from __future__ import annotations
-
 import argparse
 import sys
 from pathlib import Path
@@ -33,28 +31,24 @@ def _label(q: float) -> str:
     return f"k^-1/{round(1 / q)}"
 
 
-def run(args, preset: common.Preset) -> dict:
-    split = common.load_split(args.dataset, args.data_dir, preset)
-    k = len(preset.seeds)
-    seeds = np.asarray([s for _ in POWERS for s in preset.seeds])
-    hparams = {
-        "lr": np.full(len(seeds), args.lr),
-        "alpha": np.full(len(seeds), args.alpha),
-        "beta": np.full(len(seeds), args.beta),
-        "q": np.repeat(POWERS, k),
-    }
-    build = common.make_tx("inna", psi_init=args.psi_init)
-    inna = common.train_replicas(
-        build, hparams, seeds, split, preset, desc="fig4 INNA x4 q", progress=args.progress
+def run(args) -> dict:
+    base = common.resolve_preset(args)
+    k = len(base.seeds)
+    inna_config = common.resolve_preset(
+        args,
+        optimizer="inna",
+        lr=args.lr,
+        alpha=args.alpha,
+        beta=args.beta,
+        psi_init=args.psi_init,
+        seeds=tuple(s for _ in POWERS for s in base.seeds),
     )
-    adam = common.train_replicas(
-        common.make_tx("adam"),
-        {"lr": np.full(k, args.adam_lr)},
-        np.asarray(preset.seeds),
-        split,
-        preset,
-        desc="fig4 Adam",
-        progress=args.progress,
+    split = common.load(base)
+    inna = common.train(
+        inna_config, split, {"decay_power": np.repeat(POWERS, k)}, desc="fig4 INNA x4 q"
+    )
+    adam = common.train(
+        common.replace(base, optimizer="adam", lr=args.adam_lr), split, desc="fig4 Adam"
     )
     rows = []
     for i, q in enumerate(POWERS):
@@ -63,10 +57,10 @@ def run(args, preset: common.Preset) -> dict:
     best = min(rows, key=common.final_loss)
     rows.append(_row("Adam", None, args.adam_lr, adam, slice(0, k)))
     return {
-        **common.result_header(args, "fig4_decay", 4, split, preset),
+        **common.result_header(args, "fig4_decay", 4, split, inna_config),
         "alpha": args.alpha,
         "beta": args.beta,
-        "psi_init": args.psi_init,
+        "psi_init": inna_config.psi_init,
         "best_q": best["q"],
         "seconds": inna["seconds"] + adam["seconds"],
         "rows": rows,
@@ -121,12 +115,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     common.add_common_args(p)
     common.add_pick_args(p, PICKS)
-    p.add_argument("--psi-init", default="params", choices=["params", "gradient"])
+    common.add_optimizer_args(p, "psi_init")
     args = p.parse_args(argv)
     args.argv = argv
     common.resolve_picks(args, PICKS)
-    result = run(args, common.resolve_preset(args))
-    return common.finish(args, result, "fig4_decay", plot, table)
+    return common.finish(args, run(args), "fig4_decay", plot, table)
 
 
 if __name__ == "__main__":

@@ -25,25 +25,16 @@ import optax
 
 import inna_optax
 
-# The paper's Network-in-Network for 10 classes (HWIO kernels): 966,986 parameters.
-NIN_SHAPES = {
-    "conv1": (5, 5, 3, 192),
-    "cccp1": (1, 1, 192, 160),
-    "cccp2": (1, 1, 160, 96),
-    "conv2": (5, 5, 96, 192),
-    "cccp3": (1, 1, 192, 192),
-    "cccp4": (1, 1, 192, 192),
-    "conv3": (3, 3, 192, 192),
-    "cccp5": (1, 1, 192, 192),
-    "cccp6": (1, 1, 192, 10),
-}
-
 
 def nin_tree():
-    tree = {}
-    for name, shape in NIN_SHAPES.items():
-        tree[name] = {"kernel": shape, "bias": (shape[-1],)}
-    return tree
+    """The parameter shapes of the paper's NiN for 10 classes (966,986 parameters)."""
+    from flax import nnx
+
+    from inna_optax.training.models import NiN
+
+    abstract = nnx.eval_shape(lambda: NiN(10, 3, rngs=nnx.Rngs(0)))
+    shapes = nnx.state(abstract, nnx.Param)
+    return jax.tree.map(lambda x: tuple(x.shape), shapes.to_pure_dict())
 
 
 def big_tree():

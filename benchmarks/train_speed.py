@@ -8,8 +8,6 @@ same machine state. Prints steps/s and the ratio to SGD.
     python -m benchmarks.train_speed --data-dir ../shared/data/mnist    # real MNIST batches
 """
 
-from __future__ import annotations
-
 import argparse
 import json
 import time
@@ -18,8 +16,9 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from inna_optax import data as data_lib
-from inna_optax import train as train_lib
+from inna_optax.training import Config, data, loop
+
+seeds = np.zeros(1, np.uint32)
 
 
 def main(argv=None):
@@ -34,26 +33,27 @@ def main(argv=None):
     a = p.parse_args(argv)
 
     if a.data_dir:
-        ds = data_lib.load_mnist(a.data_dir)
-        x, y = ds.x_train, ds.y_train
+        config = Config(dataset="mnist", data_dir=a.data_dir, batch_size=a.batch_size)
+        x, y = data.prepare(config)[:2]
     else:
         rng = np.random.default_rng(0)
         x = rng.integers(0, 256, (4096, 28, 28, 1)).astype(np.uint8)
         y = rng.integers(0, 10, 4096).astype(np.int32)
-    mean, std = data_lib.channel_stats(x)
-    x = data_lib.normalize(x, mean, std)
+        x = data.normalize(x, *data.channel_stats(x))
 
     runs = {}
     for name in a.optimizers.split(","):
-        cfg = train_lib.Config(
-            dataset="mnist", optimizer=name, width=a.width, batch_size=a.batch_size, progress=False
-        )
-        tx = train_lib.make_optimizer(cfg)
-        graphdef, params, _ = train_lib.init_replicas(cfg, 1, 10)
-        step_fn, _ = train_lib.make_steps(graphdef, tx)
-        runs[name] = {"step": step_fn, "carry": (params, jax.vmap(tx.init)(params)), "times": []}
+        config = Config(dataset="mnist", optimizer=name, width=a.width, batch_size=a.batch_size)
+        graphdef, params, _ = loop.init_replicas(config, [0], 1, 10)
+        build = loop.optimizer_for(config)
+        hparams = {k: jax.numpy.asarray(v) for k, v in loop.hyperparameters(config, 1).items()}
+        train_step, _ = loop.make_steps(graphdef, build)
+        runs[name] = {
+            "step": lambda p, s, x, y, i, f=train_step, h=hparams: f(p, s, x, y, seeds, i, h),
+            "carry": (params, loop.init_state(build, params, hparams)),
+            "times": [],
+        }
 
-    seeds = np.zeros(1, np.uint32)
     order = np.random.default_rng(0).permutation(len(x))
     k = 0
 
@@ -65,7 +65,7 @@ def main(argv=None):
 
     for run in runs.values():  # compile and warm up
         xb, yb = batch()
-        params, opt_state, loss = run["step"](*run["carry"], xb, yb, seeds, 0)
+        params, opt_state, loss = run["step"](*run["carry"], xb, yb, 0)
         jax.block_until_ready(loss)
         run["carry"] = (params, opt_state)
     for _ in range(a.chunks):
@@ -74,7 +74,7 @@ def main(argv=None):
             params, opt_state = run["carry"]
             for i in range(a.chunk_steps):
                 xb, yb = batch()
-                params, opt_state, loss = run["step"](params, opt_state, xb, yb, seeds, i)
+                params, opt_state, loss = run["step"](params, opt_state, xb, yb, i)
             jax.block_until_ready(loss)
             run["times"].append(a.chunk_steps / (time.perf_counter() - start))
             run["carry"] = (params, opt_state)

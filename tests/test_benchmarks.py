@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from benchmarks import step_speed
 
@@ -114,26 +115,42 @@ def test_fig4_decay_smoke(tmp_path, capsys):
     assert result["best_q"] == min(inna, key=lambda r: r["train_loss"]["mean"][-1])["q"]
 
 
-def test_replicas_match_single_runs(tmp_path):
-    """A replica trained among others equals the same run trained alone."""
-    from datagen import make_mnist
+def test_fig3_ladder_grows_until_the_pick_is_interior(monkeypatch):
+    """The search extends the gamma_0 ladder past an edge pick until the best rung
+    has a searched neighbour on both sides, and never past a diverged edge."""
+    import argparse
+    import math
 
     from benchmarks import common
+    from benchmarks import fig3_comparison as fig3
+    from inna_optax.training import preset
 
-    make_mnist(tmp_path)
-    preset = common.Preset(64, 32, 0.0625, 0.0, 2, (0, 1), batch_size=16)
-    split = common.load_split("mnist", str(tmp_path), preset)
-    build = common.make_tx("inna")
-    hp = {"lr": np.array([0.1, 0.05]), "alpha": np.array([0.5, 0.1]), "beta": np.array([0.1, 1.0])}
-    both = common.train_replicas(build, hp, np.array([0, 1]), split, preset, progress=False)
-    alone = common.train_replicas(
-        build, {k: v[1:] for k, v in hp.items()}, np.array([1]), split, preset, progress=False
-    )
-    grouped = common.train_replicas(
-        build, hp, np.array([0, 1]), split, preset, progress=False, group=2
-    )
-    np.testing.assert_allclose(both["train_loss"][1], alone["train_loss"][0], rtol=1e-6)
-    np.testing.assert_allclose(both["train_loss"], grouped["train_loss"], rtol=1e-4)
+    def fake_train(config, split, sweep=None, desc=""):
+        lrs = np.asarray(sweep["lr"])
+        loss = (np.log10(lrs) - math.log10(target["best"])) ** 2 + 1.0
+        loss = np.where(lrs > 0.5, np.inf, loss)  # diverges above 0.5
+        curves = np.repeat(loss[:, None], config.epochs, axis=1)
+        return {
+            "train_loss": curves,
+            "test_loss": curves,
+            "test_accuracy": 0 * curves,
+            "seconds": 1.0,
+        }
+
+    monkeypatch.setattr(common, "train", fake_train)
+    args = argparse.Namespace(preset="quick")
+    config = preset("quick", "mnist")
+    target = {}
+    for opt, best in (("adam", 1e-5), ("sgd", 0.3), ("inna", 0.1)):
+        target["best"] = best
+        config = common.replace(config, optimizer=opt)
+        grid, finals, _, pick, _ = fig3.search(args, config, None, opt, 1)
+        assert grid[pick] == pytest.approx(best)
+        assert 0 < pick < len(grid) - 1, grid  # interior
+        assert all(
+            b / a == pytest.approx(10 / 3) or b / a == pytest.approx(3)
+            for a, b in zip(grid, grid[1:], strict=False)
+        )
 
 
 def test_fig3_search_budget_shorter_than_training(tmp_path, capsys):
@@ -152,8 +169,6 @@ def test_picks_from_chain_figures_2_3_4(tmp_path, capsys):
     """--picks-from hands Figure 2's best (alpha, beta) to Figure 3, and Figure 3's
     (alpha, beta) and gamma_0 picks to Figure 4; explicit flags win; a missing pick is
     an error that names the flag."""
-    import pytest
-
     from benchmarks import common
     from benchmarks import fig2_sensitivity as fig2
     from benchmarks import fig3_comparison as fig3
@@ -186,7 +201,7 @@ def test_paper_preset_runs_shrunk(tmp_path, capsys):
     shrink = ["--train-examples", "64", "--test-examples", "32", "--epochs", "1", "--seeds", "0"]
     result = _smoke(fig2, "fig2_sensitivity", tmp_path, capsys, [*shrink, "--preset", "paper"])
     assert result["preset"] == "paper"
-    assert (result["sizes"]["width"], result["sizes"]["dropout"]) == (1.0, 0.5)
+    assert (result["config"]["width"], result["config"]["dropout"]) == (1.0, None)  # 0.5
     assert result["decay_power"] == 0.5 and result["n_params"] > 900_000
     for row in result["rows"]:
         _curves_ok(row, seeds=1, epochs=1)
@@ -201,12 +216,17 @@ def test_presets_are_sized_per_dataset_and_overridable():
     common.add_common_args(parser)
 
     def resolve(*argv):
-        return common.resolve_preset(parser.parse_args(list(argv)))
+        return common.resolve_preset(parser.parse_args(["--data-dir", "d", *argv]))
 
     mnist, cifar = resolve("--dataset", "mnist"), resolve("--dataset", "cifar10")
-    # CIFAR's quick preset halves the training subset and nothing else.
+    # CIFAR's quick preset halves the training subset; the paper's settings everywhere.
     assert (mnist.train_examples, cifar.train_examples) == (3200, 1600)
-    assert {**mnist.__dict__, "train_examples": 0} == {**cifar.__dict__, "train_examples": 0}
+    assert common.replace(cifar, dataset="mnist", train_examples=3200) == mnist
+    assert (mnist.decay_power, mnist.dropout_rate, mnist.psi_init) == (0.5, 0.5, "gradient")
     assert resolve("--dataset", "cifar10", "--train-examples", "800").train_examples == 800
     assert resolve("--dataset", "cifar10", "--seeds", "4,5").seeds == (4, 5)
     assert resolve("--preset", "paper", "--dataset", "cifar10").train_examples is None
+    medium = resolve("--preset", "medium")
+    assert (medium.width, len(medium.seeds)) == (1.0, 3) and medium.epochs >= 2
+    with pytest.raises(SystemExit, match="--width"):
+        resolve("--width", "0")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from datagen import make_cifar, make_folder, make_mnist, write_idx
 
-from inna_optax import data
+from inna_optax.training import data
 
 
 @pytest.mark.parametrize("gz", [True, False])

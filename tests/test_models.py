@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import pytest
 
 nnx = pytest.importorskip("flax.nnx")
-from inna_optax.models import NiN, count_params  # noqa: E402
+from inna_optax.training.models import NiN, count_params  # noqa: E402
 
 
 def test_nin_has_about_097m_parameters_for_10_classes():

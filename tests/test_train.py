@@ -1,6 +1,17 @@
-"""Training pipeline: outputs, resume, non-finite stop, data parallelism, vmapped seeds."""
+"""The training command line and its loop: outputs, resume, faults and bad input.
 
+Each reliability test injects one fault or bad value, then checks the outcome:
+resumed, refused with a one-line message (exit code 2) leaving the disk as it was,
+or stopped cleanly.
+"""
+
+import dataclasses
 import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -9,8 +20,11 @@ from datagen import make_mnist
 
 pytest.importorskip("flax.nnx")
 from inna_optax import train  # noqa: E402
+from inna_optax.training import Config, fit, loop  # noqa: E402
+from inna_optax.training.config import add_flags  # noqa: E402
 
-TINY = ["--width", "0.0625", "--batch-size", "8", "--no-progress", "--dropout", "0.0"]
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--width", "0.0625", "--batch-size", "8", "--no-progress", "--dropout", "0"]
 
 
 @pytest.fixture(scope="module")
@@ -20,129 +34,390 @@ def mnist_dir(tmp_path_factory):
     return d
 
 
-def run(args):
-    return train.train(train.parse_args(args))
+def args(mnist_dir, out, *extra):
+    return ["--dataset", "mnist", "--data-dir", str(mnist_dir), *TINY, "--out", str(out), *extra]
 
 
-def test_writes_metrics_summary_and_checkpoints(tmp_path, mnist_dir):
+def cli(capsys, argv):
+    """Runs the command line; returns (exit code, stdout, stderr)."""
+    code = train.main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def snapshot(path: Path) -> dict:
+    """Every file under `path` with its size and modification time."""
+    return {
+        str(p.relative_to(path)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(path.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    }
+
+
+def metrics(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+# --------------------------------------------------------------------- outputs
+def test_writes_metrics_summary_checkpoints_and_names_the_directory(tmp_path, mnist_dir, capsys):
     out = tmp_path / "out"
-    s = run(
-        [
-            "--dataset",
-            "mnist",
-            "--data-dir",
-            str(mnist_dir),
-            "--epochs",
-            "2",
-            "--out",
-            str(out),
-            *TINY,
-        ]
-    )
-    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [x["epoch"] for x in lines] == [1, 2]
-    assert {"train_loss", "test_loss", "test_accuracy"} <= set(lines[0])
+    code, stdout, _ = cli(capsys, args(mnist_dir, out, "--epochs", "3"))
+    assert code == 0
+    assert f"results in {out}" in stdout.splitlines()[-1]
+    assert [m["epoch"] for m in metrics(out)] == [1, 2, 3]
     summary = json.loads((out / "summary.json").read_text())
-    for key in (
-        "test_accuracy",
-        "test_loss",
-        "train_loss",
-        "epochs",
-        "steps_per_second",
-        "wall_seconds",
-        "config",
-    ):
-        assert key in summary
-    assert summary["config"]["optimizer"] == "inna" and summary["epochs"] == 2
-    assert (out / "checkpoints" / "epoch_2").is_dir()
-    assert 0.0 <= s["test_accuracy"] <= 1.0
+    assert summary["config"]["optimizer"] == "inna" and summary["epochs"] == 3
+    assert 0.0 <= summary["test_accuracy"] <= 1.0
+    # --keep-checkpoints defaults to 2: the newest two are kept
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["2", "3"]
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adagrad"])
-def test_baselines_run(tmp_path, mnist_dir, optimizer):
-    s = run(
-        [
-            "--dataset",
-            "mnist",
-            "--data-dir",
-            str(mnist_dir),
-            "--epochs",
-            "1",
-            "--optimizer",
-            optimizer,
-            "--out",
-            str(tmp_path),
-            *TINY,
-        ]
+def test_every_config_field_is_a_flag_with_help():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_flags(parser)
+    dests = {a.dest: a for a in parser._actions if a.dest != "help"}
+    for f in dataclasses.fields(Config):
+        assert f.name in dests and dests[f.name].help
+
+
+@pytest.mark.parametrize("optimizer", ["inna", "sgd", "adam", "adagrad"])
+def test_training_lowers_the_loss(mnist_dir, optimizer):
+    lr = {"inna": 0.1, "sgd": 0.1, "adam": 3e-3, "adagrad": 0.03}[optimizer]
+    config = Config(
+        dataset="mnist",
+        data_dir=str(mnist_dir),
+        optimizer=optimizer,
+        lr=lr,
+        epochs=6,
+        width=0.0625,
+        batch_size=8,
+        dropout=0.0,
+        progress=False,
     )
-    assert np.isfinite(s["train_loss"])
+    history = fit(config)
+    first, last = history.train_loss[0, 0], history.train_loss[0, -1]
+    assert last < 0.7 * first, (first, last)
 
 
-def test_resume_is_bit_identical(tmp_path, mnist_dir):
+def test_default_out_is_a_new_directory_per_run(tmp_path, monkeypatch, capsys, mnist_dir):
+    monkeypatch.chdir(tmp_path)
+    argv = ["--dataset", "mnist", "--data-dir", str(mnist_dir), *TINY, "--epochs", "1"]
+    assert cli(capsys, argv)[0] == 0
+    assert cli(capsys, argv)[0] == 0
+    runs = sorted((tmp_path / "results").iterdir())
+    assert len(runs) == 2 and all((r / "summary.json").exists() for r in runs)
+    assert all(r.name.startswith("mnist-inna-") for r in runs)
+
+
+# ---------------------------------------------------------------------- resume
+def test_resume_is_bit_identical(tmp_path, mnist_dir, capsys):
     common = ["--dataset", "mnist", "--data-dir", str(mnist_dir), *TINY[:-2], "--dropout", "0.5"]
-    straight = run([*common, "--epochs", "2", "--out", str(tmp_path / "a")])
-    run([*common, "--epochs", "1", "--out", str(tmp_path / "b")])
-    resumed = run([*common, "--epochs", "2", "--out", str(tmp_path / "b"), "--resume"])
-    for x, y in zip(
-        jax.tree.leaves(straight["params"]), jax.tree.leaves(resumed["params"]), strict=True
-    ):
+    straight = fit(train.parse_args([*common, "--epochs", "2"]))
+    assert cli(capsys, [*common, "--epochs", "1", "--out", str(tmp_path)])[0] == 0
+    config = train.parse_args([*common, "--epochs", "2", "--out", str(tmp_path), "--resume"])
+    with train.RunDir(config) as run:
+        resumed = fit(config, run=run)
+    assert resumed.first_epoch == 2
+    for x, y in zip(jax.tree.leaves(straight.params), jax.tree.leaves(resumed.params), strict=True):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
-    lines = (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
-    assert [json.loads(x)["epoch"] for x in lines] == [1, 2]
+    assert [m["epoch"] for m in metrics(tmp_path)] == [1, 2]
 
 
-def test_non_finite_loss_stops_with_message_and_keeps_last_checkpoint(tmp_path, mnist_dir, capsys):
-    common = ["--dataset", "mnist", "--data-dir", str(mnist_dir), *TINY, "--out", str(tmp_path)]
-    run([*common, "--epochs", "1", "--optimizer", "sgd", "--lr", "1e-3"])
-    ckpt = tmp_path / "checkpoints" / "epoch_1"
-    before = sorted(p.stat().st_mtime_ns for p in ckpt.rglob("*") if p.is_file())
-    code = train.main([*common, "--epochs", "3", "--resume", "--optimizer", "sgd", "--lr", "1e30"])
-    assert code == 3
-    assert "non-finite training loss" in capsys.readouterr().err
-    after = sorted(p.stat().st_mtime_ns for p in ckpt.rglob("*") if p.is_file())
-    assert before == after and not (tmp_path / "checkpoints" / "epoch_2").exists()
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        (["--alpha", "0.3"], "--alpha"),
+        (["--optimizer", "sgd"], "--optimizer"),
+        (["--batch-size", "16"], "--batch-size"),
+    ],
+)
+def test_resume_with_other_settings_is_refused_naming_them(
+    tmp_path, mnist_dir, capsys, change, named
+):
+    assert cli(capsys, args(mnist_dir, tmp_path, "--epochs", "1"))[0] == 0
+    before = snapshot(tmp_path)
+    code, _, err = cli(capsys, [*args(mnist_dir, tmp_path, "--epochs", "2", "--resume"), *change])
+    assert code == 2 and named in err and len(err.strip().splitlines()) == 1
+    assert snapshot(tmp_path) == before
 
 
-def test_four_devices_match_one_device(tmp_path, mnist_dir):
-    assert len(jax.local_devices()) >= 4
-    common = ["--dataset", "mnist", "--data-dir", str(mnist_dir), "--epochs", "2", *TINY]
-    one = run([*common, "--devices", "1", "--out", str(tmp_path / "one")])
-    four = run([*common, "--devices", "4", "--out", str(tmp_path / "four")])
-    assert four["devices"] == 4
-    assert four["train_loss"] == pytest.approx(one["train_loss"], rel=1e-4)
-    assert four["test_loss"] == pytest.approx(one["test_loss"], rel=1e-4)
+def test_resume_with_another_dataset_is_refused(tmp_path, mnist_dir, capsys):
+    assert cli(capsys, args(mnist_dir, tmp_path, "--epochs", "1"))[0] == 0
+    other = ["--dataset", "digits", *TINY, "--out", str(tmp_path), "--epochs", "2", "--resume"]
+    code, _, err = cli(capsys, other)
+    assert code == 2 and "--dataset mnist -> digits" in err
 
 
-def test_vmapped_seeds_match_single_runs(tmp_path, mnist_dir):
-    common = [
-        "--dataset",
-        "mnist",
-        "--data-dir",
-        str(mnist_dir),
-        "--epochs",
-        "1",
-        *TINY[:-2],
-        "--dropout",
-        "0.5",
-    ]
-    both = run([*common, "--seeds", "0,1", "--out", str(tmp_path / "both")])
-    single = run([*common, "--seed", "1", "--out", str(tmp_path / "one")])
-    assert both["train_loss_per_seed"][1] == pytest.approx(single["train_loss"], rel=1e-4)
-    assert both["train_loss_min"] <= both["train_loss"] <= both["train_loss_max"]
-    summary = json.loads((tmp_path / "both" / "summary.json").read_text())
-    assert len(summary["test_accuracy_per_seed"]) == 2
+def test_interrupted_save_is_ignored_on_resume(tmp_path, mnist_dir, capsys):
+    """A process killed (SIGKILL) in the middle of saving epoch 2's checkpoint: the
+    next --resume continues from epoch 1."""
+    out = tmp_path / "out"
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        import orbax.checkpoint as ocp
+        from inna_optax import train
+
+        original = ocp.CheckpointManager.save
+
+        def save(self, step, *a, **k):
+            result = original(self, step, *a, **k)
+            if step == 2:  # epoch 2's arrays are being written: die now
+                os.kill(os.getpid(), signal.SIGKILL)
+            return result
+
+        ocp.CheckpointManager.save = save
+        train.main({args(mnist_dir, out, "--epochs", "3")!r})
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True)
+    assert proc.returncode == -9, proc.stderr.decode()[-2000:]
+    leftovers = [p.name for p in (out / "checkpoints").iterdir()]
+    assert any("tmp" in name for name in leftovers), leftovers
+    code, stdout, err = cli(capsys, args(mnist_dir, out, "--epochs", "3", "--resume"))
+    assert code == 0, err
+    assert stdout.startswith("epoch 2/3")
+    assert [m["epoch"] for m in metrics(out)] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncate"])
+def test_damaged_checkpoint_is_reported_or_skipped_when_asked(tmp_path, mnist_dir, capsys, damage):
+    assert cli(capsys, args(mnist_dir, tmp_path, "--epochs", "2"))[0] == 0
+    files = [p for p in (tmp_path / "checkpoints" / "2").rglob("*") if p.is_file()]
+    data = max(files, key=lambda p: p.stat().st_size)  # the arrays' data file
+    raw = data.read_bytes()
+    if damage == "garbage":
+        data.write_bytes(np.random.default_rng(0).bytes(len(raw)))
+    else:
+        data.write_bytes(raw[: len(raw) // 2])
+    code, _, err = cli(capsys, args(mnist_dir, tmp_path, "--epochs", "3", "--resume"))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "checkpoints/2" in err and "--resume-fallback" in err
+    argv = args(mnist_dir, tmp_path, "--epochs", "3", "--resume", "--resume-fallback")
+    code, stdout, _ = cli(capsys, argv)
+    assert code == 0 and stdout.startswith("epoch 2/3")
+    assert [m["epoch"] for m in metrics(tmp_path)] == [1, 2, 3]
+
+
+def test_longer_epochs_resume_after_a_finished_run(tmp_path, mnist_dir, capsys):
+    assert cli(capsys, args(mnist_dir, tmp_path, "--epochs", "1"))[0] == 0
+    code, stdout, _ = cli(capsys, args(mnist_dir, tmp_path, "--epochs", "2", "--resume"))
+    assert code == 0 and stdout.startswith("epoch 2/2")
+
+
+# ------------------------------------------------------- one run per directory
+def test_fresh_run_into_another_runs_directory_is_refused(tmp_path, mnist_dir, capsys):
+    assert cli(capsys, args(mnist_dir, tmp_path, "--epochs", "1"))[0] == 0
+    before = snapshot(tmp_path)
+    code, _, err = cli(capsys, args(mnist_dir, tmp_path, "--epochs", "1", "--seeds", "1"))
+    assert code == 2 and "--overwrite" in err and "--resume" in err
+    assert snapshot(tmp_path) == before
+
+
+def test_overwrite_replaces_only_the_runs_own_files(tmp_path, mnist_dir, capsys):
+    assert cli(capsys, args(mnist_dir, tmp_path, "--epochs", "2"))[0] == 0
+    (tmp_path / "notes.txt").write_text("mine")
+    code, _, _ = cli(capsys, args(mnist_dir, tmp_path, "--epochs", "1", "--overwrite"))
+    assert code == 0
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert [m["epoch"] for m in metrics(tmp_path)] == [1]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["1"]
+
+
+def test_foreign_checkpoints_directory_is_never_deleted(tmp_path, mnist_dir, capsys):
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "precious.bin").write_bytes(b"x")
+    for extra in ([], ["--overwrite"]):
+        code, _, err = cli(capsys, args(mnist_dir, tmp_path, "--epochs", "1", *extra))
+        assert code == 2 and "checkpoints" in err
+    assert (tmp_path / "checkpoints" / "precious.bin").read_bytes() == b"x"
+
+
+def test_a_second_writer_is_locked_out(tmp_path, mnist_dir, capsys):
+    config = train.parse_args(args(mnist_dir, tmp_path, "--epochs", "1"))
+    with train.RunDir(config):
+        code, _, err = cli(capsys, args(mnist_dir, tmp_path, "--epochs", "1"))
+    assert code == 2 and "another run" in err and str(os.getpid()) in err
+    assert not (tmp_path / "metrics.jsonl").exists()
+
+
+# ------------------------------------------------------------------ bad input
+BAD = [
+    (["--dropout", "1"], "--dropout"),
+    (["--dropout", "2"], "--dropout"),
+    (["--dropout", "-0.5"], "--dropout"),
+    (["--dropout", "nan"], "--dropout"),
+    (["--train-examples", "-5"], "--train-examples"),
+    (["--test-examples", "0"], "--test-examples"),
+    (["--seeds", "0,0"], "--seeds"),
+    (["--seeds", "a"], "--seeds"),
+    (["--seed", "-1"], "--seeds"),
+    (["--width", "1e-9"], "--width"),
+    (["--width", "inf"], "--width"),
+    (["--devices", "0"], "--devices"),
+    (["--devices", "999"], "--devices"),
+    (["--alpha", "inf"], "--alpha"),
+    (["--beta", "0"], "--beta"),
+    (["--lr", "-1"], "--lr"),
+    (["--decay-power", "1.5"], "--decay-power"),
+    (["--epochs", "0"], "--epochs"),
+    (["--optimizer", "rmsprop"], "--optimizer"),
+    (["--batch-size", "3"], "--batch-size"),  # not divisible by the 8 test devices
+]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, mnist_dir):
+    out = tmp_path_factory.mktemp("finished")
+    assert train.main(args(mnist_dir, out, "--epochs", "1")) == 0
+    return out
+
+
+@pytest.mark.parametrize("bad, named", BAD, ids=[" ".join(b) for b, _ in BAD])
+def test_bad_value_exits_2_with_one_line_and_touches_nothing(
+    finished_run, mnist_dir, capsys, bad, named
+):
+    capsys.readouterr()
+    before = snapshot(finished_run)
+    code, _, err = cli(capsys, [*args(mnist_dir, finished_run, "--epochs", "2", "--resume"), *bad])
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and named in err, err
+    assert snapshot(finished_run) == before
+
+
+def test_out_that_cannot_be_a_directory_is_a_clear_error(tmp_path, mnist_dir, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for out in (afile, afile / "sub"):
+        code, _, err = cli(capsys, args(mnist_dir, out, "--epochs", "1"))
+        assert code == 2 and "--out" in err and len(err.strip().splitlines()) == 1
+    assert afile.read_text() == "x"
+
+
+def test_no_test_images_is_a_clear_error(tmp_path, capsys):
+    make_mnist(tmp_path / "data", n_train=32, n_test=0)
+    code, _, err = cli(capsys, args(tmp_path / "data", tmp_path / "out", "--epochs", "1"))
+    assert code == 2 and "no test images" in err
+
+
+def test_download_offline_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    import urllib.error
+    import urllib.request
+
+    def offline(*a, **k):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    argv = ["--dataset", "mnist", "--download", "--cache-dir", str(tmp_path / "cache"), *TINY]
+    code, _, err = cli(capsys, [*argv, "--out", str(tmp_path / "out")])
+    assert code == 2 and "download failed" in err and len(err.strip().splitlines()) == 1
 
 
 def test_bad_data_dir_exits_with_message(tmp_path, capsys):
-    code = train.main(
-        [
-            "--dataset",
-            "mnist",
-            "--data-dir",
-            str(tmp_path / "nope"),
-            "--out",
-            str(tmp_path),
-            "--no-progress",
-        ]
+    code, _, err = cli(capsys, args(tmp_path / "nope", tmp_path / "out", "--epochs", "1"))
+    assert code == 2 and "nope" in err
+
+
+# ----------------------------------------------------------- faults in a run
+def test_non_finite_loss_stops_with_exit_3_and_keeps_the_last_checkpoint(
+    tmp_path, mnist_dir, capsys
+):
+    sgd = ["--optimizer", "sgd"]
+    assert cli(capsys, args(mnist_dir, tmp_path, "--epochs", "1", *sgd, "--lr", "1e-3"))[0] == 0
+    before = snapshot(tmp_path / "checkpoints")
+    argv = args(mnist_dir, tmp_path, "--epochs", "3", "--resume", *sgd, "--lr", "1e-3")
+    argv[argv.index("--lr") + 1] = "1e30"  # a resumed run may not change --lr: test its message
+    code, _, err = cli(capsys, argv)
+    assert code == 2 and "--lr" in err  # refused: the stored run used 1e-3
+    code, _, err = cli(
+        capsys, args(mnist_dir, tmp_path / "b", "--epochs", "2", *sgd, "--lr", "1e30")
     )
-    assert code == 2 and "nope" in capsys.readouterr().err
+    assert code == 3 and "non-finite training loss at epoch 1" in err
+    assert "no checkpoint was saved yet" in err and "smaller --lr" in err
+    assert snapshot(tmp_path / "checkpoints") == before
+
+
+def test_ctrl_c_exits_130_and_the_run_resumes(tmp_path, mnist_dir, capsys, monkeypatch):
+    real = loop.evaluate
+    calls = []
+
+    def interrupted(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(loop, "evaluate", interrupted)
+    code, _, err = cli(capsys, args(mnist_dir, tmp_path, "--epochs", "3"))
+    assert code == 130 and "interrupted" in err and "--resume" in err
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["1"]
+    monkeypatch.setattr(loop, "evaluate", real)
+    code, stdout, _ = cli(capsys, args(mnist_dir, tmp_path, "--epochs", "3", "--resume"))
+    assert code == 0 and stdout.startswith("epoch 2/3")
+
+
+def test_piped_output_has_no_progress_bar(tmp_path, mnist_dir):
+    argv = args(mnist_dir, tmp_path, "--epochs", "1")
+    argv.remove("--no-progress")
+    proc = subprocess.run(
+        [sys.executable, "-m", "inna_optax.train", *argv], cwd=ROOT, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "\r" not in proc.stdout + proc.stderr and "step/s" not in proc.stderr
+
+
+# ------------------------------------------------- devices and vmapped seeds
+def test_four_devices_match_one_device(mnist_dir):
+    assert len(jax.local_devices()) >= 4
+    base = Config(
+        dataset="mnist",
+        data_dir=str(mnist_dir),
+        epochs=2,
+        width=0.0625,
+        batch_size=8,
+        dropout=0.0,
+        progress=False,
+    )
+    one = fit(dataclasses.replace(base, devices=1))
+    four = fit(dataclasses.replace(base, devices=4))
+    assert four.devices == 4
+    np.testing.assert_allclose(four.train_loss, one.train_loss, rtol=1e-4)
+    np.testing.assert_allclose(four.test_loss, one.test_loss, rtol=1e-4)
+
+
+def test_vmapped_seeds_match_single_runs(mnist_dir):
+    base = Config(
+        dataset="mnist",
+        data_dir=str(mnist_dir),
+        epochs=1,
+        width=0.0625,
+        batch_size=8,
+        dropout=0.5,
+        progress=False,
+    )
+    both = fit(dataclasses.replace(base, seeds=(0, 1), replica_group=2))
+    single = fit(dataclasses.replace(base, seeds=(1,)))
+    np.testing.assert_allclose(both.train_loss[1], single.train_loss[0], rtol=1e-4)
+    np.testing.assert_allclose(both.test_loss[1], single.test_loss[0], rtol=1e-4)
+
+
+def test_a_sweep_replica_equals_the_same_run_alone(mnist_dir):
+    """Per-replica hyperparameters: replica 1 of a grid equals its own run."""
+    base = Config(
+        dataset="mnist",
+        data_dir=str(mnist_dir),
+        epochs=2,
+        width=0.0625,
+        batch_size=8,
+        dropout=0.0,
+        progress=False,
+        seeds=(0, 0),
+    )
+    sweep = {"lr": [0.1, 0.05], "alpha": [0.5, 0.1], "beta": [0.1, 1.0]}
+    grid = fit(base, sweep=sweep)
+    alone = fit(dataclasses.replace(base, seeds=(0,), lr=0.05, alpha=0.1, beta=1.0))
+    np.testing.assert_allclose(grid.train_loss[1], alone.train_loss[0], rtol=1e-5)
+    together = fit(dataclasses.replace(base, replica_group=2), sweep=sweep)
+    np.testing.assert_allclose(together.train_loss, grid.train_loss, rtol=1e-4)

@@ -149,9 +149,28 @@ def _cifar_members(source: Path, folder: str, names: list[str]) -> dict[str, byt
     return out
 
 
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickles only what the official CIFAR batches hold: dicts, lists, bytes,
+    numbers and NumPy arrays. Any other global (a function a crafted file would call)
+    is refused before it is looked up."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+    }
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed")
+        return super().find_class(module, name)
+
+
 def _cifar_batch(origin: str, raw: bytes, label_key: bytes, num_classes: int):
     try:
-        batch = pickle.loads(raw, encoding="bytes")
+        batch = _CifarUnpickler(io.BytesIO(raw), encoding="bytes").load()
     except Exception as e:  # noqa: BLE001 - any unpickling failure means a bad file
         raise DataError(f"{origin}: not a CIFAR python pickle ({type(e).__name__}: {e})") from e
     if not isinstance(batch, dict) or b"data" not in batch or label_key not in batch:
@@ -337,6 +356,9 @@ def download(dataset: str, cache_dir: str | os.PathLike, sources=None, progress=
                     f"{url}: SHA-256 {digest.hexdigest()} does not match the expected {sha256}"
                 )
             os.replace(tmp, target)
+        except OSError as e:  # urllib's URLError included: no network, refused, timed out
+            Path(tmp).unlink(missing_ok=True)
+            raise DataError(f"{url}: download failed ({getattr(e, 'reason', e)})") from e
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -395,6 +417,47 @@ def subset(x: np.ndarray, y: np.ndarray, n: int | None, seed: int = 0):
         return x, y
     idx = np.sort(np.random.default_rng(seed).permutation(len(x))[:n])
     return x[idx], y[idx]
+
+
+class Split(NamedTuple):
+    """Training and test arrays ready for the network: float32 images normalised
+    with the training set's per-channel statistics, int32 labels."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    name: str
+
+
+def prepare(config) -> Split:
+    """The one data preparation: load `config.dataset` (from `config.data_dir`, or
+    downloaded into `config.cache_dir`), draw `config.train_examples` and
+    `config.test_examples` (a fixed random draw, :func:`subset`), and normalise both
+    splits with the drawn training images' per-channel mean and std."""
+    download_to = None
+    if config.download:
+        download_to = Path(config.cache_dir).expanduser() / config.dataset
+    ds = load(config.dataset, config.data_dir, download_to=download_to)
+    x_train, y_train = subset(ds.x_train, ds.y_train, config.train_examples)
+    x_test, y_test = subset(ds.x_test, ds.y_test, config.test_examples)
+    if len(x_train) < config.batch_size:
+        raise DataError(
+            f"{ds.name}: {len(x_train)} training images, fewer than one batch of "
+            f"{config.batch_size}"
+        )
+    if len(x_test) == 0:
+        raise DataError(f"{ds.name}: no test images")
+    mean, std = channel_stats(x_train)
+    return Split(
+        normalize(x_train, mean, std),
+        y_train,
+        normalize(x_test, mean, std),
+        y_test,
+        ds.num_classes,
+        ds.name,
+    )
 
 
 def normalize(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:

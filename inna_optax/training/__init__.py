@@ -1,0 +1,30 @@
+"""The NiN training application: one configuration, one optimizer registry, one data
+preparation and one epoch loop, shared by the command line (`inna_optax.train`), the
+figure benchmarks and the notebooks. It imports Flax; the core optimizer does not.
+
+    from inna_optax.training import Config, fit
+    history = fit(Config(epochs=2))      # the embedded digits, INNA
+"""
+
+from inna_optax.training.config import PRESETS, Config, ConfigError, preset
+from inna_optax.training.data import DataError, Split, prepare
+from inna_optax.training.loop import History, NonFiniteLoss, fit
+from inna_optax.training.optimizers import OPTIMIZERS
+from inna_optax.training.run_dir import CheckpointError, RunDir, RunDirError
+
+__all__ = [
+    "OPTIMIZERS",
+    "PRESETS",
+    "CheckpointError",
+    "Config",
+    "ConfigError",
+    "DataError",
+    "History",
+    "NonFiniteLoss",
+    "RunDir",
+    "RunDirError",
+    "Split",
+    "fit",
+    "prepare",
+    "preset",
+]

@@ -1,0 +1,263 @@
+"""The one training configuration: a dataclass whose fields carry their default,
+their help and their check, and the presets, as data.
+
+The command line's flags are generated from the fields (`inna_optax.train`), the
+figure benchmarks start from a preset, and :func:`Config.validate` checks every value
+before anything touches the disk.
+"""
+
+import argparse
+import dataclasses
+import math
+import time
+import typing
+from typing import Any
+
+from inna_optax.training.optimizers import OPTIMIZERS
+
+DATASETS = ("digits", "mnist", "cifar10", "cifar100", "folder")
+PSI_INITS = ("gradient", "params")
+
+
+class ConfigError(ValueError):
+    """A configuration value is not acceptable; the message names its flag."""
+
+
+def _field(default: Any, help: str, check=None, **flag) -> Any:
+    """A Config field: `check(value)` returns None when fine, else what is wrong;
+    `flag` holds extra argparse settings (choices, metavar, aliases)."""
+    return dataclasses.field(default=default, metadata={"help": help, "check": check, **flag})
+
+
+def _finite(lo=-math.inf, hi=math.inf, lo_open=False, hi_open=False, what=None):
+    """A check for a finite number in a range."""
+    lo_ok = (lambda v: v > lo) if lo_open else (lambda v: v >= lo)
+    hi_ok = (lambda v: v < hi) if hi_open else (lambda v: v <= hi)
+    lo_text = f"{'>' if lo_open else '>='} {lo:g}" if lo > -math.inf else ""
+    hi_text = f"{'<' if hi_open else '<='} {hi:g}" if hi < math.inf else ""
+    text = what or " and ".join(t for t in (lo_text, hi_text) if t) or "finite"
+
+    def check(v):
+        if v is None:
+            return None
+        if not (math.isfinite(v) and lo_ok(v) and hi_ok(v)):
+            return f"must be a finite number {text}, got {v!r}"
+        return None
+
+    return check
+
+
+def _int_at_least(lo):
+    def check(v):
+        if v is not None and v < lo:
+            return f"must be >= {lo}, got {v}"
+        return None
+
+    return check
+
+
+def _seeds(v):
+    if not v:
+        return "needs at least one seed"
+    if any(s < 0 or s >= 2**32 for s in v):
+        return f"seeds must be in [0, 2^32), got {list(v)}"
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Everything one training run depends on (the flags of `python -m inna_optax.train`)."""
+
+    # data
+    dataset: str = _field("digits", "data set", choices=DATASETS)
+    data_dir: str | None = _field(
+        None,
+        "the data set's files: an MNIST IDX directory; CIFAR pickles (directory or .tar.gz); "
+        "an image folder (or .zip) with train/<class>/ and test/<class>/",
+        metavar="DIR",
+    )
+    download: bool = _field(
+        False, "fetch mnist/cifar10/cifar100 into --cache-dir (SHA-256 checked)"
+    )
+    cache_dir: str = _field("~/.cache/inna_optax", "where --download puts files", metavar="DIR")
+    train_examples: int | None = _field(
+        None, "train on a fixed random draw of N images (default: all)", _int_at_least(1)
+    )
+    test_examples: int | None = _field(
+        None, "test on a fixed random draw of N images (default: all)", _int_at_least(1)
+    )
+    # model
+    width: float = _field(
+        1.0,
+        "channel multiplier of NiN (every layer keeps at least one channel)",
+        _finite(1 / 96, 16, what="in [1/96, 16]"),
+    )
+    dropout: float | None = _field(
+        None,
+        "dropout rate after blocks 1 and 2 (default 0.5, the paper's; 0 on digits)",
+        _finite(0, 1, hi_open=True),
+    )
+    # optimizer
+    optimizer: str = _field("inna", "optimizer", choices=tuple(OPTIMIZERS))
+    lr: float | None = _field(
+        None,
+        "gamma_0 (default: " + ", ".join(f"{k} {v.lr:g}" for k, v in OPTIMIZERS.items()) + ")",
+        _finite(0, lo_open=True),
+    )
+    alpha: float = _field(0.5, "INNA's alpha (viscous damping), >= 0", _finite(0))
+    beta: float = _field(0.1, "INNA's beta (Newtonian damping), > 0", _finite(0, lo_open=True))
+    decay_power: float = _field(
+        0.5, "q in gamma_0 (k+1)^-q for INNA and SGD, in (0, 1]", _finite(0, 1, lo_open=True)
+    )
+    psi_init: str = _field(
+        "gradient",
+        "INNA's psi_0: 'gradient' (the paper's: the first move is -gamma_0 grad J) or 'params'",
+        choices=PSI_INITS,
+    )
+    # schedule of the run
+    epochs: int = _field(10, "epochs (with --resume: the total, may grow)", _int_at_least(1))
+    batch_size: int = _field(32, "mini-batch size", _int_at_least(1))
+    seeds: tuple[int, ...] = _field(
+        (0,), "comma-separated seeds, one replica each (e.g. 0,1,2)", _seeds, aliases=("--seed",)
+    )
+    replica_group: int | None = _field(
+        None,
+        "replicas trained together in one vmapped step (default: all on an accelerator, "
+        "1 on a CPU, where batched convolutions are slower than running replicas in turn)",
+        _int_at_least(1),
+    )
+    devices: int | None = _field(
+        None, "shard each batch over the first N local devices (default: all)", _int_at_least(1)
+    )
+    # outputs
+    out: str | None = _field(
+        None,
+        "the run's directory (default: a new results/<dataset>-<optimizer>-<time>)",
+        metavar="DIR",
+    )
+    resume: bool = _field(False, "continue the run in --out from its last good checkpoint")
+    resume_fallback: bool = _field(
+        False, "with --resume: skip corrupt checkpoints and continue from the newest good one"
+    )
+    overwrite: bool = _field(
+        False, "start afresh in an --out that holds another run (removes only that run's files)"
+    )
+    keep_checkpoints: int = _field(2, "checkpoints kept (the newest ones)", _int_at_least(1))
+    progress: bool = _field(True, "a progress bar on a terminal")
+
+    def validate(self, *, sweep: bool = False) -> "Config":
+        """Raises ConfigError naming the flag of the first bad value; returns self.
+
+        `sweep=True` allows repeated seeds (replicas that differ by hyperparameters).
+        """
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            choices = f.metadata.get("choices")
+            if choices and value not in choices:
+                raise ConfigError(f"{flag(f.name)}: must be one of {', '.join(choices)}")
+            check = f.metadata.get("check")
+            if check and (problem := check(value)):
+                raise ConfigError(f"{flag(f.name)}: {problem}")
+        if not sweep and len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"--seeds: repeated seed in {list(self.seeds)}")
+        if self.dataset != "digits" and not (self.data_dir or self.download):
+            raise ConfigError(f"--data-dir: --dataset {self.dataset} needs it (or --download)")
+        if self.resume and self.overwrite:
+            raise ConfigError("--resume: cannot be combined with --overwrite")
+        if self.resume and self.out is None:
+            raise ConfigError("--resume: needs --out, the run to continue")
+        if self.train_examples is not None and self.train_examples < self.batch_size:
+            raise ConfigError(
+                f"--train-examples: {self.train_examples} is less than one batch "
+                f"(--batch-size {self.batch_size})"
+            )
+        return self
+
+    @property
+    def learning_rate(self) -> float:
+        """gamma_0: --lr, or the optimizer's default."""
+        return self.lr if self.lr is not None else OPTIMIZERS[self.optimizer].lr
+
+    @property
+    def dropout_rate(self) -> float:
+        if self.dropout is not None:
+            return self.dropout
+        return 0.0 if self.dataset == "digits" else 0.5
+
+    def default_out(self) -> str:
+        return f"results/{self.dataset}-{self.optimizer}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _seed_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a comma-separated list of integers: {text!r}"
+        ) from None
+
+
+def add_flags(parser: argparse.ArgumentParser, names=None, default_none: bool = False) -> None:
+    """Adds one flag per Config field (those in `names`, default all), with the
+    field's type, default, choices and help. `default_none`: every flag defaults to
+    None (unset), for callers that layer it over a preset."""
+    hints = typing.get_type_hints(Config)
+    for f in dataclasses.fields(Config):
+        if names is not None and f.name not in names:
+            continue
+        meta, kind = f.metadata, hints[f.name]
+        if kind is bool:
+            negative = f.default
+            parser.add_argument(
+                f"--no-{f.name.replace('_', '-')}" if negative else flag(f.name),
+                dest=f.name,
+                action="store_false" if negative else "store_true",
+                default=None if default_none else f.default,
+                help=meta["help"],
+            )
+            continue
+        base = next(t for t in typing.get_args(kind) or (kind,) if t is not type(None))
+        shown = "" if f.default is None or "default" in meta["help"] else f" (default {f.default})"
+        parser.add_argument(
+            flag(f.name),
+            *meta.get("aliases", ()),
+            dest=f.name,
+            type=_seed_list if f.name == "seeds" else base,
+            default=None if default_none else f.default,
+            help=meta["help"] + shown,
+            **{k: meta[k] for k in ("choices", "metavar") if k in meta},
+        )
+
+
+# Run sizes of the figure benchmarks, as Config changes. None: the whole split.
+PRESETS: dict[str, dict[str, Any]] = {
+    # seconds on tiny data: the test suite's smoke runs
+    "smoke": dict(
+        train_examples=64, test_examples=32, width=0.0625, epochs=2, seeds=(0, 1), batch_size=16
+    ),
+    # a 2-core CPU, within about 20 minutes per figure: the paper's settings, small
+    "quick": dict(train_examples=3200, test_examples=1000, width=0.125, epochs=6, seeds=(0, 1, 2)),
+    # Figure 3 on a CPU in an hour or two: the paper's full-width NiN
+    "medium": dict(train_examples=10_000, test_examples=2000, width=1.0, epochs=2, seeds=(0, 1, 2)),
+    # the paper: full data and NiN, batch 32, five seeds (meant for a GPU)
+    "paper": dict(
+        train_examples=None, test_examples=None, width=1.0, epochs=100, seeds=(0, 1, 2, 3, 4)
+    ),
+}
+# A CIFAR step (3 colour channels, 32x32 pixels) costs about twice an MNIST step on a
+# 2-core CPU, so the quick preset trains on half as many images there.
+DATASET_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
+    ("quick", "cifar10"): dict(train_examples=1600),
+    ("quick", "cifar100"): dict(train_examples=1600),
+}
+
+
+def preset(name: str, dataset: str, **changes) -> Config:
+    """The Config of preset `name` for `dataset`, with `changes` (None values ignored)."""
+    values = {**PRESETS[name], **DATASET_PRESETS.get((name, dataset), {})}
+    values.update({k: v for k, v in changes.items() if v is not None})
+    return Config(dataset=dataset, **values)

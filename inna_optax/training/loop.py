@@ -1,0 +1,356 @@
+"""The one training loop. The command line, the figure benchmarks, the speed benchmark
+and the notebooks all train through :func:`fit`.
+
+One compiled train step serves every replica: replicas (one per seed, each with
+its own initialisation, data order and dropout, and optionally its own optimizer
+hyperparameters) are vmapped along a leading axis, `replica_group` at a time, and
+each batch is sharded over the local devices (parameters replicated).
+"""
+
+import dataclasses
+import math
+import sys
+import time
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+from jax.sharding import NamedSharding, PartitionSpec
+
+from inna_optax.training import optimizers
+from inna_optax.training.config import Config, ConfigError
+from inna_optax.training.data import Split, prepare
+from inna_optax.training.models import NiN, count_params
+
+
+class NonFiniteLoss(RuntimeError):
+    """A replica's training loss became inf or NaN."""
+
+    def __init__(self, epoch: int, step: int, seeds, saved_epoch: int | None):
+        self.epoch, self.step, self.saved_epoch = epoch, step, saved_epoch
+        kept = (
+            f"the last good checkpoint (epoch {saved_epoch}) is kept"
+            if saved_epoch
+            else "no checkpoint was saved yet"
+        )
+        super().__init__(
+            f"non-finite training loss at epoch {epoch}, step {step} (seeds {list(seeds)}): "
+            f"stopping; {kept}. The steps are too large for this model: try a smaller --lr"
+        )
+
+
+@dataclasses.dataclass
+class History:
+    """What :func:`fit` returns. Curves are (replicas, epochs) arrays; a diverged
+    replica (allowed in sweeps) holds inf or NaN."""
+
+    train_loss: np.ndarray  # mean mini-batch loss over each epoch
+    test_loss: np.ndarray
+    test_accuracy: np.ndarray
+    params: list  # per group of replicas, stacked along the leading axis
+    n_params: int
+    steps_per_epoch: int
+    steps_per_second: float  # compiled steps per second (each moves replica_group replicas)
+    replica_steps_per_second: float
+    seconds: float
+    devices: int
+    first_epoch: int = 1  # > 1 when resumed
+
+    def replica_params(self, i: int):
+        """The parameters of replica `i`."""
+        size = len(jax.tree.leaves(self.params[0])[0])
+        return jax.tree.map(lambda x: x[i % size], self.params[i // size])
+
+
+def init_replicas(config: Config, seeds, in_channels: int, num_classes: int):
+    """NiN parameters of each seed, stacked: (graphdef, params, parameter count)."""
+    models = [
+        NiN(num_classes, in_channels, config.width, config.dropout_rate, rngs=nnx.Rngs(int(s)))
+        for s in seeds
+    ]
+    graphdef, _ = nnx.split(models[0])
+    params = jax.tree.map(lambda *xs: jnp.stack(xs), *[nnx.split(m)[1] for m in models])
+    return graphdef, params, count_params(models[0])
+
+
+def optimizer_for(config: Config) -> Callable[..., optax.GradientTransformation]:
+    """`build(**hparams)`: the config's optimizer, with per-replica hyperparameters
+    (lr, decay_power and the optimizer's `hyper` fields) overriding the config's."""
+    values = dataclasses.asdict(config)
+
+    def build(**hparams):
+        merged = {**values, "lr": config.learning_rate, **hparams}
+        return optimizers.make(config.optimizer, **merged)
+
+    return build
+
+
+def hyperparameters(config: Config, replicas: int, sweep: dict | None = None) -> dict:
+    """Per-replica (replicas,) float32 arrays of every traced hyperparameter."""
+    spec = optimizers.OPTIMIZERS[config.optimizer]
+    names = ("lr", *(("decay_power",) if spec.decays else ()), *spec.hyper)
+    values = {"lr": config.learning_rate}
+    values.update({k: getattr(config, k) for k in names if k != "lr"})
+    values.update(sweep or {})
+    unknown = set(values) - set(names)
+    if unknown:
+        raise ConfigError(f"{config.optimizer} takes no hyperparameter {sorted(unknown)}")
+    return {k: np.broadcast_to(np.asarray(v, np.float32), (replicas,)) for k, v in values.items()}
+
+
+def make_steps(graphdef, build: Callable[..., optax.GradientTransformation]):
+    """Jitted train and eval steps, vmapped over a leading axis of replicas.
+
+    `build(**hparams)` returns the optimizer of one replica; `hparams` holds its
+    traced hyperparameters, so one compilation serves a whole grid.
+    """
+
+    def loss_fn(params, x, y, key):
+        logits = nnx.merge(graphdef, params)(x, train=True, key=key)
+        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+    def train_step(params, opt_state, x, y, seed, step, hparams):
+        key = jax.random.fold_in(jax.random.key(seed), step)
+        loss, grads = jax.value_and_grad(loss_fn)(params, x, y, key)
+        updates, opt_state = build(**hparams).update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    def eval_step(params, x, y, mask):
+        logits = nnx.merge(graphdef, params)(x)
+        losses = optax.softmax_cross_entropy_with_integer_labels(logits, y)
+        correct = (jnp.argmax(logits, -1) == y).astype(jnp.float32)
+        return jnp.sum(losses * mask), jnp.sum(correct * mask)
+
+    train = jax.jit(jax.vmap(train_step, in_axes=(0, 0, 0, 0, 0, None, 0)), donate_argnums=(0, 1))
+    evaluate_batch = jax.jit(jax.vmap(eval_step, in_axes=(0, None, None, None)))
+    return train, evaluate_batch
+
+
+def init_state(build, params, hparams):
+    return jax.vmap(lambda p, h: build(**h).init(p))(params, hparams)
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+    """Deterministic data order of one replica for one epoch."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def evaluate(eval_step, params, x, y, batch=500):
+    """Mean test loss and accuracy per replica."""
+    n = len(x)
+    total_loss, total_correct = 0.0, 0.0
+    for start in range(0, n, batch):
+        xb, yb = x[start : start + batch], y[start : start + batch]
+        mask = np.ones(len(xb), np.float32)
+        if len(xb) < batch and n > batch:  # pad to one compiled shape
+            pad = batch - len(xb)
+            xb = np.concatenate([xb, np.zeros((pad, *xb.shape[1:]), xb.dtype)])
+            yb = np.concatenate([yb, np.zeros(pad, yb.dtype)])
+            mask = np.concatenate([mask, np.zeros(pad, np.float32)])
+        loss, correct = eval_step(params, xb, yb, mask)
+        total_loss = total_loss + loss
+        total_correct = total_correct + correct
+    return np.asarray(total_loss) / n, np.asarray(total_correct) / n
+
+
+def _mesh(config: Config):
+    available = jax.local_devices()
+    n = config.devices or len(available)
+    if n > len(available):
+        raise ConfigError(f"--devices: {n} asked, {len(available)} local device(s) available")
+    if config.batch_size % n:
+        raise ConfigError(
+            f"--batch-size: {config.batch_size} is not divisible by the {n} devices "
+            "it is sharded over (--devices)"
+        )
+    return jax.make_mesh(
+        (n,), ("data",), devices=available[:n], axis_types=(jax.sharding.AxisType.Auto,)
+    )
+
+
+class _Progress:
+    """A bar on a terminal that moves at least every second; silent otherwise."""
+
+    def __init__(self, enabled: bool, total: int, desc: str):
+        self.bar = None
+        if enabled and sys.stderr.isatty():
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, unit="step", leave=False, mininterval=1.0)
+        self.shown = time.monotonic()
+
+    def step(self, losses_fn):
+        if self.bar is None:
+            return
+        self.bar.update(1)
+        if time.monotonic() - self.shown > 2.0:
+            self.shown = time.monotonic()
+            self.bar.set_postfix(loss=f"{losses_fn():.4f}", refresh=False)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def fit(
+    config: Config,
+    data: Split | None = None,
+    sweep: dict | None = None,
+    run=None,
+    *,
+    allow_divergence: bool = False,
+    log: Callable[[str], None] | None = None,
+    desc: str = "",
+) -> History:
+    """Trains one replica per seed of `config.seeds` for `config.epochs` epochs.
+
+    Args:
+      config: the run (see :class:`Config`).
+      data: the prepared split (default: ``prepare(config)``).
+      sweep: per-replica hyperparameters, e.g. ``{"lr": [0.03, 0.1, 0.3]}`` with
+        three seeds (repeated seeds allowed): a whole grid trains in one compiled step.
+      run: a :class:`~inna_optax.training.run_dir.RunDir`: metrics, checkpoints and
+        the summary go there, and training resumes from its last checkpoint.
+      allow_divergence: record inf/NaN for a diverged replica and go on (sweeps),
+        instead of raising :class:`NonFiniteLoss`.
+      log: called with one line per epoch.
+      desc: the progress bar's label.
+
+    Returns:
+      A :class:`History`.
+    """
+    config.validate(sweep=sweep is not None)
+    start_wall = time.perf_counter()
+    data = prepare(config) if data is None else data
+    mesh = _mesh(config)
+    batch_sharding = NamedSharding(mesh, PartitionSpec(None, "data"))
+    replicated = NamedSharding(mesh, PartitionSpec())
+
+    seeds = np.asarray(config.seeds, np.uint32)
+    r = len(seeds)
+    group = config.replica_group or (1 if jax.default_backend() == "cpu" else r)
+    groups = [slice(g, min(g + group, r)) for g in range(0, r, group)]
+    hparams = hyperparameters(config, r, sweep)
+    build = optimizer_for(config)
+    graphdef, all_params, n_params = init_replicas(
+        config, seeds, data.x_train.shape[-1], data.num_classes
+    )
+    states = []
+    for part in groups:
+        params = jax.tree.map(lambda x, part=part: x[part], all_params)
+        hp = {k: jnp.asarray(v[part]) for k, v in hparams.items()}
+        states.append({"params": params, "opt_state": init_state(build, params, hp)})
+
+    first_epoch = 1
+    if run is not None:
+        restored = run.restore(states, fallback=config.resume_fallback) if config.resume else None
+        run.begin()
+        if restored is not None:
+            first_epoch, states = restored[0] + 1, restored[1]
+    states = jax.device_put(states, replicated)
+    train_step, eval_step = make_steps(graphdef, build)
+
+    n, bs = len(data.x_train), config.batch_size
+    steps = n // bs
+    curves = {
+        k: np.full((r, config.epochs), np.nan) for k in ("train_loss", "test_loss", "test_accuracy")
+    }
+    if run is not None:
+        for record in run.history():
+            for k in curves:
+                curves[k][:, record["epoch"] - 1] = record[k]
+    timed, timed_steps = 0.0, 0
+    saved_epoch = first_epoch - 1
+    for epoch in range(first_epoch, config.epochs + 1):
+        bar = _Progress(
+            config.progress, steps * len(groups), desc or f"epoch {epoch}/{config.epochs}"
+        )
+        for gi, part in enumerate(groups):
+            g_seeds = seeds[part]
+            hp = {k: jnp.asarray(v[part]) for k, v in hparams.items()}
+            orders = np.stack([epoch_order(int(s), epoch, n) for s in g_seeds])
+            params, opt_state = states[gi]["params"], states[gi]["opt_state"]
+            losses = []
+            t0 = time.perf_counter()
+            for i in range(steps):
+                idx = orders[:, i * bs : (i + 1) * bs]
+                xb = jax.device_put(data.x_train[idx], batch_sharding)
+                yb = jax.device_put(data.y_train[idx], batch_sharding)
+                step = (epoch - 1) * steps + i
+                params, opt_state, loss = train_step(params, opt_state, xb, yb, g_seeds, step, hp)
+                losses.append(loss)
+                if i == 0:  # exclude compilation from the throughput
+                    jax.block_until_ready(loss)
+                    t0 = time.perf_counter()
+                bar.step(lambda losses=losses: float(np.mean(np.asarray(losses[-20:]))))
+            epoch_losses = np.asarray(jnp.stack(losses))  # (steps, group)
+            timed += time.perf_counter() - t0
+            timed_steps += steps - 1
+            states[gi] = {"params": params, "opt_state": opt_state}
+            with np.errstate(invalid="ignore", over="ignore"):
+                curves["train_loss"][part, epoch - 1] = epoch_losses.mean(0)
+            if not allow_divergence and not np.all(np.isfinite(epoch_losses)):
+                bad = int(np.argmax(~np.all(np.isfinite(epoch_losses), axis=1)))
+                raise NonFiniteLoss(epoch, bad + 1, g_seeds.tolist(), saved_epoch)
+            test_loss, test_acc = evaluate(eval_step, params, data.x_test, data.y_test)
+            curves["test_loss"][part, epoch - 1] = test_loss
+            curves["test_accuracy"][part, epoch - 1] = test_acc
+        bar.close()
+        record = {"epoch": epoch, **{k: v[:, epoch - 1].tolist() for k, v in curves.items()}}
+        if run is not None:
+            run.save(epoch, states, record)
+            saved_epoch = epoch
+        if log is not None:
+            log(
+                f"epoch {epoch}/{config.epochs}: train loss {_fmt(record['train_loss'])}, "
+                f"test loss {_fmt(record['test_loss'])}, "
+                f"test accuracy {_fmt(100 * np.asarray(record['test_accuracy']), '.2f')}%"
+            )
+    rate = timed_steps / timed if timed > 0 else math.nan
+    history = History(
+        **curves,
+        params=[s["params"] for s in states],
+        n_params=n_params,
+        steps_per_epoch=steps,
+        steps_per_second=rate,
+        replica_steps_per_second=rate * min(group, r),
+        seconds=time.perf_counter() - start_wall,
+        devices=len(mesh.devices.flat),
+        first_epoch=first_epoch,
+    )
+    if run is not None:
+        run.write_summary(summary(config, history))
+    return history
+
+
+def summary(config: Config, history: History) -> dict:
+    """The figures of OUT/summary.json: final-epoch means (and per seed when several)."""
+    out = {
+        "test_accuracy": float(np.mean(history.test_accuracy[:, -1])),
+        "test_loss": float(np.mean(history.test_loss[:, -1])),
+        "train_loss": float(np.mean(history.train_loss[:, -1])),
+        "epochs": config.epochs,
+        "steps_per_second": history.steps_per_second,
+        "replica_steps_per_second": history.replica_steps_per_second,
+        "wall_seconds": history.seconds,
+        "n_params": history.n_params,
+        "devices": history.devices,
+        "config": dataclasses.asdict(config),
+    }
+    if len(config.seeds) > 1:
+        for key in ("test_accuracy", "test_loss", "train_loss"):
+            values = getattr(history, key)[:, -1]
+            out[key + "_per_seed"] = values.tolist()
+            out[key + "_min"] = float(values.min())
+            out[key + "_max"] = float(values.max())
+    return out
+
+
+def _fmt(values, spec=".4f"):
+    values = np.atleast_1d(np.asarray(values, float))
+    if len(values) == 1:
+        return format(float(values[0]), spec)
+    return f"mean {values.mean():{spec}} [{values.min():{spec}}, {values.max():{spec}}]"
