@@ -24,16 +24,9 @@ SETTINGS = ((0.1, 0.1), (0.5, 0.1), (0.5, 0.5), (0.5, 1.0))
 
 
 def run(args) -> dict:
-    base = common.resolve_preset(args)
+    base = common.resolve_preset(args, optimizer="inna")
     settings = [(a, b) for a, b in SETTINGS for _ in base.seeds]
-    config = common.resolve_preset(
-        args,
-        optimizer="inna",
-        lr=args.lr,
-        decay_power=args.decay_power,
-        psi_init=args.psi_init,
-        seeds=tuple(s for _ in SETTINGS for s in base.seeds),
-    )
+    config = common.replace(base, seeds=base.seeds * len(SETTINGS))  # setting-major
     split = common.load(config)
     sweep = {"alpha": [a for a, _ in settings], "beta": [b for _, b in settings]}
     res = common.train(config, split, sweep, desc="fig2 INNA x4")

@@ -33,7 +33,7 @@ from inna_optax.training.optimizers import ladder, rung
 
 # INNA's (alpha, beta): Figure 2's best, through --alpha/--beta or --picks-from
 PICKS = ("alpha", "beta")
-SEARCH_EPOCHS = {"smoke": 2, "quick": 6, "medium": 2, "paper": 15}
+SEARCH_EPOCHS = {"smoke": 2, "quick": 10, "medium": 2, "paper": 15}
 # Rungs below and above the default gamma_0 searched first, per preset.
 RUNGS = {"smoke": (0, 0), "quick": (1, 1), "medium": (1, 1), "paper": (2, 2)}
 MAX_RUNGS = 9  # a ladder grows to at most this many rungs
@@ -84,14 +84,7 @@ def run(args) -> dict:
     first = base.seeds[0]
     rows, seconds = [], 0.0
     for opt in args.optimizers:
-        config = common.resolve_preset(
-            args,
-            optimizer=opt,
-            alpha=args.alpha,
-            beta=args.beta,
-            decay_power=args.decay_power,
-            psi_init=args.psi_init,
-        )
+        config = common.replace(base, optimizer=opt)  # with --alpha, --beta, --decay-power
         grid, finals, results, pick, spent = search(args, config, split, opt, search_epochs)
         seconds += spent
         lr = grid[pick]
@@ -121,8 +114,8 @@ def run(args) -> dict:
         "search_epochs": search_epochs,
         "alpha": args.alpha,
         "beta": args.beta,
-        "decay_power": base.decay_power if args.decay_power is None else args.decay_power,
-        "psi_init": args.psi_init or base.psi_init,
+        "decay_power": base.decay_power,
+        "psi_init": base.psi_init,
         "seconds": seconds,
         "rows": rows,
     }

@@ -32,17 +32,9 @@ def _label(q: float) -> str:
 
 
 def run(args) -> dict:
-    base = common.resolve_preset(args)
+    base = common.resolve_preset(args, optimizer="inna")  # with --alpha, --beta, --lr
     k = len(base.seeds)
-    inna_config = common.resolve_preset(
-        args,
-        optimizer="inna",
-        lr=args.lr,
-        alpha=args.alpha,
-        beta=args.beta,
-        psi_init=args.psi_init,
-        seeds=tuple(s for _ in POWERS for s in base.seeds),
-    )
+    inna_config = common.replace(base, seeds=base.seeds * len(POWERS))  # q-major
     split = common.load(base)
     inna = common.train(
         inna_config, split, {"decay_power": np.repeat(POWERS, k)}, desc="fig4 INNA x4 q"

@@ -34,3 +34,10 @@ def test_dropout_needs_key_and_depends_on_it():
     b = model(x, train=True, key=jax.random.key(2))
     assert not jnp.allclose(a, b)
     assert jnp.allclose(model(x), model(x))
+
+
+def test_every_config_init_is_a_model_init():
+    from inna_optax.training.config import INITS
+    from inna_optax.training.models import INITS as MODEL_INITS
+
+    assert set(INITS) == set(MODEL_INITS)

@@ -38,6 +38,12 @@ def args(mnist_dir, out, *extra):
     return ["--dataset", "mnist", "--data-dir", str(mnist_dir), *TINY, "--out", str(out), *extra]
 
 
+def tiny(mnist_dir, **changes) -> Config:
+    """The tiny NiN on the generated digits, as a Config."""
+    values = dict(width=0.0625, batch_size=8, dropout=0.0, progress=False, epochs=2)
+    return Config(dataset="mnist", data_dir=str(mnist_dir), **{**values, **changes})
+
+
 def cli(capsys, argv):
     """Runs the command line; returns (exit code, stdout, stderr)."""
     code = train.main(argv)
@@ -85,18 +91,7 @@ def test_every_config_field_is_a_flag_with_help():
 @pytest.mark.parametrize("optimizer", ["inna", "sgd", "adam", "adagrad"])
 def test_training_lowers_the_loss(mnist_dir, optimizer):
     lr = {"inna": 0.1, "sgd": 0.1, "adam": 3e-3, "adagrad": 0.03}[optimizer]
-    config = Config(
-        dataset="mnist",
-        data_dir=str(mnist_dir),
-        optimizer=optimizer,
-        lr=lr,
-        epochs=6,
-        width=0.0625,
-        batch_size=8,
-        dropout=0.0,
-        progress=False,
-    )
-    history = fit(config)
+    history = fit(tiny(mnist_dir, optimizer=optimizer, lr=lr, epochs=6))
     first, last = history.train_loss[0, 0], history.train_loss[0, -1]
     assert last < 0.7 * first, (first, last)
 
@@ -371,15 +366,7 @@ def test_piped_output_has_no_progress_bar(tmp_path, mnist_dir):
 # ------------------------------------------------- devices and vmapped seeds
 def test_four_devices_match_one_device(mnist_dir):
     assert len(jax.local_devices()) >= 4
-    base = Config(
-        dataset="mnist",
-        data_dir=str(mnist_dir),
-        epochs=2,
-        width=0.0625,
-        batch_size=8,
-        dropout=0.0,
-        progress=False,
-    )
+    base = tiny(mnist_dir)
     one = fit(dataclasses.replace(base, devices=1))
     four = fit(dataclasses.replace(base, devices=4))
     assert four.devices == 4
@@ -388,15 +375,7 @@ def test_four_devices_match_one_device(mnist_dir):
 
 
 def test_vmapped_seeds_match_single_runs(mnist_dir):
-    base = Config(
-        dataset="mnist",
-        data_dir=str(mnist_dir),
-        epochs=1,
-        width=0.0625,
-        batch_size=8,
-        dropout=0.5,
-        progress=False,
-    )
+    base = tiny(mnist_dir, epochs=1, dropout=0.5)
     both = fit(dataclasses.replace(base, seeds=(0, 1), replica_group=2))
     single = fit(dataclasses.replace(base, seeds=(1,)))
     np.testing.assert_allclose(both.train_loss[1], single.train_loss[0], rtol=1e-4)
@@ -405,16 +384,7 @@ def test_vmapped_seeds_match_single_runs(mnist_dir):
 
 def test_a_sweep_replica_equals_the_same_run_alone(mnist_dir):
     """Per-replica hyperparameters: replica 1 of a grid equals its own run."""
-    base = Config(
-        dataset="mnist",
-        data_dir=str(mnist_dir),
-        epochs=2,
-        width=0.0625,
-        batch_size=8,
-        dropout=0.0,
-        progress=False,
-        seeds=(0, 0),
-    )
+    base = tiny(mnist_dir, seeds=(0, 0))
     sweep = {"lr": [0.1, 0.05], "alpha": [0.5, 0.1], "beta": [0.1, 1.0]}
     grid = fit(base, sweep=sweep)
     alone = fit(dataclasses.replace(base, seeds=(0,), lr=0.05, alpha=0.1, beta=1.0))

@@ -17,6 +17,7 @@ from inna_optax.training.optimizers import OPTIMIZERS
 
 DATASETS = ("digits", "mnist", "cifar10", "cifar100", "folder")
 PSI_INITS = ("gradient", "params")
+INITS = ("lecun", "he", "glorot")  # the keys of models.INITS
 
 
 class ConfigError(ValueError):
@@ -91,6 +92,12 @@ class Config:
         1.0,
         "channel multiplier of NiN (every layer keeps at least one channel)",
         _finite(1 / 96, 16, what="in [1/96, 16]"),
+    )
+    init: str = _field(
+        "lecun",
+        "NiN's kernel initialisation: lecun (variance 1/fan_in), he (2/fan_in) or glorot "
+        "(2/(fan_in + fan_out)); see README, 'Training NiN'",
+        choices=INITS,
     )
     dropout: float | None = _field(
         None,
@@ -240,7 +247,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         train_examples=64, test_examples=32, width=0.0625, epochs=2, seeds=(0, 1), batch_size=16
     ),
     # a 2-core CPU, within about 20 minutes per figure: the paper's settings, small
-    "quick": dict(train_examples=3200, test_examples=1000, width=0.125, epochs=6, seeds=(0, 1, 2)),
+    "quick": dict(train_examples=3200, test_examples=1000, width=0.125, epochs=10, seeds=(0, 1, 2)),
     # Figure 3 on a CPU in an hour or two: the paper's full-width NiN
     "medium": dict(train_examples=10_000, test_examples=2000, width=1.0, epochs=2, seeds=(0, 1, 2)),
     # the paper: full data and NiN, batch 32, five seeds (meant for a GPU)

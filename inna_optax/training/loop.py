@@ -68,7 +68,14 @@ class History:
 def init_replicas(config: Config, seeds, in_channels: int, num_classes: int):
     """NiN parameters of each seed, stacked: (graphdef, params, parameter count)."""
     models = [
-        NiN(num_classes, in_channels, config.width, config.dropout_rate, rngs=nnx.Rngs(int(s)))
+        NiN(
+            num_classes,
+            in_channels,
+            config.width,
+            config.dropout_rate,
+            init=config.init,
+            rngs=nnx.Rngs(int(s)),
+        )
         for s in seeds
     ]
     graphdef, _ = nnx.split(models[0])

@@ -3,11 +3,16 @@
 Imported by the training code only: the core optimizer does not import Flax.
 """
 
-from __future__ import annotations
-
 import jax
 import jax.numpy as jnp
 from flax import nnx
+
+# Kernel initialisations: a normal law of variance scale / fan, truncated at 2 std.
+INITS = {
+    "lecun": nnx.initializers.lecun_normal(),  # 1 / fan_in (Flax's default)
+    "he": nnx.initializers.he_normal(),  # 2 / fan_in
+    "glorot": nnx.initializers.glorot_normal(),  # 2 / (fan_in + fan_out) (Keras's family)
+}
 
 # (kernel size, channels) per convolution; each block ends with a max pool.
 BLOCKS = (
@@ -22,15 +27,15 @@ class NiN(nnx.Module):
 
     Block 1 and 2 end with 3 x 3 max pooling of stride 2 and dropout; block 3
     ends with a 1 x 1 convolution to `num_classes` channels and global average
-    pooling, giving the logits. Kernels use He-normal initialisation (ReLU
-    network); biases start at zero. About 0.97M parameters for 10 classes and
-    `width=1`.
+    pooling, giving the logits. Biases start at zero. About 0.97M parameters for
+    10 classes and `width=1`.
 
     Args:
       num_classes: number of classes.
       in_channels: 1 for MNIST, 3 for CIFAR.
       width: multiplier of every hidden channel count (for CPU-sized runs).
       dropout: dropout rate after blocks 1 and 2 (0.5 in the paper's NiN).
+      init: the kernels' initialisation, a key of :data:`INITS`.
       rngs: `nnx.Rngs` for the initialisation.
     """
 
@@ -41,10 +46,13 @@ class NiN(nnx.Module):
         width: float = 1.0,
         dropout: float = 0.5,
         *,
+        init: str = "lecun",
         rngs: nnx.Rngs,
     ):
         if width <= 0:
             raise ValueError(f"NiN: `width` must be > 0, got {width!r}.")
+        if init not in INITS:
+            raise ValueError(f"NiN: `init` must be one of {sorted(INITS)}, got {init!r}.")
         self.dropout = dropout
         convs = []
         channels = in_channels
@@ -57,7 +65,7 @@ class NiN(nnx.Module):
                         out,
                         (kernel, kernel),
                         padding="SAME",
-                        kernel_init=nnx.initializers.he_normal(),
+                        kernel_init=INITS[init],
                         rngs=rngs,
                     )
                 )
