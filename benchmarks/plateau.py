@@ -28,6 +28,7 @@ from benchmarks import common
 from inna_optax.training import loop
 from inna_optax.training.models import NiN
 
+# init[+bn]:optimizer:gamma_0
 DEFAULT_SETTINGS = (
     "he:sgd:0.1,he:sgd:0.01,he:inna:0.1,glorot:sgd:1,lecun:sgd:0.1,lecun:sgd:1,"
     "lecun:inna:0.1,lecun:inna:1,lecun:inna:3,lecun:adam:0.001,he:adam:0.001"
@@ -39,6 +40,8 @@ def probe(model: NiN, x, key):
     stats = []
     for i, conv in enumerate(model.convs):
         x = conv(x)
+        if model.norms and i < len(model.convs) - 1:
+            x = model.norms[i](x, use_running_average=False)
         stats.append((float(jnp.sqrt(jnp.mean(x**2))), float(jnp.mean(x <= 0))))
         if i < len(model.convs) - 1:
             x = jax.nn.relu(x)
@@ -52,17 +55,17 @@ def probe(model: NiN, x, key):
 
 def measure(config, data, steps: int, window: int) -> dict:
     """Trains one fresh NiN of `config` for `steps` steps, with per-layer probes."""
-    graphdef, params, _ = loop.init_replicas(
+    graphdef, params, stats, _ = loop.init_replicas(
         config, [config.seeds[0]], data.x_train.shape[-1], data.num_classes
     )
-    params = jax.tree.map(lambda x: x[0], params)
+    params, stats = jax.tree.map(lambda x: x[0], (params, stats))
     build = loop.optimizer_for(config)
     tx = build()
     state = tx.init(params)
     probe_x = jnp.asarray(data.x_train[:256])
 
     def loss_fn(p, x, y, key):
-        logits = nnx.merge(graphdef, p)(x, train=True, key=key)
+        logits = nnx.merge(graphdef, p, stats)(x, train=True, key=key)
         return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 
     @jax.jit
@@ -71,7 +74,7 @@ def measure(config, data, steps: int, window: int) -> dict:
         updates, s = tx.update(grads, s, p)
         return optax.apply_updates(p, updates), s, loss, grads
 
-    before, logits = probe(nnx.merge(graphdef, params), probe_x, jax.random.key(1))
+    before, logits = probe(nnx.merge(graphdef, params, stats), probe_x, jax.random.key(1))
     y0 = jnp.asarray(data.y_train[:256])
     order = loop.epoch_order(config.seeds[0], 1, len(data.x_train))
     losses, first_grads = [], None
@@ -85,7 +88,7 @@ def measure(config, data, steps: int, window: int) -> dict:
                 float(jnp.linalg.norm(convs[j]["kernel"].value)) for j in range(len(convs))
             ]
         losses.append(float(loss))
-    after, _ = probe(nnx.merge(graphdef, params), probe_x, jax.random.key(1))
+    after, _ = probe(nnx.merge(graphdef, params, stats), probe_x, jax.random.key(1))
     windows = np.asarray(losses[: steps // window * window]).reshape(-1, window).mean(1)
     return {
         "init_logit_std": float(jnp.std(logits)),

@@ -44,13 +44,13 @@ def main(argv=None):
     runs = {}
     for name in a.optimizers.split(","):
         config = Config(dataset="mnist", optimizer=name, width=a.width, batch_size=a.batch_size)
-        graphdef, params, _ = loop.init_replicas(config, [0], 1, 10)
+        graphdef, params, stats, _ = loop.init_replicas(config, [0], 1, 10)
         build = loop.optimizer_for(config)
         hparams = {k: jax.numpy.asarray(v) for k, v in loop.hyperparameters(config, 1).items()}
         train_step, _ = loop.make_steps(graphdef, build)
         runs[name] = {
-            "step": lambda p, s, x, y, i, f=train_step, h=hparams: f(p, s, x, y, seeds, i, h),
-            "carry": (params, loop.init_state(build, params, hparams)),
+            "step": lambda c, x, y, i, f=train_step, h=hparams: f(*c, x, y, seeds, i, h),
+            "carry": (params, stats, loop.init_state(build, params, hparams)),
             "times": [],
         }
 
@@ -65,19 +65,19 @@ def main(argv=None):
 
     for run in runs.values():  # compile and warm up
         xb, yb = batch()
-        params, opt_state, loss = run["step"](*run["carry"], xb, yb, 0)
+        *carry, loss = run["step"](run["carry"], xb, yb, 0)
         jax.block_until_ready(loss)
-        run["carry"] = (params, opt_state)
+        run["carry"] = carry
     for _ in range(a.chunks):
         for run in runs.values():
             start = time.perf_counter()
-            params, opt_state = run["carry"]
+            carry = run["carry"]
             for i in range(a.chunk_steps):
                 xb, yb = batch()
-                params, opt_state, loss = run["step"](params, opt_state, xb, yb, i)
+                *carry, loss = run["step"](carry, xb, yb, i)
             jax.block_until_ready(loss)
             run["times"].append(a.chunk_steps / (time.perf_counter() - start))
-            run["carry"] = (params, opt_state)
+            run["carry"] = carry
 
     base = np.median(runs["sgd"]["times"]) if "sgd" in runs else None
     rows = []

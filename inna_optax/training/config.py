@@ -94,10 +94,15 @@ class Config:
         _finite(1 / 96, 16, what="in [1/96, 16]"),
     )
     init: str = _field(
-        "lecun",
+        "he",
         "NiN's kernel initialisation: lecun (variance 1/fan_in), he (2/fan_in) or glorot "
         "(2/(fan_in + fan_out)); see README, 'Training NiN'",
         choices=INITS,
+    )
+    norm: bool = _field(
+        True,
+        "batch normalisation before each hidden ReLU of NiN (without it, NiN with the "
+        "paper's settings stays on a plateau: see README, 'Training NiN')",
     )
     dropout: float | None = _field(
         None,

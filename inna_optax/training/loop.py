@@ -66,7 +66,8 @@ class History:
 
 
 def init_replicas(config: Config, seeds, in_channels: int, num_classes: int):
-    """NiN parameters of each seed, stacked: (graphdef, params, parameter count)."""
+    """NiN of each seed, stacked along a leading axis: (graphdef, params, stats,
+    parameter count), `stats` holding the batch-norm statistics (empty without)."""
     models = [
         NiN(
             num_classes,
@@ -74,13 +75,15 @@ def init_replicas(config: Config, seeds, in_channels: int, num_classes: int):
             config.width,
             config.dropout_rate,
             init=config.init,
+            norm=config.norm,
             rngs=nnx.Rngs(int(s)),
         )
         for s in seeds
     ]
-    graphdef, _ = nnx.split(models[0])
-    params = jax.tree.map(lambda *xs: jnp.stack(xs), *[nnx.split(m)[1] for m in models])
-    return graphdef, params, count_params(models[0])
+    graphdef = nnx.split(models[0], nnx.Param, ...)[0]
+    parts = [nnx.split(m, nnx.Param, ...)[1:] for m in models]
+    params, stats = (jax.tree.map(lambda *xs: jnp.stack(xs), *p) for p in zip(*parts, strict=True))
+    return graphdef, params, stats, count_params(models[0])
 
 
 def optimizer_for(config: Config) -> Callable[..., optax.GradientTransformation]:
@@ -112,27 +115,33 @@ def make_steps(graphdef, build: Callable[..., optax.GradientTransformation]):
     """Jitted train and eval steps, vmapped over a leading axis of replicas.
 
     `build(**hparams)` returns the optimizer of one replica; `hparams` holds its
-    traced hyperparameters, so one compilation serves a whole grid.
+    traced hyperparameters, so one compilation serves a whole grid. `stats` (the
+    batch-norm statistics, possibly empty) are carried beside the parameters.
     """
 
-    def loss_fn(params, x, y, key):
-        logits = nnx.merge(graphdef, params)(x, train=True, key=key)
-        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-
-    def train_step(params, opt_state, x, y, seed, step, hparams):
+    def train_step(params, stats, opt_state, x, y, seed, step, hparams):
         key = jax.random.fold_in(jax.random.key(seed), step)
-        loss, grads = jax.value_and_grad(loss_fn)(params, x, y, key)
-        updates, opt_state = build(**hparams).update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
+        model = nnx.merge(graphdef, params, stats)
 
-    def eval_step(params, x, y, mask):
-        logits = nnx.merge(graphdef, params)(x)
+        def loss_fn(model):
+            logits = model(x, train=True, key=key)  # updates the batch-norm statistics
+            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+        loss, grads = nnx.value_and_grad(loss_fn, argnums=nnx.DiffState(0, nnx.Param))(model)
+        stats = nnx.split(model, nnx.Param, ...)[2]
+        updates, opt_state = build(**hparams).update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), stats, opt_state, loss
+
+    def eval_step(params, stats, x, y, mask):
+        logits = nnx.merge(graphdef, params, stats)(x)
         losses = optax.softmax_cross_entropy_with_integer_labels(logits, y)
         correct = (jnp.argmax(logits, -1) == y).astype(jnp.float32)
         return jnp.sum(losses * mask), jnp.sum(correct * mask)
 
-    train = jax.jit(jax.vmap(train_step, in_axes=(0, 0, 0, 0, 0, None, 0)), donate_argnums=(0, 1))
-    evaluate_batch = jax.jit(jax.vmap(eval_step, in_axes=(0, None, None, None)))
+    train = jax.jit(
+        jax.vmap(train_step, in_axes=(0, 0, 0, 0, 0, 0, None, 0)), donate_argnums=(0, 1, 2)
+    )
+    evaluate_batch = jax.jit(jax.vmap(eval_step, in_axes=(0, 0, None, None, None)))
     return train, evaluate_batch
 
 
@@ -145,7 +154,7 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
-def evaluate(eval_step, params, x, y, batch=500):
+def evaluate(eval_step, params, stats, x, y, batch=500):
     """Mean test loss and accuracy per replica."""
     n = len(x)
     total_loss, total_correct = 0.0, 0.0
@@ -157,7 +166,7 @@ def evaluate(eval_step, params, x, y, batch=500):
             xb = np.concatenate([xb, np.zeros((pad, *xb.shape[1:]), xb.dtype)])
             yb = np.concatenate([yb, np.zeros(pad, yb.dtype)])
             mask = np.concatenate([mask, np.zeros(pad, np.float32)])
-        loss, correct = eval_step(params, xb, yb, mask)
+        loss, correct = eval_step(params, stats, xb, yb, mask)
         total_loss = total_loss + loss
         total_correct = total_correct + correct
     return np.asarray(total_loss) / n, np.asarray(total_correct) / n
@@ -242,14 +251,15 @@ def fit(
     groups = [slice(g, min(g + group, r)) for g in range(0, r, group)]
     hparams = hyperparameters(config, r, sweep)
     build = optimizer_for(config)
-    graphdef, all_params, n_params = init_replicas(
+    graphdef, all_params, all_stats, n_params = init_replicas(
         config, seeds, data.x_train.shape[-1], data.num_classes
     )
     states = []
     for part in groups:
-        params = jax.tree.map(lambda x, part=part: x[part], all_params)
+        params, stats = jax.tree.map(lambda x, part=part: x[part], (all_params, all_stats))
         hp = {k: jnp.asarray(v[part]) for k, v in hparams.items()}
-        states.append({"params": params, "opt_state": init_state(build, params, hp)})
+        opt_state = init_state(build, params, hp)
+        states.append({"params": params, "stats": stats, "opt_state": opt_state})
 
     first_epoch = 1
     if run is not None:
@@ -279,7 +289,7 @@ def fit(
             g_seeds = seeds[part]
             hp = {k: jnp.asarray(v[part]) for k, v in hparams.items()}
             orders = np.stack([epoch_order(int(s), epoch, n) for s in g_seeds])
-            params, opt_state = states[gi]["params"], states[gi]["opt_state"]
+            params, stats, opt_state = (states[gi][k] for k in ("params", "stats", "opt_state"))
             losses = []
             t0 = time.perf_counter()
             for i in range(steps):
@@ -287,7 +297,9 @@ def fit(
                 xb = jax.device_put(data.x_train[idx], batch_sharding)
                 yb = jax.device_put(data.y_train[idx], batch_sharding)
                 step = (epoch - 1) * steps + i
-                params, opt_state, loss = train_step(params, opt_state, xb, yb, g_seeds, step, hp)
+                params, stats, opt_state, loss = train_step(
+                    params, stats, opt_state, xb, yb, g_seeds, step, hp
+                )
                 losses.append(loss)
                 if i == 0:  # exclude compilation from the throughput
                     jax.block_until_ready(loss)
@@ -296,13 +308,13 @@ def fit(
             epoch_losses = np.asarray(jnp.stack(losses))  # (steps, group)
             timed += time.perf_counter() - t0
             timed_steps += steps - 1
-            states[gi] = {"params": params, "opt_state": opt_state}
+            states[gi] = {"params": params, "stats": stats, "opt_state": opt_state}
             with np.errstate(invalid="ignore", over="ignore"):
                 curves["train_loss"][part, epoch - 1] = epoch_losses.mean(0)
             if not allow_divergence and not np.all(np.isfinite(epoch_losses)):
                 bad = int(np.argmax(~np.all(np.isfinite(epoch_losses), axis=1)))
                 raise NonFiniteLoss(epoch, bad + 1, g_seeds.tolist(), saved_epoch)
-            test_loss, test_acc = evaluate(eval_step, params, data.x_test, data.y_test)
+            test_loss, test_acc = evaluate(eval_step, params, stats, data.x_test, data.y_test)
             curves["test_loss"][part, epoch - 1] = test_loss
             curves["test_accuracy"][part, epoch - 1] = test_acc
         bar.close()

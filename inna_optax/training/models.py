@@ -36,6 +36,8 @@ class NiN(nnx.Module):
       width: multiplier of every hidden channel count (for CPU-sized runs).
       dropout: dropout rate after blocks 1 and 2 (0.5 in the paper's NiN).
       init: the kernels' initialisation, a key of :data:`INITS`.
+      norm: batch normalisation before each hidden ReLU (its statistics are
+        ``nnx.BatchStat`` variables, updated by a training call).
       rngs: `nnx.Rngs` for the initialisation.
     """
 
@@ -46,7 +48,8 @@ class NiN(nnx.Module):
         width: float = 1.0,
         dropout: float = 0.5,
         *,
-        init: str = "lecun",
+        init: str = "he",
+        norm: bool = False,
         rngs: nnx.Rngs,
     ):
         if width <= 0:
@@ -71,6 +74,12 @@ class NiN(nnx.Module):
                 )
                 channels = out
         self.convs = nnx.List(convs)
+        # Batch normalisation before each hidden ReLU (running statistics for evaluation)
+        self.norms = nnx.List(
+            [nnx.BatchNorm(c.out_features, momentum=0.9, rngs=rngs) for c in convs[:-1]]
+            if norm
+            else []
+        )
 
     def __call__(self, x: jax.Array, *, train: bool = False, key: jax.Array | None = None):
         """Logits for images `x` of shape (batch, height, width, channels).
@@ -80,6 +89,8 @@ class NiN(nnx.Module):
         for i, conv in enumerate(self.convs):
             x = conv(x)
             if i < len(self.convs) - 1:
+                if self.norms:
+                    x = self.norms[i](x, use_running_average=not train)
                 x = jax.nn.relu(x)
             if i in (2, 5):  # end of block 1 and block 2
                 x = nnx.max_pool(x, (3, 3), strides=(2, 2), padding="SAME")

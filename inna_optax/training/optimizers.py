@@ -40,13 +40,13 @@ class Optimizer:
 OPTIMIZERS: dict[str, Optimizer] = {
     "inna": Optimizer(
         inna_optax.inna,
-        lr=0.1,
+        lr=1.0,
         decays=True,
         hyper=("alpha", "beta"),
         options=("psi_init",),
         help="INNA, gamma_0 (k+1)^-q",
     ),
-    "sgd": Optimizer(optax.sgd, lr=0.1, decays=True, help="SGD, gamma_0 (k+1)^-q"),
+    "sgd": Optimizer(optax.sgd, lr=1.0, decays=True, help="SGD, gamma_0 (k+1)^-q"),
     "adagrad": Optimizer(optax.adagrad, lr=0.01, decays=False, help="Adagrad, constant gamma_0"),
     "adam": Optimizer(optax.adam, lr=1e-3, decays=False, help="Adam, constant gamma_0"),
 }
