@@ -9,6 +9,8 @@ from reference import inna_reference
 
 import inna_optax
 
+pytestmark = pytest.mark.usefixtures("x64")  # compared in float64
+
 SHAPES = {"w": (4, 3), "b": (3,), "s": (), "k": (2, 2, 3)}
 
 

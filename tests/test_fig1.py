@@ -6,6 +6,8 @@ import pytest
 
 from inna_optax.nonsmooth import FIG1_GAMMA, FIG1_START, fig1_loss, run_inna
 
+pytestmark = pytest.mark.usefixtures("x64")  # compared in float64
+
 
 @pytest.mark.parametrize("alpha, beta", [(1.3, 0.1), (0.5, 0.1)])
 def test_fig1_reaches_minimum(alpha, beta):

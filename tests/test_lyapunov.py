@@ -8,6 +8,8 @@ import pytest
 
 import inna_optax
 
+pytestmark = pytest.mark.usefixtures("x64")  # compared in float64
+
 
 @pytest.mark.parametrize("alpha, beta", [(0.5, 0.1), (1.3, 0.1), (0.5, 1.0), (0.1, 0.1)])
 def test_lyapunov_energy_non_increasing(alpha, beta):

@@ -9,6 +9,8 @@ import pytest
 
 import inna_optax
 
+pytestmark = pytest.mark.usefixtures("x64")  # compared in float64
+
 
 def quadratic_tree_problem():
     params = {"a": jnp.array([1.0, -2.0, 3.0]), "b": {"c": jnp.ones((2, 2))}}
@@ -47,13 +49,17 @@ def test_jit_does_not_retrace_on_second_call():
 
 def test_chain_before_and_after():
     params, loss = quadratic_tree_problem()
-    tx = optax.chain(
-        optax.clip_by_global_norm(1.0),
-        inna_optax.scale_by_inna(0.05),
-        optax.add_decayed_weights(0.0),
-    )
+    tx = optax.chain(optax.clip_by_global_norm(1.0), inna_optax.scale_by_inna(0.05))
     out, _ = run(tx, params, loss)
     assert loss(out) < loss(params)
+    # a transformation chained after INNA sees INNA's update: here it adds 0.3 theta
+    grads = jax.grad(loss)(params)
+    alone = inna_optax.scale_by_inna(0.05)
+    u_alone, _ = alone.update(grads, alone.init(params), params)
+    after = optax.chain(inna_optax.scale_by_inna(0.05), optax.add_decayed_weights(0.3))
+    u_after, _ = after.update(grads, after.init(params), params)
+    expected = jax.tree.map(lambda u, p: u + 0.3 * p, u_alone, params)
+    chex.assert_trees_all_close(u_after, expected, rtol=1e-12)
     # clipping before INNA: with a tiny clip the first step is at most gamma * 0.01 long.
     tx = optax.chain(optax.clip_by_global_norm(0.01), inna_optax.scale_by_inna(0.05))
     out, _ = run(tx, params, loss, steps=1)

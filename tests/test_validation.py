@@ -2,6 +2,7 @@
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 import pytest
 
@@ -38,8 +39,12 @@ def test_negative_weight_decay_raises():
         inna_optax.inna(0.1, weight_decay=-1.0)
 
 
-def test_alpha_zero_is_allowed():
-    inna_optax.inna(0.1, alpha=0.0)
+def test_alpha_zero_is_allowed_and_steps():
+    params, grads = {"w": jnp.ones(3)}, {"w": jnp.arange(3.0)}
+    tx = inna_optax.inna(0.1, alpha=0.0)
+    updates, state = tx.update(grads, tx.init(params), params)
+    np.testing.assert_allclose(updates["w"], -0.1 * grads["w"], rtol=1e-6)  # first move: -g
+    assert int(state.count) == 1
 
 
 @pytest.mark.parametrize("power", [0.0, -0.5, 1.5])
@@ -68,11 +73,14 @@ def test_traced_hyperparameters_are_not_checked():
         u, _ = tx.update(params, tx.init(params), params)
         return u["w"]
 
-    out = jax.vmap(one_step)(jnp.array([0.1, 0.2]), jnp.array([0.5, 0.1]), jnp.array([0.1, 0.2]))
-    assert out.shape == (2, 3)
+    lrs = jnp.array([0.1, 0.2])
+    out = jax.vmap(one_step)(lrs, jnp.array([0.5, 0.1]), jnp.array([0.1, 0.2]))
+    # psi_0 aligned with the gradient: the first move is exactly -gamma_0 g, g = params here
+    np.testing.assert_allclose(out, -lrs[:, None] * params["w"], rtol=1e-6)
     injected = optax.inject_hyperparams(inna_optax.inna)(learning_rate=0.1, alpha=0.5, beta=0.1)
     state = jax.jit(injected.init)(params)
-    jax.jit(injected.update)(params, state, params)
+    updates, _ = jax.jit(injected.update)(params, state, params)
+    np.testing.assert_allclose(updates["w"], -0.1 * params["w"], rtol=1e-6)
 
 
 def test_core_package_imports_only_jax_optax_chex():
