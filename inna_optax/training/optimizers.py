@@ -47,7 +47,7 @@ OPTIMIZERS: dict[str, Optimizer] = {
         help="INNA, gamma_0 (k+1)^-q",
     ),
     "sgd": Optimizer(optax.sgd, lr=1.0, decays=True, help="SGD, gamma_0 (k+1)^-q"),
-    "adagrad": Optimizer(optax.adagrad, lr=0.01, decays=False, help="Adagrad, constant gamma_0"),
+    "adagrad": Optimizer(optax.adagrad, lr=0.1, decays=False, help="Adagrad, constant gamma_0"),
     "adam": Optimizer(optax.adam, lr=1e-3, decays=False, help="Adam, constant gamma_0"),
 }
 
