@@ -158,3 +158,32 @@ def test_subset_draws_every_class_from_a_sorted_folder():
     np.testing.assert_array_equal(xs[:, 0] // 10, ys)  # pairs kept together
     assert data.subset(x, y, None)[0] is x and data.subset(x, y, 500)[0] is x
     np.testing.assert_array_equal(data.subset(x, y, 30)[0], xs)  # deterministic
+
+
+class _Payload:
+    """Unpickling this calls os.mkdir: what a crafted CIFAR file could do."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        import os
+
+        return (os.mkdir, (self.path,))
+
+
+def test_cifar_unpickler_refuses_code_before_running_it(tmp_path):
+    import pickle
+
+    from datagen import make_cifar
+
+    root, _ = make_cifar(tmp_path / "c")
+    victim = tmp_path / "pwned"
+    batch = root / "cifar-10-batches-py" / "data_batch_1"
+    batch.write_bytes(pickle.dumps({b"data": _Payload(str(victim)), b"labels": [0]}))
+    with pytest.raises(data.DataError, match="data_batch_1.*not allowed"):
+        data.load_cifar(root)
+    assert not victim.exists()
+    # the official files' contents (dicts, lists, bytes, NumPy arrays) still load
+    make_cifar(tmp_path / "ok")
+    assert data.load_cifar(tmp_path / "ok").x_train.shape == (40, 32, 32, 3)

@@ -397,7 +397,8 @@ def test_a_sweep_replica_equals_the_same_run_alone(mnist_dir):
 @pytest.mark.parametrize("optimizer", ["sgd", "inna"])
 def test_full_depth_nin_with_the_papers_settings_leaves_the_plateau(tmp_path, optimizer):
     """All nine convolutions, dropout 0.5, q = 1/2, psi_0 aligned with the gradient and
-    the registry's default gamma_0: a few hundred steps cut the training loss 3x."""
+    the registry's default gamma_0: 300 steps cut the training loss 2.5x (measured: SGD
+    3.2x, INNA 10x; the plain NiN of before, He init and gamma_0 0.1: 1.85x and 2.0x)."""
     make_mnist(tmp_path, n_train=960, n_test=64)
     config = Config(
         dataset="mnist",
@@ -410,4 +411,4 @@ def test_full_depth_nin_with_the_papers_settings_leaves_the_plateau(tmp_path, op
     assert (config.dropout_rate, config.decay_power, config.psi_init) == (0.5, 0.5, "gradient")
     history = fit(config)  # 300 steps of 32
     first, last = history.train_loss[0, 0], history.train_loss[0, -1]
-    assert last < first / 3, history.train_loss[0]
+    assert last < first / 2.5, history.train_loss[0]
