@@ -197,9 +197,13 @@ def test_damaged_checkpoint_is_reported_or_skipped_when_asked(tmp_path, mnist_di
 
 
 def test_longer_epochs_resume_after_a_finished_run(tmp_path, mnist_dir, capsys):
-    assert cli(capsys, args(mnist_dir, tmp_path, "--epochs", "1"))[0] == 0
-    code, stdout, _ = cli(capsys, args(mnist_dir, tmp_path, "--epochs", "2", "--resume"))
-    assert code == 0 and stdout.startswith("epoch 2/2")
+    assert cli(capsys, args(mnist_dir, tmp_path, "--epochs", "2"))[0] == 0
+    code, stdout, _ = cli(capsys, args(mnist_dir, tmp_path, "--epochs", "3", "--resume"))
+    assert code == 0 and stdout.startswith("epoch 3/3")
+    before = snapshot(tmp_path)
+    code, _, err = cli(capsys, args(mnist_dir, tmp_path, "--epochs", "1", "--resume"))
+    assert code == 2 and "--epochs" in err and "3 epochs" in err
+    assert snapshot(tmp_path) == before
 
 
 # ------------------------------------------------------- one run per directory

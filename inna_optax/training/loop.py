@@ -264,6 +264,10 @@ def fit(
     first_epoch = 1
     if run is not None:
         restored = run.restore(states, fallback=config.resume_fallback) if config.resume else None
+        if restored is not None and restored[0] > config.epochs:
+            raise ConfigError(
+                f"--epochs: the run in {run.path} has done {restored[0]} epochs already"
+            )
         run.begin()
         if restored is not None:
             first_epoch, states = restored[0] + 1, restored[1]
