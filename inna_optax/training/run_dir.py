@@ -229,7 +229,8 @@ class RunDir:
         path = self.path / "metrics.jsonl"
         lines = path.read_text().splitlines() if path.exists() else []
         kept = [line for line in lines if line.strip() and json.loads(line)["epoch"] <= epoch]
-        _write_atomic(path, "".join(line + "\n" for line in kept))
+        if kept != lines or not path.exists():
+            _write_atomic(path, "".join(line + "\n" for line in kept))
 
     def history(self) -> list[dict]:
         path = self.path / "metrics.jsonl"
