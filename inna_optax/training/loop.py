@@ -356,6 +356,7 @@ def summary(config: Config, history: History) -> dict:
         "test_loss": float(np.mean(history.test_loss[:, -1])),
         "train_loss": float(np.mean(history.train_loss[:, -1])),
         "epochs": config.epochs,
+        "learning_rate": config.learning_rate,  # gamma_0, the registry's default unless --lr
         "steps_per_second": history.steps_per_second,
         "replica_steps_per_second": history.replica_steps_per_second,
         "wall_seconds": history.seconds,
