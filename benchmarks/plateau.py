@@ -64,15 +64,18 @@ def measure(config, data, steps: int, window: int) -> dict:
     state = tx.init(params)
     probe_x = jnp.asarray(data.x_train[:256])
 
-    def loss_fn(p, x, y, key):
-        logits = nnx.merge(graphdef, p, stats)(x, train=True, key=key)
-        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-
     @jax.jit
-    def step(p, s, x, y, k):
-        loss, grads = jax.value_and_grad(loss_fn)(p, x, y, jax.random.key(k))
+    def step(p, s, stats, x, y, k):
+        model = nnx.merge(graphdef, p, stats)
+
+        def loss_fn(model):
+            logits = model(x, train=True, key=jax.random.key(k))
+            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+        loss, grads = nnx.value_and_grad(loss_fn, argnums=nnx.DiffState(0, nnx.Param))(model)
         updates, s = tx.update(grads, s, p)
-        return optax.apply_updates(p, updates), s, loss, grads
+        stats = nnx.split(model, nnx.Param, ...)[2]
+        return optax.apply_updates(p, updates), s, stats, loss, grads
 
     before, logits = probe(nnx.merge(graphdef, params, stats), probe_x, jax.random.key(1))
     y0 = jnp.asarray(data.y_train[:256])
@@ -81,7 +84,8 @@ def measure(config, data, steps: int, window: int) -> dict:
     bs = config.batch_size
     for i in range(steps):
         idx = order[(i * bs) % (len(order) - bs) :][:bs]
-        params, state, loss, grads = step(params, state, data.x_train[idx], data.y_train[idx], i)
+        x, y = data.x_train[idx], data.y_train[idx]
+        params, state, stats, loss, grads = step(params, state, stats, x, y, i)
         if i == 0:
             convs = grads["convs"]
             first_grads = [
@@ -118,15 +122,10 @@ def main(argv=None) -> int:
     rows = []
     for setting in args.settings.split(","):
         init, opt, lr = setting.split(":")
-        config = common.replace(base, init=init, optimizer=opt, lr=float(lr))
-        rows.append(
-            {
-                "init": init,
-                "optimizer": opt,
-                "lr": float(lr),
-                **measure(config, data, args.steps, args.window),
-            }
-        )
+        kernels, norm = init.removesuffix("+bn"), init.endswith("+bn")
+        config = common.replace(base, init=kernels, norm=norm, optimizer=opt, lr=float(lr))
+        row = {"init": init, "optimizer": opt, "lr": float(lr)}
+        rows.append({**row, **measure(config, data, args.steps, args.window)})
         print(_line(rows[-1]), flush=True)
     result = {
         **common.result_header(args, "plateau", 0, data, base),
@@ -155,7 +154,7 @@ def _line(row: dict) -> str:
 def table(result: dict) -> str:
     lines = [
         f"Plateau probe, {common.run_label(result)}, NiN width {result['config'].width}, "
-        f"dropout 0.5, q = 1/2, batch 32: {result['steps']} steps",
+        f"dropout {result['config'].dropout_rate:g}, q = 1/2, batch 32: {result['steps']} steps",
         "  init   opt gamma0 | loss0  logit | pre-act RMS at init, layers 1,3,5,7,9 "
         "| dead ReLUs at the end, same layers | mean loss per "
         f"{result['window']} steps",

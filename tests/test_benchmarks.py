@@ -232,3 +232,19 @@ def test_presets_are_sized_per_dataset_and_overridable():
     assert (medium.width, len(medium.seeds)) == (1.0, 3) and medium.epochs >= 2
     with pytest.raises(SystemExit, match="--width"):
         resolve("--width", "0")
+
+
+def test_plateau_probe_smoke(tmp_path, capsys):
+    from benchmarks import plateau
+
+    argv = ["--dataset", "digits", "--width", "0.0625", "--steps", "4", "--window", "2"]
+    argv += ["--settings", "he:sgd:0.1,he+bn:inna:1", "--out", str(tmp_path), "--no-progress"]
+    assert plateau.main(argv) == 0
+    rows = json.loads((tmp_path / "plateau_digits.json").read_text())["rows"]
+    assert [r["init"] for r in rows] == ["he", "he+bn"]
+    for row in rows:
+        assert len(row["preact_rms_init"]) == len(row["dead_end"]) == 9
+        assert len(row["loss_windows"]) == 2 and all(np.isfinite(row["loss_windows"]))
+    # batch normalisation puts every hidden layer's pre-activations at unit scale
+    assert rows[1]["preact_rms_init"][:8] == pytest.approx([1.0] * 8, abs=0.05)
+    assert "Plateau probe" in capsys.readouterr().out
