@@ -88,14 +88,6 @@ def test_every_config_field_is_a_flag_with_help():
         assert f.name in dests and dests[f.name].help
 
 
-@pytest.mark.parametrize("optimizer", ["inna", "sgd", "adam", "adagrad"])
-def test_training_lowers_the_loss(mnist_dir, optimizer):
-    lr = {"inna": 0.1, "sgd": 0.1, "adam": 3e-3, "adagrad": 0.03}[optimizer]
-    history = fit(tiny(mnist_dir, optimizer=optimizer, lr=lr, epochs=6))
-    first, last = history.train_loss[0, 0], history.train_loss[0, -1]
-    assert last < 0.7 * first, (first, last)
-
-
 def test_default_out_is_a_new_directory_per_run(tmp_path, monkeypatch, capsys, mnist_dir):
     monkeypatch.chdir(tmp_path)
     argv = ["--dataset", "mnist", "--data-dir", str(mnist_dir), *TINY, "--epochs", "1"]
@@ -398,11 +390,12 @@ def test_a_sweep_replica_equals_the_same_run_alone(mnist_dir):
 
 
 # ------------------------------------------------------ the paper's recipe learns
-@pytest.mark.parametrize("optimizer", ["sgd", "inna"])
+@pytest.mark.parametrize("optimizer", ["sgd", "inna", "adam", "adagrad"])
 def test_full_depth_nin_with_the_papers_settings_leaves_the_plateau(tmp_path, optimizer):
     """All nine convolutions, dropout 0.5, q = 1/2, psi_0 aligned with the gradient and
     the registry's default gamma_0: 300 steps cut the training loss 2.5x (measured: SGD
-    3.2x, INNA 10x; the plain NiN of before, He init and gamma_0 0.1: 1.85x and 2.0x)."""
+    3.2x, INNA 10x, Adam 3.2x, Adagrad 26x; the plain NiN of before, He init and
+    gamma_0 0.1: SGD 1.85x and INNA 2.0x)."""
     make_mnist(tmp_path, n_train=960, n_test=64)
     config = Config(
         dataset="mnist",
