@@ -132,7 +132,7 @@ def test_download_of_corrupted_file_leaves_no_partial_file(tmp_path, http_server
             progress=False,
         )
     assert list(cache.iterdir()) == []
-    with pytest.raises(OSError):
+    with pytest.raises(data.DataError, match="missing.gz: download failed"):
         data.download("mnist", cache, sources=[(f"{url}/missing.gz", "0" * 64)], progress=False)
     assert list(cache.iterdir()) == []
 
