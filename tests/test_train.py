@@ -367,7 +367,11 @@ def test_four_devices_match_one_device(mnist_dir):
     four = fit(dataclasses.replace(base, devices=4))
     assert four.devices == 4
     np.testing.assert_allclose(four.train_loss, one.train_loss, rtol=1e-4)
-    np.testing.assert_allclose(four.test_loss, one.test_loss, rtol=1e-4)
+    # batch statistics are summed in another order over 4 shards: the running averages
+    # used at test time differ by rounding (3e-4 measured after two tiny epochs)
+    np.testing.assert_allclose(four.test_loss, one.test_loss, rtol=2e-3)
+    plain = [fit(dataclasses.replace(base, devices=d, norm=False)) for d in (1, 4)]
+    np.testing.assert_allclose(plain[1].test_loss, plain[0].test_loss, rtol=1e-4)
 
 
 def test_vmapped_seeds_match_single_runs(mnist_dir):
