@@ -102,8 +102,8 @@ def load(config: Config) -> Split:
 
 # What an earlier figure picks for a later one: the default and the help of each flag.
 PICKS = {
-    "alpha": (Config.alpha, "INNA's alpha (Figure 2's best)"),
-    "beta": (Config.beta, "INNA's beta (Figure 2's best)"),
+    "alpha": (OPTIMIZERS["inna"].defaults["alpha"], "INNA's alpha (Figure 2's best)"),
+    "beta": (OPTIMIZERS["inna"].defaults["beta"], "INNA's beta (Figure 2's best)"),
     "lr": (OPTIMIZERS["inna"].lr, "INNA's gamma_0 (Figure 3's pick)"),
     "adam_lr": (OPTIMIZERS["adam"].lr, "Adam's gamma_0 (Figure 3's pick)"),
 }

@@ -37,6 +37,7 @@ SEARCH_EPOCHS = {"smoke": 2, "quick": 10, "medium": 2, "paper": 15}
 # Rungs below and above the default gamma_0 searched first, per preset.
 RUNGS = {"smoke": (0, 0), "quick": (1, 1), "medium": (1, 1), "paper": (2, 2)}
 MAX_RUNGS = 9  # a ladder grows to at most this many rungs
+PAPER = ("inna", "sgd", "adagrad", "adam")  # the paper's four, the default --optimizers
 
 
 def search(args, config, split, opt: str, search_epochs: int):
@@ -84,7 +85,9 @@ def run(args) -> dict:
     first = base.seeds[0]
     rows, seconds = [], 0.0
     for opt in args.optimizers:
-        config = common.replace(base, optimizer=opt)  # with --alpha, --beta, --decay-power
+        # INNA with --alpha, --beta; the others (INNAprop too) with their own defaults
+        own = {} if opt == "inna" else {"alpha": None, "beta": None}
+        config = common.replace(base, optimizer=opt, **own)
         grid, finals, results, pick, spent = search(args, config, split, opt, search_epochs)
         seconds += spent
         lr = grid[pick]
@@ -162,7 +165,11 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     common.add_common_args(p)
-    p.add_argument("--optimizers", default=",".join(OPTIMIZERS))
+    p.add_argument(
+        "--optimizers",
+        default=",".join(PAPER),
+        help="comma-separated, from " + ",".join(OPTIMIZERS) + " (default: the paper's four)",
+    )
     p.add_argument("--search-epochs", type=int, default=None, help="default: preset's")
     common.add_pick_args(p, PICKS)
     common.add_optimizer_args(p, "decay_power", "psi_init")

@@ -89,7 +89,7 @@ def measure(config, data, steps: int, window: int) -> dict:
         if i == 0:
             convs = grads["convs"]
             first_grads = [
-                float(jnp.linalg.norm(convs[j]["kernel"].value)) for j in range(len(convs))
+                float(jnp.linalg.norm(convs[j]["kernel"][...])) for j in range(len(convs))
             ]
         losses.append(float(loss))
     after, _ = probe(nnx.merge(graphdef, params, stats), probe_x, jax.random.key(1))

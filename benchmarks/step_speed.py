@@ -1,15 +1,15 @@
-"""Optimizer step speed: INNA against SGD-momentum, Adam and Adagrad.
+"""Optimizer step speed: INNA against SGD-momentum, Adam and Adagrad; INNAprop
+against AdamW.
 
 Times `update` + `optax.apply_updates`, jit-compiled with params and state
 donated (as a training loop does), on the same trees, interleaved in one run.
-Prints medians, ratios to SGD-momentum, copies XLA inserted, and XLA's bytes
-accessed per step against the floor (every array read once and written once).
+Prints medians, ratios to SGD-momentum (and INNAprop's to AdamW), copies XLA
+inserted, and XLA's bytes accessed per step against the floor (every array read
+once and written once).
 
     python -m benchmarks.step_speed                 # quick preset, CPU
     python -m benchmarks.step_speed --preset full   # more repetitions (GPU)
 """
-
-from __future__ import annotations
 
 import argparse
 import json
@@ -65,6 +65,8 @@ OPTIMIZERS = {
     "sgd_momentum": (lambda: optax.sgd(1e-2, momentum=0.9), 5),
     "inna": (lambda: inna_optax.inna(inna_optax.inverse_power_decay(1e-2)), 5),
     "adam": (lambda: optax.adam(1e-3), 7),
+    "adamw": (lambda: optax.adamw(1e-3, weight_decay=0.01), 7),
+    "innaprop": (lambda: inna_optax.innaprop(1e-3), 7),
     "adagrad": (lambda: optax.adagrad(1e-2), 5),
     "inna_naive_psi": (lambda: naive_inna(1e-2), 5),
 }
@@ -132,6 +134,8 @@ def measure(tree_name, reps, calls):
             carries[name] = carry
 
     base = np.median(times["sgd_momentum"])
+    # INNAprop's twin is AdamW: same state size, same arrays per step
+    twin = {"innaprop": float(np.median(times["adamw"]))}
     rows = []
     for name in OPTIMIZERS:
         med = float(np.median(times[name]))
@@ -142,6 +146,7 @@ def measure(tree_name, reps, calls):
                 "n_params": n_params,
                 "median_ms": med * 1e3,
                 "ratio_to_sgd_momentum": med / base,
+                "ratio_to_adamw": med / twin[name] if name in twin else None,
                 "state_over_params_bytes": info[name]["state_bytes"] / param_bytes,
                 "bytes_accessed_over_floor": info[name]["bytes_accessed"]
                 / info[name]["floor_bytes"],
@@ -189,7 +194,7 @@ def main(argv=None):
     )
     header = (
         f"{'tree':<10} {'optimizer':<15} {'median ms':>10} {'vs sgd-mom':>10} "
-        f"{'state/params':>12} {'bytes/floor':>11} {'copies':>6}"
+        f"{'state/params':>12} {'bytes/floor':>11} {'copies':>6} {'vs adamw':>9}"
     )
     print(header)
     print("-" * len(header))
@@ -197,7 +202,8 @@ def main(argv=None):
         print(
             f"{r['tree']:<10} {r['optimizer']:<15} {r['median_ms']:10.3f} "
             f"{r['ratio_to_sgd_momentum']:9.2f}x {r['state_over_params_bytes']:12.2f} "
-            f"{r['bytes_accessed_over_floor']:11.2f} {r['copies']:6d}"
+            f"{r['bytes_accessed_over_floor']:11.2f} {r['copies']:6d} "
+            + (f"{r['ratio_to_adamw']:8.2f}x" if r["ratio_to_adamw"] is not None else "")
         )
 
 

@@ -1,4 +1,5 @@
-"""inna-optax: INNA, the Inertial Newton Algorithm (Castera et al., JMLR 2021), for optax."""
+"""inna-optax: INNA, the Inertial Newton Algorithm (Castera et al., JMLR 2021), and
+INNAprop (Bolte et al., 2024), for optax."""
 
 from inna_optax._inna import (
     InnaState,
@@ -7,13 +8,17 @@ from inna_optax._inna import (
     lyapunov_energy,
     scale_by_inna,
 )
+from inna_optax._innaprop import InnapropState, innaprop, scale_by_innaprop
 
 __version__ = "0.1.0"
 
 __all__ = [
     "InnaState",
+    "InnapropState",
     "inna",
+    "innaprop",
     "inverse_power_decay",
     "lyapunov_energy",
     "scale_by_inna",
+    "scale_by_innaprop",
 ]

@@ -4,20 +4,21 @@ Castera, Bolte, Fevotte and Pauwels, "An Inertial Newton Algorithm for Deep
 Learning", JMLR 22(134), 2021. Equation numbers below refer to that paper.
 """
 
-from __future__ import annotations
-
+import math
 import numbers
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 PSI_INITS = ("gradient", "params")
 
 _NO_PARAMS_MSG = (
-    "INNA needs params: its update depends on theta_k, so call "
+    "{who} needs params: its update depends on theta_k, so call "
     "`tx.update(grads, state, params)` (optax's `params` argument), not "
     "`tx.update(grads, state)`."
 )
@@ -43,22 +44,97 @@ class InnaState(NamedTuple):
     def psi(self, params: optax.Params) -> optax.Updates:
         """The paper's psi_k = theta_k - D_k, for the params theta_k of this state.
 
-        Before the first update with ``psi_init="gradient"`` this is
-        (1 - alpha beta) theta_0: the gradient term of psi_0 is only known at
-        the first update.
+        Before the first update with a gradient-aligned ``psi_init`` (the
+        default) this is (1 - alpha beta) theta_0: the gradient term of psi_0
+        is only known at the first update.
         """
-        return jax.tree.map(lambda p, d: p.astype(d.dtype) - d, params, self.theta_minus_psi)
+        return psi_of(params, self.theta_minus_psi)
 
 
-def _check_number(name: str, value: Any, ok, requirement: str) -> None:
-    """Raises ValueError for a concrete Python/NumPy number that fails `ok`.
+def psi_of(params: optax.Params, theta_minus_psi: optax.Updates) -> optax.Updates:
+    """psi = theta - D, leaf by leaf, in D's dtype."""
+    return jax.tree.map(lambda p, d: p.astype(d.dtype) - d, params, theta_minus_psi)
 
-    Arrays (for example traced hyperparameters under `optax.inject_hyperparams`
-    or `jax.vmap`) are not checked: they cannot be inspected at trace time.
+
+def check_number(who: str, name: str, value: Any, ok: Callable[[float], bool], req: str) -> None:
+    """Raises ValueError when a concrete hyperparameter fails `ok` or is not finite.
+
+    Python and NumPy numbers and concrete JAX arrays are checked; traced values
+    (under ``jax.jit``, ``jax.vmap`` or ``optax.inject_hyperparams`` inside a
+    jitted step) cannot be inspected and pass through.
     """
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        if not ok(float(value)):
-            raise ValueError(f"INNA: `{name}` must be {requirement}, got {value!r}.")
+    if isinstance(value, bool) or isinstance(value, jax.core.Tracer):
+        return
+    if isinstance(value, numbers.Real):
+        values = [float(value)]
+    elif isinstance(value, (jax.Array, np.ndarray)) and jnp.issubdtype(value.dtype, jnp.number):
+        values = [complex(v).real if np.iscomplexobj(v) else float(v) for v in np.ravel(value)]
+    else:
+        return
+    for v in values:
+        if not (math.isfinite(v) and ok(v)):
+            raise ValueError(f"{who}: `{name}` must be finite and {req}, got {value!r}.")
+
+
+def check_learning_rate(who: str, learning_rate: Any) -> None:
+    if not callable(learning_rate):
+        check_number(who, "learning_rate", learning_rate, lambda v: v > 0, "> 0")
+
+
+def check_params(who: str, params: optax.Params, state_dtype: Any) -> None:
+    """Params must be floating or complex, and a real state cannot hold complex params."""
+    for path, p in jax.tree_util.tree_leaves_with_path(params):
+        dtype = jnp.result_type(p)
+        where = jax.tree_util.keystr(path) or "params"
+        if not jnp.issubdtype(dtype, jnp.inexact):
+            raise ValueError(
+                f"{who}: params must be floating-point, but {where} has dtype {dtype}; "
+                "leave integer or boolean leaves out with optax.masked or "
+                "optax.multi_transform."
+            )
+        if (
+            state_dtype is not None
+            and jnp.issubdtype(dtype, jnp.complexfloating)
+            and not jnp.issubdtype(state_dtype, jnp.complexfloating)
+        ):
+            raise ValueError(
+                f"{who}: {where} is complex ({dtype}) but psi_dtype={jnp.dtype(state_dtype)} "
+                "is real and would drop the imaginary part; pass a complex psi_dtype."
+            )
+
+
+def weight_decay_mask(mask: Any, params: optax.Params, leaves: int, treedef) -> list:
+    """The mask's value for each leaf of params (a tree prefix is broadcast)."""
+    if mask is None:
+        return [True] * leaves
+    tree = mask(params) if callable(mask) else mask
+    full = jax.tree.map(lambda m, sub: jax.tree.map(lambda _: m, sub), tree, params)
+    return treedef.flatten_up_to(full)
+
+
+def compute_dtype(dtype) -> jnp.dtype:
+    """At least float32: half-precision arithmetic on the state loses too much."""
+    return jnp.promote_types(dtype, jnp.float32)
+
+
+def inertial_step(v, d_k, theta, gamma, alpha, beta, decay):
+    """One step of eq. (12) in D form, in theta's compute dtype (all arrays cast).
+
+    With decoupled weight decay `decay` = gamma lambda (None for none), theta is
+    first scaled by (1 - gamma lambda) and psi left alone, so D loses
+    gamma lambda theta. Returns (theta_{k+1} - theta_k, D_{k+1}); neither reads
+    D_k after D_{k+1} is known, so a donated D is updated in place.
+    """
+    if decay is not None:
+        d_k = d_k - decay * theta
+        decayed = theta - decay * theta
+    else:
+        decayed = theta
+    d_next = d_k - gamma * beta * v  # (a)
+    step = gamma * (d_next / beta - alpha * decayed - (beta - gamma) * v)  # (b)
+    if decay is not None:
+        step = step - decay * theta
+    return step, d_next
 
 
 def inverse_power_decay(init_value: float, power: float = 0.5) -> optax.Schedule:
@@ -81,8 +157,8 @@ def inverse_power_decay(init_value: float, power: float = 0.5) -> optax.Schedule
       >>> round(float(schedule(3)), 6)
       0.05
     """
-    _check_number("init_value", init_value, lambda v: v > 0, "> 0")
-    _check_number("power", power, lambda v: 0 < v <= 1, "in (0, 1] (Assumption 1)")
+    check_number("INNA", "init_value", init_value, lambda v: v > 0, "> 0")
+    check_number("INNA", "power", power, lambda v: 0 < v <= 1, "in (0, 1] (Assumption 1)")
 
     def schedule(count: chex.Numeric) -> chex.Numeric:
         return init_value * jnp.power(count + 1.0, -power)
@@ -95,7 +171,9 @@ def scale_by_inna(
     alpha: float = 0.5,
     beta: float = 0.1,
     *,
-    psi_init: str = "gradient",
+    weight_decay: float = 0.0,
+    mask: Any = None,
+    psi_init: str | float = "gradient",
     psi_dtype: Any = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""INNA (paper, eq. 12 and Table 1) as an optax transformation.
@@ -120,18 +198,29 @@ def scale_by_inna(
     writes theta: like SGD with momentum, no array is read after it was
     overwritten, so XLA needs no copy when params and state are donated.
 
-    Initialisation (section 5.2.1): ``psi_init="gradient"`` takes
-    psi_0 = (1 - alpha beta) theta_0 - (beta^2 - beta) v_0, so that the first
-    move is theta_1 - theta_0 = -gamma_0 v_0; the gradient term is added at the
-    first update, when v_0 is known. ``psi_init="params"`` takes
-    psi_0 = (1 - alpha beta) theta_0.
+    Decoupled weight decay (the authors' form, as in AdamW): with lambda > 0,
+    theta_k is first replaced by (1 - gamma_k lambda) theta_k and psi_k is left
+    alone (so D_k loses gamma_k lambda theta_k); eq. (12) then runs from there,
+    with v_k still the gradient at the undecayed theta_k.
+
+    Initialisation (section 5.2.1, and the authors' initial speed s):
+    psi_0 = (1 - alpha beta) theta_0 - (beta^2 - beta s) v_0, so that the first
+    move is theta_1 - theta_0 = -s gamma_0 v_0 (before any weight decay).
+    ``psi_init="gradient"`` is s = 1 (the paper's choice), ``"params"`` is
+    s = beta (psi_0 = (1 - alpha beta) theta_0), and a number is s itself. The
+    gradient term is added at the first update, when v_0 is known.
 
     Args:
-      learning_rate: gamma_k, a float > 0 or an optax schedule of k (for the
-        paper's gamma_0 (k+1)^-q use :func:`inverse_power_decay`).
+      learning_rate: gamma_k, a finite float > 0 or an optax schedule of k (for
+        the paper's gamma_0 (k+1)^-q use :func:`inverse_power_decay`).
       alpha: viscous damping alpha >= 0 (default 0.5).
       beta: Newtonian damping beta > 0 (default 0.1).
-      psi_init: ``"gradient"`` (default, the paper's choice) or ``"params"``.
+      weight_decay: decoupled weight decay lambda >= 0 (default 0, the paper's).
+      mask: a tree of booleans (or a prefix of the params' tree), or a callable
+        of params returning one, saying which leaves weight decay applies to
+        (as in ``optax.adamw``).
+      psi_init: ``"gradient"`` (default), ``"params"`` or the initial speed s
+        (a finite number).
       psi_dtype: dtype of the state D (default: each parameter's dtype). Use
         ``jnp.float32`` with bfloat16 or float16 parameters to keep the
         accumulated state accurate. Arithmetic is done in at least float32.
@@ -139,6 +228,14 @@ def scale_by_inna(
     Returns:
       An ``optax.GradientTransformationExtraArgs``; its ``update`` needs
       ``params`` and returns theta_{k+1} - theta_k in each parameter's dtype.
+      The state is an :class:`InnaState` whatever the hyperparameters, so it
+      is the same under ``optax.inject_hyperparams``.
+
+    Raises:
+      ValueError: for a concrete learning rate, alpha, beta, weight decay or
+        initial speed that is out of range or not finite, an unknown
+        ``psi_init``, integer or boolean params, complex params with a real
+        ``psi_dtype``, or an update without params.
 
     Example:
       >>> import jax, jax.numpy as jnp, optax, inna_optax
@@ -156,19 +253,31 @@ def scale_by_inna(
       Castera, Bolte, Fevotte and Pauwels, `An Inertial Newton Algorithm for
       Deep Learning <https://jmlr.org/papers/v22/19-1024.html>`_, JMLR 2021.
     """
-    if not callable(learning_rate):
-        _check_number("learning_rate", learning_rate, lambda v: v > 0, "> 0")
-    _check_number("alpha", alpha, lambda v: v >= 0, ">= 0")
-    _check_number("beta", beta, lambda v: v > 0, "> 0")
-    if psi_init not in PSI_INITS:
-        raise ValueError(f"INNA: `psi_init` must be one of {PSI_INITS}, got {psi_init!r}.")
+    who = "INNA"
+    check_learning_rate(who, learning_rate)
+    check_number(who, "alpha", alpha, lambda v: v >= 0, ">= 0")
+    check_number(who, "beta", beta, lambda v: v > 0, "> 0")
+    check_number(who, "weight_decay", weight_decay, lambda v: v >= 0, ">= 0")
+    if isinstance(psi_init, str):
+        if psi_init not in PSI_INITS:
+            raise ValueError(
+                f"{who}: `psi_init` must be one of {PSI_INITS} or a number (the initial "
+                f"speed s), got {psi_init!r}."
+            )
+        speed = 1.0 if psi_init == "gradient" else None  # "params": s = beta, no term
+    else:
+        check_number(who, "psi_init", psi_init, lambda v: True, "a number (the speed s)")
+        speed = psi_init
+    no_decay = isinstance(weight_decay, numbers.Real) and weight_decay == 0
 
     def init_fn(params: optax.Params) -> InnaState:
+        check_params(who, params, psi_dtype)
+
         # D_0 = theta_0 - psi_0 = alpha beta theta_0 (+ the gradient term, added
-        # at the first update when psi_init == "gradient").
+        # at the first update).
         def init_leaf(p):
             dtype = psi_dtype if psi_dtype is not None else p.dtype
-            return (alpha * beta * p.astype(_compute_dtype(dtype))).astype(dtype)
+            return (alpha * beta * p.astype(compute_dtype(dtype))).astype(dtype)
 
         return InnaState(
             count=jnp.zeros([], jnp.int32),
@@ -178,34 +287,34 @@ def scale_by_inna(
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
         if params is None:
-            raise ValueError(_NO_PARAMS_MSG)
+            raise ValueError(_NO_PARAMS_MSG.format(who=who))
         count = state.count
         gamma = learning_rate(count) if callable(learning_rate) else learning_rate
+        check_learning_rate(who, gamma)
         first = count == 0
-
-        def leaf(v, d, theta):
-            cdt = _compute_dtype(d.dtype)
-            v = v.astype(cdt)
+        grads, treedef = jax.tree.flatten(updates)
+        ds = treedef.flatten_up_to(state.theta_minus_psi)
+        thetas = treedef.flatten_up_to(params)
+        masks = weight_decay_mask(mask, params, len(grads), treedef)
+        steps, d_next = [], []
+        for v, d, theta, decays in zip(grads, ds, thetas, masks, strict=True):
+            cdt = compute_dtype(d.dtype)
+            v, d_k, th = v.astype(cdt), d.astype(cdt), theta.astype(cdt)
             g, a, b = (jnp.asarray(x, cdt) for x in (gamma, alpha, beta))
-            d_k = d.astype(cdt)
-            if psi_init == "gradient":
-                # D_0 = alpha beta theta_0 + (beta^2 - beta) v_0.
-                d_k = jnp.where(first, d_k + (b * b - b) * v, d_k)
-            d_next = (d_k - g * b * v).astype(d.dtype)  # (a)
-            step = g * (d_next.astype(cdt) / b - a * theta.astype(cdt) - (b - g) * v)  # (b)
-            return step.astype(theta.dtype), d_next
-
-        out = jax.tree.map(leaf, updates, state.theta_minus_psi, params)
-        treedef = jax.tree.structure(updates)
-        steps, d_next = jax.tree.transpose(treedef, jax.tree.structure((0, 0)), out)
-        return steps, InnaState(count=optax.safe_increment(count), theta_minus_psi=d_next)
+            if speed is not None:  # D_0 = alpha beta theta_0 + (beta^2 - beta s) v_0
+                s = jnp.asarray(speed, cdt)
+                d_k = jnp.where(first, d_k + (b * b - b * s) * v, d_k)
+            decay = None
+            if not no_decay and decays is not False:
+                decay = g * jnp.asarray(weight_decay, cdt) * jnp.asarray(decays, cdt)
+            step, d_new = inertial_step(v, d_k, th, g, a, b, decay)
+            steps.append(step.astype(theta.dtype))
+            d_next.append(d_new.astype(d.dtype))
+        return treedef.unflatten(steps), InnaState(
+            count=optax.safe_increment(count), theta_minus_psi=treedef.unflatten(d_next)
+        )
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
-
-
-def _compute_dtype(dtype) -> jnp.dtype:
-    """At least float32: half-precision arithmetic on the state loses too much."""
-    return jnp.promote_types(dtype, jnp.float32)
 
 
 def inna(
@@ -215,26 +324,28 @@ def inna(
     *,
     weight_decay: float = 0.0,
     mask: Any = None,
-    psi_init: str = "gradient",
+    psi_init: str | float = "gradient",
     psi_dtype: Any = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""INNA with optional decoupled weight decay, the user-facing optimizer.
 
-    ``optax.chain(optax.add_decayed_weights(weight_decay, mask),
-    scale_by_inna(...))``: with weight decay lambda, v_k becomes
-    v_k + lambda theta_k in eq. (12). With ``weight_decay=0`` (the default and
-    the paper's setting) this is :func:`scale_by_inna` alone.
+    The step size enters eq. (12) nonlinearly (gamma_k (beta - gamma_k) v_k),
+    and the decoupled weight decay moves theta but not psi, so both live in
+    :func:`scale_by_inna`; this alias is that transformation, named like
+    optax's optimizers. With weight decay lambda, each step first scales
+    theta_k by (1 - gamma_k lambda), psi_k unchanged, then runs eq. (12) (the
+    authors' INNA). ``weight_decay=0`` (the default) is the paper's algorithm.
 
     Args:
       learning_rate: gamma_k, a float > 0 or a schedule (see
         :func:`inverse_power_decay` for the paper's gamma_0 (k+1)^-q).
       alpha: viscous damping alpha >= 0 (default 0.5).
       beta: Newtonian damping beta > 0 (default 0.1).
-      weight_decay: lambda >= 0 (default 0).
+      weight_decay: decoupled weight decay lambda >= 0 (default 0).
       mask: a tree of booleans, or a callable of params returning one, saying
         which leaves weight decay applies to (as in ``optax.adamw``).
-      psi_init: ``"gradient"`` (default) or ``"params"``, see
-        :func:`scale_by_inna`.
+      psi_init: ``"gradient"`` (default), ``"params"`` or the initial speed s,
+        see :func:`scale_by_inna`.
       psi_dtype: dtype of the optimizer state (default: the params' dtype).
 
     Returns:
@@ -248,12 +359,18 @@ def inna(
       >>> grads = jax.grad(lambda p: jnp.sum(p["w"] ** 2))(params)
       >>> updates, state = tx.update(grads, state, params)
       >>> params = optax.apply_updates(params, updates)
+      >>> round(float(params["w"][0]), 4)  # the first move is -gamma_0 times the gradient
+      0.8
     """
-    _check_number("weight_decay", weight_decay, lambda v: v >= 0, ">= 0")
-    core = scale_by_inna(learning_rate, alpha, beta, psi_init=psi_init, psi_dtype=psi_dtype)
-    if isinstance(weight_decay, numbers.Real) and weight_decay == 0:
-        return core
-    return optax.chain(optax.add_decayed_weights(weight_decay, mask), core)
+    return scale_by_inna(
+        learning_rate,
+        alpha,
+        beta,
+        weight_decay=weight_decay,
+        mask=mask,
+        psi_init=psi_init,
+        psi_dtype=psi_dtype,
+    )
 
 
 def lyapunov_energy(

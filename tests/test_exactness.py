@@ -109,19 +109,63 @@ def test_psi_property_before_first_update_is_one_minus_alpha_beta_theta():
     assert_close(state.psi(params), {k: 0.9 * v for k, v in theta0.items()}, rtol=1e-15)
 
 
-def test_inna_alias_with_weight_decay_matches_reference_on_decayed_gradient():
-    alpha, beta, gamma, wd, steps = 0.5, 0.1, 0.05, 0.01, 200
+@pytest.mark.parametrize("psi_init", ["gradient", "params", 0.5])
+@pytest.mark.parametrize("gamma", [0.05, 0.1, 0.3])
+def test_decoupled_weight_decay_matches_the_authors_update(gamma, psi_init):
+    # theta <- (1 - gamma lambda) theta, psi unchanged, then eq. (12)
+    alpha, beta, wd, steps = 0.5, 0.1, 0.2, 200
     loss, grad_np, theta0 = make_problem()
-    tx = inna_optax.inna(gamma, alpha, beta, weight_decay=wd)
-    params, _ = run_inna(tx, loss, theta0, steps)
-    thetas, _ = inna_reference(
+    tx = inna_optax.inna(gamma, alpha, beta, weight_decay=wd, psi_init=psi_init)
+    params, state = run_inna(tx, loss, theta0, steps)
+    thetas, psis = inna_reference(
+        grad_np, theta0, alpha, beta, [gamma] * steps, psi_init, weight_decay=wd
+    )
+    assert_close(params, thetas[-1])
+    assert_close(state.psi(params), psis[-1])
+    # and not the coupled L2 form (gradient + lambda theta) it used to be
+    coupled, _ = inna_reference(
         lambda t: {k: v + wd * t[k] for k, v in grad_np(t).items()},
         theta0,
         alpha,
         beta,
         [gamma] * steps,
+        psi_init,
+    )
+    assert max(float(np.max(np.abs(params[k] - coupled[-1][k]))) for k in coupled[-1]) > 1e-3
+
+
+def test_weight_decay_mask_and_schedule_match_the_reference():
+    alpha, beta, wd, steps = 1.3, 0.2, 0.5, 200
+    loss, grad_np, theta0 = make_problem(seed=2)
+    schedule = inna_optax.inverse_power_decay(0.3, 0.5)
+    mask = {k: k in ("w", "k") for k in theta0}
+    tx = inna_optax.inna(schedule, alpha, beta, weight_decay=wd, mask=mask)
+    params, _ = run_inna(tx, loss, theta0, steps)
+    gammas = [0.3 * (k + 1) ** -0.5 for k in range(steps)]
+    thetas, _ = inna_reference(
+        grad_np, theta0, alpha, beta, gammas, weight_decay=wd, decays=("w", "k")
     )
     assert_close(params, thetas[-1])
+
+
+@pytest.mark.parametrize("speed", [0.0, 0.5, 2.0])
+def test_initial_speed_s_moves_first_by_minus_s_gamma_gradient(speed):
+    alpha, beta, gamma, steps = 0.5, 0.1, 0.05, 100
+    loss, grad_np, theta0 = make_problem()
+    params, _ = run_inna(inna_optax.inna(gamma, alpha, beta, psi_init=speed), loss, theta0, 1)
+    g0 = grad_np(theta0)
+    assert_close(params, {k: theta0[k] - speed * gamma * g0[k] for k in theta0})
+    params, _ = run_inna(inna_optax.inna(gamma, alpha, beta, psi_init=speed), loss, theta0, steps)
+    thetas, _ = inna_reference(grad_np, theta0, alpha, beta, [gamma] * steps, speed)
+    assert_close(params, thetas[-1])
+
+
+def test_named_psi_inits_are_speeds_one_and_beta():
+    loss, _, theta0 = make_problem()
+    for name, speed in (("gradient", 1.0), ("params", 0.1)):
+        a, _ = run_inna(inna_optax.inna(0.05, 0.5, 0.1, psi_init=name), loss, theta0, 30)
+        b, _ = run_inna(inna_optax.inna(0.05, 0.5, 0.1, psi_init=speed), loss, theta0, 30)
+        assert_close(a, {k: np.asarray(v) for k, v in b.items()}, rtol=1e-12)
 
 
 def test_inna_alias_without_weight_decay_is_scale_by_inna():

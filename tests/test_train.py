@@ -255,6 +255,9 @@ BAD = [
     (["--decay-power", "1.5"], "--decay-power"),
     (["--epochs", "0"], "--epochs"),
     (["--optimizer", "rmsprop"], "--optimizer"),
+    (["--optimizer", "sgd", "--weight-decay", "0.1"], "--weight-decay"),
+    (["--weight-decay", "-0.1"], "--weight-decay"),
+    (["--schedule", "linear"], "--schedule"),
     (["--batch-size", "3"], "--batch-size"),  # not divisible by the 8 test devices
 ]
 

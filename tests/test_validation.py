@@ -26,6 +26,16 @@ def test_update_without_params_says_inna_needs_params():
         ({"learning_rate": 0.1, "beta": 0.0}, "beta"),
         ({"learning_rate": 0.1, "beta": -1.0}, "beta"),
         ({"learning_rate": 0.1, "psi_init": "zeros"}, "psi_init"),
+        ({"learning_rate": float("inf")}, "learning_rate"),
+        ({"learning_rate": float("nan")}, "learning_rate"),
+        ({"learning_rate": 0.1, "alpha": float("inf")}, "alpha"),
+        ({"learning_rate": 0.1, "beta": float("inf")}, "beta"),
+        ({"learning_rate": 0.1, "psi_init": float("nan")}, "psi_init"),
+        ({"learning_rate": 0.1, "weight_decay": float("inf")}, "weight_decay"),
+        # concrete arrays are checked too: a negative one would climb the gradient
+        ({"learning_rate": jnp.array(-1.0)}, "learning_rate"),
+        ({"learning_rate": np.float32(-1.0)}, "learning_rate"),
+        ({"learning_rate": 0.1, "beta": jnp.array(0.0)}, "beta"),
     ],
 )
 @pytest.mark.parametrize("factory", [inna_optax.inna, inna_optax.scale_by_inna])
@@ -94,3 +104,82 @@ def test_core_package_imports_only_jax_optax_chex():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("dtype", [jnp.int32, jnp.bool_])
+def test_integer_and_boolean_params_raise_naming_the_leaf(dtype):
+    tx = inna_optax.inna(0.1)
+    with pytest.raises(ValueError, match=r"floating-point, but \['n'\] has dtype"):
+        tx.init({"w": jnp.ones(2), "n": jnp.ones(2, dtype)})
+
+
+def test_complex_params_with_a_real_state_dtype_raise():
+    tx = inna_optax.inna(0.1, psi_dtype=jnp.float32)
+    with pytest.raises(ValueError, match="imaginary part"):
+        tx.init({"z": jnp.ones(2, jnp.complex64)})
+
+
+def test_complex_params_with_their_own_dtype_keep_the_imaginary_part():
+    tx = inna_optax.inna(0.1)
+    params = {"z": jnp.array([1.0 + 2.0j, -1.0j], jnp.complex64)}
+    grads = {"z": jnp.array([0.5 - 0.5j, 1.0j], jnp.complex64)}
+    updates, _ = tx.update(grads, tx.init(params), params)
+    np.testing.assert_allclose(updates["z"], -0.1 * grads["z"], rtol=1e-6)
+
+
+def test_a_concrete_negative_schedule_value_raises_at_update():
+    tx = inna_optax.inna(lambda count: -0.1)
+    params = {"w": jnp.ones(2)}
+    with pytest.raises(ValueError, match="`learning_rate`"):
+        tx.update(params, tx.init(params), params)
+
+
+def test_injected_hyperparameters_are_checked_when_concrete_and_traced_under_jit():
+    params = {"w": jnp.ones(3)}
+    with pytest.raises(ValueError, match="`learning_rate`"):
+        optax.inject_hyperparams(inna_optax.inna)(learning_rate=-0.1).init(params)
+    tx = optax.inject_hyperparams(inna_optax.inna)(learning_rate=0.1)
+    state = tx.init(params)
+    updates, state = jax.jit(tx.update)(params, state, params)
+    np.testing.assert_allclose(updates["w"], -0.1 * params["w"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("factory", [inna_optax.inna, inna_optax.innaprop])
+def test_masked_empty_group_and_empty_tree_work_like_optax(factory):
+    params = {"a": jnp.ones(2), "b": jnp.ones(3)}
+    grads = jax.tree.map(lambda p: 0.5 * p, params)
+    # masked with nothing selected: INNA sees an empty tree of MaskedNodes
+    tx = optax.masked(factory(0.1), {"a": False, "b": False})
+    updates, _ = tx.update(grads, tx.init(params), params)
+    chex_equal = jax.tree.map(lambda u, g: bool(jnp.all(u == g)), updates, grads)
+    assert all(jax.tree.leaves(chex_equal))  # passed through untouched
+    # multi_transform with an empty INNA group
+    groups = {"inna": factory(0.1), "sgd": optax.sgd(0.1)}
+    tx = optax.multi_transform(groups, {"a": "sgd", "b": "sgd"})
+    updates, _ = tx.update(grads, tx.init(params), params)
+    np.testing.assert_allclose(updates["a"], -0.05 * jnp.ones(2))
+    # an empty tree
+    tx = factory(0.1)
+    updates, state = tx.update({}, tx.init({}), {})
+    assert updates == {} and int(state.count) == 1
+
+
+def test_the_state_structure_does_not_depend_on_how_hyperparameters_are_passed():
+    params = {"w": jnp.ones(3)}
+    for factory, kwargs in ((inna_optax.inna, {}), (inna_optax.innaprop, {})):
+        plain = factory(0.1, **kwargs).init(params)
+        for wd in (0.0, 0.01):
+            injected = optax.inject_hyperparams(factory)(0.1, weight_decay=wd).init(params)
+            assert jax.tree.structure(injected.inner_state) == jax.tree.structure(plain)
+            assert jax.tree.structure(factory(0.1, weight_decay=wd).init(params)) == (
+                jax.tree.structure(plain)
+            )
+
+
+def test_annotations_are_real_types_not_strings():
+    import inspect
+
+    for fn in (inna_optax.inna, inna_optax.scale_by_inna, inna_optax.innaprop):
+        sig = inspect.signature(fn)
+        assert not isinstance(sig.parameters["learning_rate"].annotation, str)
+        assert not isinstance(sig.return_annotation, str)

@@ -13,7 +13,7 @@ import time
 import typing
 from typing import Any
 
-from inna_optax.training.optimizers import OPTIMIZERS
+from inna_optax.training.optimizers import OPTIMIZERS, SCHEDULES
 
 DATASETS = ("digits", "mnist", "cifar10", "cifar100", "folder")
 PSI_INITS = ("gradient", "params")
@@ -116,10 +116,30 @@ class Config:
         "gamma_0 (default: " + ", ".join(f"{k} {v.lr:g}" for k, v in OPTIMIZERS.items()) + ")",
         _finite(0, lo_open=True),
     )
-    alpha: float = _field(0.5, "INNA's alpha (viscous damping), >= 0", _finite(0))
-    beta: float = _field(0.1, "INNA's beta (Newtonian damping), > 0", _finite(0, lo_open=True))
+    alpha: float | None = _field(
+        None,
+        "alpha (viscous damping), >= 0 (default: inna 0.5, innaprop 0.1)",
+        _finite(0),
+    )
+    beta: float | None = _field(
+        None,
+        "beta (Newtonian damping), > 0 (default: inna 0.1, innaprop 0.9)",
+        _finite(0, lo_open=True),
+    )
+    schedule: str | None = _field(
+        None,
+        "gamma_k: 'power' gamma_0 (k+1)^-q, 'constant', or 'cosine' (to 0 at the last "
+        "step of --epochs) (default: power for inna and sgd, constant for the others)",
+        choices=SCHEDULES,
+    )
     decay_power: float = _field(
-        0.5, "q in gamma_0 (k+1)^-q for INNA and SGD, in (0, 1]", _finite(0, 1, lo_open=True)
+        0.5, "q of the power schedule gamma_0 (k+1)^-q, in (0, 1]", _finite(0, 1, lo_open=True)
+    )
+    weight_decay: float | None = _field(
+        None,
+        "decoupled weight decay lambda, >= 0, for inna, innaprop and adamw "
+        "(default: inna 0, innaprop and adamw 0.01)",
+        _finite(0),
     )
     psi_init: str = _field(
         "gradient",
@@ -165,7 +185,7 @@ class Config:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             choices = f.metadata.get("choices")
-            if choices and value not in choices:
+            if choices and value is not None and value not in choices:
                 raise ConfigError(f"{flag(f.name)}: must be one of {', '.join(choices)}")
             check = f.metadata.get("check")
             if check and (problem := check(value)):
@@ -174,6 +194,11 @@ class Config:
             raise ConfigError(f"--seeds: repeated seed in {list(self.seeds)}")
         if self.dataset != "digits" and not (self.data_dir or self.download):
             raise ConfigError(f"--data-dir: --dataset {self.dataset} needs it (or --download)")
+        spec = OPTIMIZERS[self.optimizer]
+        if self.weight_decay is not None and "weight_decay" not in spec.hyper + spec.options:
+            raise ConfigError(
+                f"--weight-decay: {self.optimizer} takes none (inna, innaprop and adamw do)"
+            )
         if self.resume and self.overwrite:
             raise ConfigError("--resume: cannot be combined with --overwrite")
         if self.resume and self.out is None:
@@ -184,6 +209,15 @@ class Config:
                 f"(--batch-size {self.batch_size})"
             )
         return self
+
+    def value(self, name: str) -> Any:
+        """A hyperparameter field, or the optimizer's default when unset."""
+        value = getattr(self, name)
+        return OPTIMIZERS[self.optimizer].defaults.get(name) if value is None else value
+
+    @property
+    def schedule_kind(self) -> str:
+        return self.schedule or OPTIMIZERS[self.optimizer].schedule
 
     @property
     def learning_rate(self) -> float:

@@ -86,10 +86,13 @@ def init_replicas(config: Config, seeds, in_channels: int, num_classes: int):
     return graphdef, params, stats, count_params(models[0])
 
 
-def optimizer_for(config: Config) -> Callable[..., optax.GradientTransformation]:
+def optimizer_for(
+    config: Config, total_steps: int | None = None
+) -> Callable[..., optax.GradientTransformation]:
     """`build(**hparams)`: the config's optimizer, with per-replica hyperparameters
-    (lr, decay_power and the optimizer's `hyper` fields) overriding the config's."""
-    values = dataclasses.asdict(config)
+    (lr, decay_power and the optimizer's `hyper` fields) overriding the config's.
+    `total_steps`: the run's length, for the cosine schedule."""
+    values = {**dataclasses.asdict(config), "total_steps": total_steps}
 
     def build(**hparams):
         merged = {**values, "lr": config.learning_rate, **hparams}
@@ -101,9 +104,9 @@ def optimizer_for(config: Config) -> Callable[..., optax.GradientTransformation]
 def hyperparameters(config: Config, replicas: int, sweep: dict | None = None) -> dict:
     """Per-replica (replicas,) float32 arrays of every traced hyperparameter."""
     spec = optimizers.OPTIMIZERS[config.optimizer]
-    names = ("lr", *(("decay_power",) if spec.decays else ()), *spec.hyper)
+    names = ("lr", *(("decay_power",) if config.schedule_kind == "power" else ()), *spec.hyper)
     values = {"lr": config.learning_rate}
-    values.update({k: getattr(config, k) for k in names if k != "lr"})
+    values.update({k: config.value(k) for k in names if k != "lr"})
     values.update(sweep or {})
     unknown = set(values) - set(names)
     if unknown:
@@ -250,7 +253,7 @@ def fit(
     group = config.replica_group or (1 if jax.default_backend() == "cpu" else r)
     groups = [slice(g, min(g + group, r)) for g in range(0, r, group)]
     hparams = hyperparameters(config, r, sweep)
-    build = optimizer_for(config)
+    build = optimizer_for(config, config.epochs * (len(data.x_train) // config.batch_size))
     graphdef, all_params, all_stats, n_params = init_replicas(
         config, seeds, data.x_train.shape[-1], data.num_classes
     )
@@ -357,6 +360,13 @@ def summary(config: Config, history: History) -> dict:
         "train_loss": float(np.mean(history.train_loss[:, -1])),
         "epochs": config.epochs,
         "learning_rate": config.learning_rate,  # gamma_0, the registry's default unless --lr
+        "schedule": config.schedule_kind,
+        # the optimizer's hyperparameters as used (its defaults where a flag was unset)
+        "hyperparameters": {
+            k: config.value(k)
+            for k in optimizers.OPTIMIZERS[config.optimizer].hyper
+            + optimizers.OPTIMIZERS[config.optimizer].options
+        },
         "steps_per_second": history.steps_per_second,
         "replica_steps_per_second": history.replica_steps_per_second,
         "wall_seconds": history.seconds,

@@ -6,11 +6,14 @@ benchmarks' gamma_0 grids are all read from :data:`OPTIMIZERS`.
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import optax
 
 import inna_optax
+
+SCHEDULES = ("power", "constant", "cosine")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,50 +21,94 @@ class Optimizer:
     """How to build one optimizer of the registry.
 
     Attributes:
-      build: ``build(learning_rate, **hyper)`` returns the transformation;
-        ``learning_rate`` is a float, a traced scalar or an optax schedule.
+      build: ``build(learning_rate, **hyper, **options)`` returns the
+        transformation; ``learning_rate`` is a float, a traced scalar or an optax
+        schedule.
       lr: the default gamma_0.
-      decays: True for gamma_k = gamma_0 (k+1)^-q (the paper's INNA and SGD),
-        False for a constant gamma_0 (the paper's Adam and Adagrad).
+      schedule: the default schedule of gamma_k: ``"power"`` for
+        gamma_0 (k+1)^-q (the paper's INNA and SGD), ``"constant"`` (the paper's
+        Adam and Adagrad), ``"cosine"`` (gamma_0 decayed to 0 over the run).
       hyper: Config fields passed to ``build`` as numbers (they may be traced
         per replica in a sweep).
       options: Config fields passed to ``build`` as Python values.
+      defaults: the values of `hyper` and `options` fields left unset (None) in
+        the Config.
       help: one line for the command line.
     """
 
     build: Callable[..., optax.GradientTransformation]
     lr: float
-    decays: bool
+    schedule: str
     help: str
     hyper: tuple[str, ...] = ()
     options: tuple[str, ...] = ()
+    defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 OPTIMIZERS: dict[str, Optimizer] = {
     "inna": Optimizer(
         inna_optax.inna,
         lr=1.0,
-        decays=True,
+        schedule="power",
         hyper=("alpha", "beta"),
-        options=("psi_init",),
+        options=("psi_init", "weight_decay"),
+        defaults=dict(alpha=0.5, beta=0.1, psi_init="gradient", weight_decay=0.0),
         help="INNA, gamma_0 (k+1)^-q",
     ),
-    "sgd": Optimizer(optax.sgd, lr=1.0, decays=True, help="SGD, gamma_0 (k+1)^-q"),
-    "adagrad": Optimizer(optax.adagrad, lr=0.1, decays=False, help="Adagrad, constant gamma_0"),
-    "adam": Optimizer(optax.adam, lr=1e-3, decays=False, help="Adam, constant gamma_0"),
+    "sgd": Optimizer(optax.sgd, lr=1.0, schedule="power", help="SGD, gamma_0 (k+1)^-q"),
+    "adagrad": Optimizer(
+        optax.adagrad, lr=0.1, schedule="constant", help="Adagrad, constant gamma_0"
+    ),
+    "adam": Optimizer(optax.adam, lr=1e-3, schedule="constant", help="Adam, constant gamma_0"),
+    "innaprop": Optimizer(
+        inna_optax.innaprop,
+        lr=1e-3,
+        schedule="constant",
+        hyper=("alpha", "beta"),
+        options=("weight_decay",),
+        defaults=dict(alpha=0.1, beta=0.9, weight_decay=0.01),
+        help="INNAprop (Bolte et al. 2024), the authors' defaults",
+    ),
+    "adamw": Optimizer(
+        optax.adamw,
+        lr=1e-3,
+        schedule="constant",
+        options=("weight_decay",),
+        defaults=dict(weight_decay=0.01),
+        help="AdamW, weight decay 0.01 (PyTorch's default, INNAprop's)",
+    ),
 }
 
 
-def make(name: str, lr, decay_power=0.5, **values) -> optax.GradientTransformation:
+def make(
+    name: str, lr, decay_power=0.5, schedule=None, total_steps=None, **values
+) -> optax.GradientTransformation:
     """The transformation `name` with gamma_0 = `lr` (a number or a traced scalar).
 
-    `values` holds the optimizer's `hyper` and `options` fields (others are
-    ignored, so a whole Config's worth can be passed).
+    `schedule` (default: the optimizer's) picks gamma_k; ``"cosine"`` needs
+    `total_steps`. `values` holds the optimizer's `hyper` and `options` fields
+    (others are ignored, so a whole Config's worth can be passed; None means the
+    optimizer's default).
     """
     spec = OPTIMIZERS[name]
-    learning_rate = inna_optax.inverse_power_decay(lr, decay_power) if spec.decays else lr
-    kwargs = {k: values[k] for k in spec.hyper + spec.options if k in values}
+    kind = schedule or spec.schedule
+    if kind == "power":
+        learning_rate = inna_optax.inverse_power_decay(lr, decay_power)
+    elif kind == "cosine":
+        if not total_steps:
+            raise ValueError("the cosine schedule needs the run's number of steps")
+        learning_rate = optax.cosine_decay_schedule(lr, total_steps)
+    else:
+        learning_rate = lr
+    kwargs = dict(spec.defaults)
+    names = spec.hyper + spec.options
+    kwargs.update({k: v for k, v in values.items() if k in names and v is not None})
     return spec.build(learning_rate, **kwargs)
+
+
+def default(name: str, field: str, value=None):
+    """`value`, or optimizer `name`'s default for the Config `field` when None."""
+    return OPTIMIZERS[name].defaults.get(field) if value is None else value
 
 
 def ladder(center: float, below: int = 2, above: int = 2) -> tuple[float, ...]:

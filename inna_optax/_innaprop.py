@@ -1,0 +1,235 @@
+"""INNAprop: INNA with RMSprop's scaling of the gradient and decoupled weight decay.
+
+Bolte, Boustany, Pauwels and Purica, "A second-order-like optimizer with adaptive
+gradient scaling for deep learning", 2024 (arXiv:2410.05871).
+"""
+
+import numbers
+from typing import Any, NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+import optax
+
+from inna_optax._inna import (
+    _NO_PARAMS_MSG,
+    check_learning_rate,
+    check_number,
+    check_params,
+    compute_dtype,
+    inertial_step,
+    psi_of,
+    weight_decay_mask,
+)
+
+
+class InnapropState(NamedTuple):
+    """State of :func:`scale_by_innaprop`: twice the params' bytes, as AdamW's.
+
+    Attributes:
+      count: the number of updates k made so far (int32), incremented without
+        overflow.
+      nu: the second-moment estimate v_k of the gradient (RMSprop's), one array
+        per parameter.
+      theta_minus_psi: D_k = theta_k - psi_k, as in :class:`InnaState`;
+        ``state.psi(params)`` gives psi_k.
+    """
+
+    count: chex.Array
+    nu: optax.Updates
+    theta_minus_psi: optax.Updates
+
+    def psi(self, params: optax.Params) -> optax.Updates:
+        """The paper's psi_k = theta_k - D_k, for the params theta_k of this state."""
+        return psi_of(params, self.theta_minus_psi)
+
+
+def scale_by_innaprop(
+    learning_rate: optax.ScalarOrSchedule,
+    alpha: float = 0.1,
+    beta: float = 0.9,
+    *,
+    sigma: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.01,
+    mask: Any = None,
+    psi_dtype: Any = None,
+) -> optax.GradientTransformationExtraArgs:
+    r"""INNAprop (Bolte et al. 2024, Algorithm 1) as an optax transformation.
+
+    With step sizes gamma_k, weight decay lambda, second-moment decay sigma and
+    g_k the gradient at theta_k, the authors' update for k = 1, 2, ... is::
+
+      theta <- (1 - gamma_k lambda) theta                          (decoupled decay)
+      v_k    = sigma v_{k-1} + (1 - sigma) g_k^2,   v_hat = v_k / (1 - sigma^k)
+      psi_k  = (1 - gamma_k/beta) psi_{k-1} + gamma_k (1/beta - alpha) theta
+      theta <- (1 + gamma_k (1 - alpha beta)/(beta - gamma_k)) theta
+               - gamma_k/(beta - gamma_k) psi_k - gamma_k beta g_k / (sqrt(v_hat) + eps)
+
+    with psi_0 = (1 - alpha beta) theta_0 and v_0 = 0. Eliminating psi_k from the
+    last line shows that this is INNA's eq. (12) run from the decayed theta with
+    u_k = g_k / (sqrt(v_hat) + eps) in place of the gradient. As in
+    :func:`scale_by_inna`, the state holds D = theta - psi, which moves only by
+    D_{k+1} = D_k - gamma_k lambda theta_k - gamma_k beta u_k, and the step is
+    computed without the authors' division by beta - gamma_k, so
+    gamma_k >= beta is fine. The learning rate schedule is evaluated at
+    k - 1 = 0, 1, ... (optax's step count).
+
+    Args:
+      learning_rate: gamma_k, a finite float > 0 or an optax schedule (the
+        authors: 1e-3, with a cosine schedule).
+      alpha: viscous damping alpha >= 0 (default 0.1, the authors').
+      beta: Newtonian damping beta > 0 (default 0.9, the authors').
+      sigma: decay of the second moment, in [0, 1) (default 0.999).
+      eps: added to sqrt(v_hat), >= 0 (default 1e-8).
+      weight_decay: decoupled weight decay lambda >= 0 (default 0.01).
+      mask: a tree of booleans (or a prefix of the params' tree), or a callable
+        of params returning one, saying which leaves weight decay applies to
+        (as in ``optax.adamw``).
+      psi_dtype: dtype of the state D and nu (default: each parameter's dtype);
+        arithmetic is done in at least float32.
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs``; its ``update`` needs
+      ``params`` and returns theta_{k+1} - theta_k in each parameter's dtype.
+
+    Raises:
+      ValueError: for a concrete hyperparameter out of range or not finite,
+        integer or boolean params, complex params with a real ``psi_dtype``, or
+        an update without params.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, optax, inna_optax
+      >>> f = lambda x: jnp.sum((x - 1.0) ** 2)
+      >>> tx = inna_optax.innaprop(1e-2, weight_decay=0.0)
+      >>> x = jnp.zeros(3)
+      >>> state = tx.init(x)
+      >>> for _ in range(1000):
+      ...   updates, state = tx.update(jax.grad(f)(x), state, x)
+      ...   x = optax.apply_updates(x, updates)
+      >>> bool(f(x) < 1e-3)
+      True
+
+    References:
+      Bolte, Boustany, Pauwels and Purica, `A second-order-like optimizer with
+      adaptive gradient scaling for deep learning
+      <https://arxiv.org/abs/2410.05871>`_, 2024.
+    """
+    who = "INNAprop"
+    check_learning_rate(who, learning_rate)
+    check_number(who, "alpha", alpha, lambda v: v >= 0, ">= 0")
+    check_number(who, "beta", beta, lambda v: v > 0, "> 0")
+    check_number(who, "sigma", sigma, lambda v: 0 <= v < 1, "in [0, 1)")
+    check_number(who, "eps", eps, lambda v: v >= 0, ">= 0")
+    check_number(who, "weight_decay", weight_decay, lambda v: v >= 0, ">= 0")
+    no_decay = isinstance(weight_decay, numbers.Real) and weight_decay == 0
+
+    def init_fn(params: optax.Params) -> InnapropState:
+        check_params(who, params, psi_dtype)
+
+        def dtype_of(p):
+            return psi_dtype if psi_dtype is not None else p.dtype
+
+        def init_d(p):  # D_0 = theta_0 - psi_0 = alpha beta theta_0
+            dtype = dtype_of(p)
+            return (alpha * beta * p.astype(compute_dtype(dtype))).astype(dtype)
+
+        def init_nu(p):  # real, also for complex params
+            return jnp.zeros(p.shape, jnp.finfo(dtype_of(p)).dtype)
+
+        return InnapropState(
+            count=jnp.zeros([], jnp.int32),
+            nu=jax.tree.map(init_nu, params),
+            theta_minus_psi=jax.tree.map(init_d, params),
+        )
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del extra_args
+        if params is None:
+            raise ValueError(_NO_PARAMS_MSG.format(who=who))
+        gamma = learning_rate(state.count) if callable(learning_rate) else learning_rate
+        check_learning_rate(who, gamma)
+        count = optax.safe_increment(state.count)  # k = 1, 2, ...
+        grads, treedef = jax.tree.flatten(updates)
+        nus = treedef.flatten_up_to(state.nu)
+        ds = treedef.flatten_up_to(state.theta_minus_psi)
+        thetas = treedef.flatten_up_to(params)
+        masks = weight_decay_mask(mask, params, len(grads), treedef)
+        steps, nu_next, d_next = [], [], []
+        for g_k, nu, d, theta, decays in zip(grads, nus, ds, thetas, masks, strict=True):
+            cdt = compute_dtype(d.dtype)
+            rdt = compute_dtype(nu.dtype)
+            g_k, th = g_k.astype(cdt), theta.astype(cdt)
+            gam, a, b = (jnp.asarray(x, cdt) for x in (gamma, alpha, beta))
+            sig, e = jnp.asarray(sigma, rdt), jnp.asarray(eps, rdt)
+            nu_k = sig * nu.astype(rdt) + (1 - sig) * jnp.square(jnp.abs(g_k))
+            bias = 1 - sig ** count.astype(rdt)
+            u = g_k / (jnp.sqrt(nu_k / bias) + e)
+            decay = None
+            if not no_decay and decays is not False:
+                decay = gam * jnp.asarray(weight_decay, cdt) * jnp.asarray(decays, cdt)
+            step, d_new = inertial_step(u, d.astype(cdt), th, gam, a, b, decay)
+            steps.append(step.astype(theta.dtype))
+            nu_next.append(nu_k.astype(nu.dtype))
+            d_next.append(d_new.astype(d.dtype))
+        return treedef.unflatten(steps), InnapropState(
+            count=count, nu=treedef.unflatten(nu_next), theta_minus_psi=treedef.unflatten(d_next)
+        )
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def innaprop(
+    learning_rate: optax.ScalarOrSchedule,
+    alpha: float = 0.1,
+    beta: float = 0.9,
+    *,
+    sigma: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.01,
+    mask: Any = None,
+    psi_dtype: Any = None,
+) -> optax.GradientTransformationExtraArgs:
+    r"""INNAprop, the user-facing optimizer (defaults: the authors').
+
+    The step size enters the update nonlinearly and the decoupled weight decay
+    moves theta but not psi, so, as for :func:`inna`, the whole update lives in
+    :func:`scale_by_innaprop`; this alias is that transformation, named like
+    optax's optimizers. See :func:`scale_by_innaprop` for the equations.
+
+    Args:
+      learning_rate: gamma_k, a float > 0 or an optax schedule (the authors use
+        1e-3 with a cosine schedule, e.g. ``optax.cosine_decay_schedule``).
+      alpha: viscous damping alpha >= 0 (default 0.1).
+      beta: Newtonian damping beta > 0 (default 0.9).
+      sigma: decay of the second moment, in [0, 1) (default 0.999).
+      eps: added to sqrt(v_hat), >= 0 (default 1e-8).
+      weight_decay: decoupled weight decay lambda >= 0 (default 0.01).
+      mask: which leaves weight decay applies to (as in ``optax.adamw``).
+      psi_dtype: dtype of the optimizer state (default: the params' dtype).
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, optax, inna_optax
+      >>> tx = inna_optax.innaprop(optax.cosine_decay_schedule(1e-3, 1000))
+      >>> params = {"w": jnp.ones(3)}
+      >>> state = tx.init(params)
+      >>> grads = jax.grad(lambda p: jnp.sum(p["w"] ** 2))(params)
+      >>> updates, state = tx.update(grads, state, params)
+      >>> params = optax.apply_updates(params, updates)
+      >>> jax.tree.map(jnp.shape, state.nu)
+      {'w': (3,)}
+    """
+    return scale_by_innaprop(
+        learning_rate,
+        alpha,
+        beta,
+        sigma=sigma,
+        eps=eps,
+        weight_decay=weight_decay,
+        mask=mask,
+        psi_dtype=psi_dtype,
+    )
