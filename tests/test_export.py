@@ -1,0 +1,87 @@
+"""The jitted train step and the bare optimizer steps lower for GPU (cuda) and TPU:
+`jax.export` serialises them for those platforms on this CPU-only machine, which
+fails if anything in them (an op, a custom call, a dtype) is CPU-only."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import inna_optax
+from inna_optax.training import Config, loop
+from inna_optax.training.optimizers import OPTIMIZERS
+
+PLATFORMS = ("cuda", "tpu")
+
+
+def _abstract(tree):
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), jnp.result_type(x)), tree)
+
+
+def export(fn, *args, **jit):
+    """Exports `fn(*args)` for GPU and TPU over flat lists of arrays (serialising
+    optax's and our NamedTuple states' tree structure is not the point here)."""
+    leaves, treedef = jax.tree.flatten(args)
+
+    def flat(*leaves):
+        return jax.tree.leaves(fn(*jax.tree.unflatten(treedef, leaves)))
+
+    return jax.export.export(jax.jit(flat, **jit), platforms=PLATFORMS)(*_abstract(leaves))
+
+
+def _check(exported):
+    assert tuple(exported.platforms) == PLATFORMS
+    text = exported.mlir_module()
+    assert "stablehlo" in text
+    # round trip: what a GPU or TPU host would load
+    again = jax.export.deserialize(exported.serialize())
+    assert tuple(again.platforms) == PLATFORMS
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: inna_optax.inna(inna_optax.inverse_power_decay(0.1), weight_decay=1e-4),
+        lambda: inna_optax.innaprop(optax.cosine_decay_schedule(1e-3, 100)),
+        lambda: optax.adamw(1e-3),
+    ],
+    ids=["inna", "innaprop", "adamw"],
+)
+def test_optimizer_step_exports_for_gpu_and_tpu(make):
+    tx = make()
+    params = {"w": jnp.ones((64, 32)), "b": jnp.zeros(32, jnp.bfloat16)}
+    state = tx.init(params)
+
+    def step(params, state, grads):
+        updates, state = tx.update(grads, state, params)
+        return optax.apply_updates(params, updates), state
+
+    _check(export(step, params, state, params))
+
+
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+def test_nin_train_step_exports_for_gpu_and_tpu(optimizer):
+    config = Config(optimizer=optimizer, width=0.125, batch_size=8, seeds=(0, 1))
+    seeds = np.asarray(config.seeds, np.uint32)
+    graphdef, params, stats, _ = loop.init_replicas(config, seeds, 1, 10)
+    hparams = {k: jnp.asarray(v) for k, v in loop.hyperparameters(config, len(seeds)).items()}
+    build = loop.optimizer_for(config, total_steps=100)
+    opt_state = loop.init_state(build, params, hparams)
+    train_step, eval_step = loop.make_steps(graphdef, build)
+    r, b = len(seeds), config.batch_size
+    x = jnp.zeros((r, b, 28, 28, 1), jnp.float32)
+    y = jnp.zeros((r, b), jnp.int32)
+    args = (params, stats, opt_state, x, y, jnp.asarray(seeds), jnp.int32(0), hparams)
+    _check(export(train_step, *args))
+    _check(export(eval_step, params, stats, x[0], y[0], jnp.ones(b)))
+
+
+def test_the_export_check_can_fail_on_cpu_only_code():
+    # a host callback lowers only for the CPU it runs on: export must refuse it
+    def host_only(x):
+        shape = jax.ShapeDtypeStruct(x.shape, x.dtype)
+        return jax.pure_callback(lambda a: np.asarray(a) * 2, shape, x)
+
+    with pytest.raises(Exception, match="callback"):
+        export(host_only, jnp.ones(3))
