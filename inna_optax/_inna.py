@@ -117,21 +117,23 @@ def compute_dtype(dtype) -> jnp.dtype:
     return jnp.promote_types(dtype, jnp.float32)
 
 
-def inertial_step(v, d_k, theta, gamma, alpha, beta, decay):
+def inertial_step(v, d_k, theta, gamma, alpha, beta, decay, v_step=None):
     """One step of eq. (12) in D form, in theta's compute dtype (all arrays cast).
 
     With decoupled weight decay `decay` = gamma lambda (None for none), theta is
     first scaled by (1 - gamma lambda) and psi left alone, so D loses
     gamma lambda theta. Returns (theta_{k+1} - theta_k, D_{k+1}); neither reads
-    D_k after D_{k+1} is known, so a donated D is updated in place.
+    D_k after D_{k+1} is known, so a donated D is updated in place. `v_step`, the
+    same values as `v` computed apart, is used in (b) when given (INNAprop).
     """
+    v_step = v if v_step is None else v_step
     if decay is not None:
         d_k = d_k - decay * theta
         decayed = theta - decay * theta
     else:
         decayed = theta
     d_next = d_k - gamma * beta * v  # (a)
-    step = gamma * (d_next / beta - alpha * decayed - (beta - gamma) * v)  # (b)
+    step = gamma * (d_next / beta - alpha * decayed - (beta - gamma) * v_step)  # (b)
     if decay is not None:
         step = step - decay * theta
     return step, d_next
