@@ -377,6 +377,47 @@ def test_four_devices_match_one_device(mnist_dir):
     np.testing.assert_allclose(plain[1].test_loss, plain[0].test_loss, rtol=1e-4)
 
 
+def _device_bytes(tree, device) -> int:
+    return sum(
+        shard.data.nbytes
+        for leaf in jax.tree.leaves(tree)
+        for shard in leaf.addressable_shards
+        if shard.device == device
+    )
+
+
+@pytest.mark.parametrize("optimizer", ["inna", "innaprop", "adam"])
+def test_sharded_params_match_replicated_and_hold_a_quarter_each(mnist_dir, optimizer):
+    # LeCun init without batch norm: losses that move, and no batch statistics
+    # whose reductions the sharding reorders (with batch norm: rounding, below)
+    base = tiny(mnist_dir, devices=4, norm=False, init="lecun", optimizer=optimizer)
+    replicated = fit(base)
+    sharded = fit(dataclasses.replace(base, shard="params"))
+    np.testing.assert_allclose(sharded.train_loss, replicated.train_loss, rtol=1e-5)
+    np.testing.assert_allclose(sharded.test_loss, replicated.test_loss, rtol=1e-5)
+    assert replicated.train_loss[0, -1] < replicated.train_loss[0, 0]  # it trains
+    for tree in (sharded.params[0], sharded.opt_state[0]):
+        total = sum(leaf.nbytes for leaf in jax.tree.leaves(tree))
+        unsplit = sum(
+            leaf.nbytes for leaf in jax.tree.leaves(tree) if leaf.sharding.is_fully_replicated
+        )
+        assert unsplit < total / 10  # only biases of odd size and counts stay whole
+        for device in jax.local_devices()[:4]:
+            assert _device_bytes(tree, device) <= total / 4 + unsplit
+    # the optimizer's state keeps its parameter's sharding
+    specs = {leaf.shape: leaf.sharding.spec for leaf in jax.tree.leaves(sharded.params[0])}
+    for leaf in jax.tree.leaves(sharded.opt_state[0]):
+        if leaf.shape in specs:
+            assert leaf.sharding.spec == specs[leaf.shape]
+
+
+def test_sharded_params_with_batch_norm_match_to_rounding(mnist_dir):
+    base = tiny(mnist_dir, devices=4)
+    replicated = fit(base)
+    sharded = fit(dataclasses.replace(base, shard="params"))
+    np.testing.assert_allclose(sharded.train_loss, replicated.train_loss, rtol=2e-3)
+
+
 def test_vmapped_seeds_match_single_runs(mnist_dir):
     base = tiny(mnist_dir, epochs=1, dropout=0.5)
     both = fit(dataclasses.replace(base, seeds=(0, 1), replica_group=2))

@@ -18,6 +18,7 @@ from inna_optax.training.optimizers import OPTIMIZERS, SCHEDULES
 DATASETS = ("digits", "mnist", "cifar10", "cifar100", "folder")
 PSI_INITS = ("gradient", "params")
 INITS = ("lecun", "he", "glorot")  # the keys of models.INITS
+SHARDS = ("none", "params")
 
 
 class ConfigError(ValueError):
@@ -160,6 +161,13 @@ class Config:
     )
     devices: int | None = _field(
         None, "shard each batch over the first N local devices (default: all)", _int_at_least(1)
+    )
+    shard: str = _field(
+        "none",
+        "'params': shard every parameter and its optimizer state over the devices "
+        "(FSDP style, along a dimension the device count divides; the rest "
+        "replicated); 'none': replicate them",
+        choices=SHARDS,
     )
     # outputs
     out: str | None = _field(

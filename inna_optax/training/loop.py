@@ -4,7 +4,8 @@ and the notebooks all train through :func:`fit`.
 One compiled train step serves every replica: replicas (one per seed, each with
 its own initialisation, data order and dropout, and optionally its own optimizer
 hyperparameters) are vmapped along a leading axis, `replica_group` at a time, and
-each batch is sharded over the local devices (parameters replicated).
+each batch is sharded over the local devices, with the parameters and optimizer
+state replicated, or sharded with `shard="params"` (:func:`state_sharding`).
 """
 
 import dataclasses
@@ -51,6 +52,7 @@ class History:
     test_loss: np.ndarray
     test_accuracy: np.ndarray
     params: list  # per group of replicas, stacked along the leading axis
+    opt_state: list  # the same, for the optimizer's state
     n_params: int
     steps_per_epoch: int
     steps_per_second: float  # compiled steps per second (each moves replica_group replicas)
@@ -114,7 +116,29 @@ def hyperparameters(config: Config, replicas: int, sweep: dict | None = None) ->
     return {k: np.broadcast_to(np.asarray(v, np.float32), (replicas,)) for k, v in values.items()}
 
 
-def make_steps(graphdef, build: Callable[..., optax.GradientTransformation]):
+def state_sharding(tree, mesh, shard: str = "none"):
+    """The sharding of each leaf of a replica-stacked tree (params, batch-norm
+    statistics, optimizer state): replicated, or with ``shard="params"`` split over
+    the mesh's "data" axis along the first dimension after the replica axis that
+    the device count divides (FSDP style); leaves with no such dimension (biases
+    of odd size, scalars, step counts) stay replicated. An optimizer state leaf of
+    a parameter's shape gets the parameter's sharding."""
+    n = mesh.shape["data"]
+
+    def one(x):
+        shape = np.shape(x)
+        if shard == "params":
+            for axis in range(1, len(shape)):
+                if shape[axis] >= n and shape[axis] % n == 0:
+                    spec = [None] * len(shape)
+                    spec[axis] = "data"
+                    return NamedSharding(mesh, PartitionSpec(*spec))
+        return NamedSharding(mesh, PartitionSpec())
+
+    return jax.tree.map(one, tree)
+
+
+def make_steps(graphdef, build: Callable[..., optax.GradientTransformation], shardings=None):
     """Jitted train and eval steps, vmapped over a leading axis of replicas.
 
     `build(**hparams)` returns the optimizer of one replica; `hparams` holds its
@@ -141,8 +165,12 @@ def make_steps(graphdef, build: Callable[..., optax.GradientTransformation]):
         correct = (jnp.argmax(logits, -1) == y).astype(jnp.float32)
         return jnp.sum(losses * mask), jnp.sum(correct * mask)
 
+    # `shardings`: (params, stats, opt_state) shardings the step keeps
+    out = None if shardings is None else (*shardings, None)
     train = jax.jit(
-        jax.vmap(train_step, in_axes=(0, 0, 0, 0, 0, 0, None, 0)), donate_argnums=(0, 1, 2)
+        jax.vmap(train_step, in_axes=(0, 0, 0, 0, 0, 0, None, 0)),
+        donate_argnums=(0, 1, 2),
+        **({} if out is None else {"out_shardings": out}),
     )
     evaluate_batch = jax.jit(jax.vmap(eval_step, in_axes=(0, 0, None, None, None)))
     return train, evaluate_batch
@@ -246,7 +274,6 @@ def fit(
     data = prepare(config) if data is None else data
     mesh = _mesh(config)
     batch_sharding = NamedSharding(mesh, PartitionSpec(None, "data"))
-    replicated = NamedSharding(mesh, PartitionSpec())
 
     seeds = np.asarray(config.seeds, np.uint32)
     r = len(seeds)
@@ -274,8 +301,13 @@ def fit(
         run.begin()
         if restored is not None:
             first_epoch, states = restored[0] + 1, restored[1]
-    states = jax.device_put(states, replicated)
-    train_step, eval_step = make_steps(graphdef, build)
+    # the specs skip the replica axis, so every group (the last may be smaller) has
+    # the same shardings
+    sh = state_sharding(states[0], mesh, config.shard)
+    states = [jax.device_put(state, sh) for state in states]
+    train_step, eval_step = make_steps(
+        graphdef, build, (sh["params"], sh["stats"], sh["opt_state"])
+    )
 
     n, bs = len(data.x_train), config.batch_size
     steps = n // bs
@@ -339,6 +371,7 @@ def fit(
     history = History(
         **curves,
         params=[s["params"] for s in states],
+        opt_state=[s["opt_state"] for s in states],
         n_params=n_params,
         steps_per_epoch=steps,
         steps_per_second=rate,
