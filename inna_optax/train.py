@@ -14,7 +14,15 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from inna_optax.training import Config, ConfigError, DataError, NonFiniteLoss, RunDir, fit
+from inna_optax.training import (
+    Config,
+    ConfigError,
+    DataError,
+    NonFiniteLoss,
+    RunDir,
+    distributed,
+    fit,
+)
 from inna_optax.training.config import add_flags
 from inna_optax.training.run_dir import RunDirError
 
@@ -44,16 +52,23 @@ def _fresh_out(config: Config) -> Config:
     return dataclasses.replace(config, out=out)
 
 
+def print_line(line: str) -> None:
+    print(line, flush=True)
+
+
 def main(argv=None) -> int:
     run = None
     try:
         config = parse_args(argv).validate()
+        distributed.initialize(config)  # before any device is touched
+        distributed.check(config)
         if config.out is None:
             config = _fresh_out(config)
         run = RunDir(config)
+        primary = distributed.is_primary()
         with run:
-            history = fit(config, run=run, log=lambda line: print(line, flush=True))
-    except (ConfigError, DataError, RunDirError) as e:
+            history = fit(config, run=run, log=print_line if primary else None)
+    except (ConfigError, DataError, RunDirError, distributed.DistributedError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except NonFiniteLoss as e:
@@ -69,6 +84,8 @@ def main(argv=None) -> int:
             file=sys.stderr,
         )
         return 130
+    if not primary:
+        return 0
     acc = 100 * history.test_accuracy[:, -1].mean()
     print(
         f"test accuracy: {acc:.2f}% ({config.dataset}, {config.optimizer}, {config.epochs} epochs, "

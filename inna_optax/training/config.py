@@ -58,6 +58,15 @@ def _int_at_least(lo):
     return check
 
 
+def _host_port(v):
+    if v is None:
+        return None
+    host, _, port = v.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return f"must be HOST:PORT, got {v!r}"
+    return None
+
+
 def _seeds(v):
     if not v:
         return "needs at least one seed"
@@ -169,6 +178,26 @@ class Config:
         "replicated); 'none': replicate them",
         choices=SHARDS,
     )
+    # many processes (jax.distributed)
+    coordinator: str | None = _field(
+        None,
+        "HOST:PORT of process 0, to train as one of --num-processes processes "
+        "(one per host) with jax.distributed",
+        _host_port,
+        metavar="HOST:PORT",
+    )
+    num_processes: int | None = _field(
+        None, "with --coordinator: how many processes", _int_at_least(1)
+    )
+    process_id: int | None = _field(
+        None, "with --coordinator: this process's id, 0 to N-1", _int_at_least(0)
+    )
+    distributed: bool = _field(
+        False,
+        "join the cluster's job as jax.distributed detects it (SLURM, Open MPI, "
+        "Kubernetes, Cloud TPU)",
+    )
+    connect_timeout: int = _field(300, "seconds to wait for the other processes", _int_at_least(1))
     # outputs
     out: str | None = _field(
         None,
@@ -202,6 +231,16 @@ class Config:
             raise ConfigError(f"--seeds: repeated seed in {list(self.seeds)}")
         if self.dataset != "digits" and not (self.data_dir or self.download):
             raise ConfigError(f"--data-dir: --dataset {self.dataset} needs it (or --download)")
+        if self.coordinator and (self.num_processes is None or self.process_id is None):
+            raise ConfigError("--coordinator: needs --num-processes and --process-id")
+        if (self.num_processes is not None or self.process_id is not None) and not (
+            self.coordinator
+        ):
+            raise ConfigError("--num-processes: needs --coordinator (or use --distributed)")
+        if self.coordinator and self.process_id >= self.num_processes:
+            raise ConfigError(
+                f"--process-id: {self.process_id} is not below --num-processes {self.num_processes}"
+            )
         spec = OPTIMIZERS[self.optimizer]
         if self.weight_decay is not None and "weight_decay" not in spec.hyper + spec.options:
             raise ConfigError(

@@ -4,8 +4,9 @@ and the notebooks all train through :func:`fit`.
 One compiled train step serves every replica: replicas (one per seed, each with
 its own initialisation, data order and dropout, and optionally its own optimizer
 hyperparameters) are vmapped along a leading axis, `replica_group` at a time, and
-each batch is sharded over the local devices, with the parameters and optimizer
-state replicated, or sharded with `shard="params"` (:func:`state_sharding`).
+each batch is sharded over the devices (of every process, with `jax.distributed`),
+with the parameters and optimizer state replicated, or sharded with
+`shard="params"` (:func:`state_sharding`).
 """
 
 import dataclasses
@@ -21,7 +22,7 @@ import optax
 from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec
 
-from inna_optax.training import optimizers
+from inna_optax.training import distributed, optimizers
 from inna_optax.training.config import Config, ConfigError
 from inna_optax.training.data import Split, prepare
 from inna_optax.training.models import NiN, count_params
@@ -138,7 +139,9 @@ def state_sharding(tree, mesh, shard: str = "none"):
     return jax.tree.map(one, tree)
 
 
-def make_steps(graphdef, build: Callable[..., optax.GradientTransformation], shardings=None):
+def make_steps(
+    graphdef, build: Callable[..., optax.GradientTransformation], shardings=None, mesh=None
+):
     """Jitted train and eval steps, vmapped over a leading axis of replicas.
 
     `build(**hparams)` returns the optimizer of one replica; `hparams` holds its
@@ -165,14 +168,14 @@ def make_steps(graphdef, build: Callable[..., optax.GradientTransformation], sha
         correct = (jnp.argmax(logits, -1) == y).astype(jnp.float32)
         return jnp.sum(losses * mask), jnp.sum(correct * mask)
 
-    # `shardings`: (params, stats, opt_state) shardings the step keeps
-    out = None if shardings is None else (*shardings, None)
+    # `shardings`: (params, stats, opt_state) shardings the step keeps; on `mesh`
+    # the losses and sums come back replicated, readable by every process
+    whole = {} if mesh is None else {"out_shardings": NamedSharding(mesh, PartitionSpec())}
+    keep = {} if shardings is None else {"out_shardings": (*shardings, *whole.values())}
     train = jax.jit(
-        jax.vmap(train_step, in_axes=(0, 0, 0, 0, 0, 0, None, 0)),
-        donate_argnums=(0, 1, 2),
-        **({} if out is None else {"out_shardings": out}),
+        jax.vmap(train_step, in_axes=(0, 0, 0, 0, 0, 0, None, 0)), donate_argnums=(0, 1, 2), **keep
     )
-    evaluate_batch = jax.jit(jax.vmap(eval_step, in_axes=(0, 0, None, None, None)))
+    evaluate_batch = jax.jit(jax.vmap(eval_step, in_axes=(0, 0, None, None, None)), **whole)
     return train, evaluate_batch
 
 
@@ -204,10 +207,10 @@ def evaluate(eval_step, params, stats, x, y, batch=500):
 
 
 def _mesh(config: Config):
-    available = jax.local_devices()
+    available = jax.devices()  # every process's, with jax.distributed
     n = config.devices or len(available)
     if n > len(available):
-        raise ConfigError(f"--devices: {n} asked, {len(available)} local device(s) available")
+        raise ConfigError(f"--devices: {n} asked, {len(available)} device(s) available")
     if config.batch_size % n:
         raise ConfigError(
             f"--batch-size: {config.batch_size} is not divisible by the {n} devices "
@@ -270,6 +273,7 @@ def fit(
       A :class:`History`.
     """
     config.validate(sweep=sweep is not None)
+    distributed.check(config)
     start_wall = time.perf_counter()
     data = prepare(config) if data is None else data
     mesh = _mesh(config)
@@ -306,7 +310,7 @@ def fit(
     sh = state_sharding(states[0], mesh, config.shard)
     states = [jax.device_put(state, sh) for state in states]
     train_step, eval_step = make_steps(
-        graphdef, build, (sh["params"], sh["stats"], sh["opt_state"])
+        graphdef, build, (sh["params"], sh["stats"], sh["opt_state"]), mesh
     )
 
     n, bs = len(data.x_train), config.batch_size
@@ -333,8 +337,8 @@ def fit(
             t0 = time.perf_counter()
             for i in range(steps):
                 idx = orders[:, i * bs : (i + 1) * bs]
-                xb = jax.device_put(data.x_train[idx], batch_sharding)
-                yb = jax.device_put(data.y_train[idx], batch_sharding)
+                xb = distributed.global_batch(batch_sharding, data.x_train, idx)
+                yb = distributed.global_batch(batch_sharding, data.y_train, idx)
                 step = (epoch - 1) * steps + i
                 params, stats, opt_state, loss = train_step(
                     params, stats, opt_state, xb, yb, g_seeds, step, hp

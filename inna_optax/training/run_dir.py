@@ -23,6 +23,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from inna_optax.training import distributed
 from inna_optax.training.config import Config
 
 RUN_FILES = ("run.json", "metrics.jsonl", "summary.json", "checkpoints")
@@ -39,6 +40,12 @@ RESUMABLE = {
     "replica_group",
     "download",
     "cache_dir",
+    "shard",
+    "coordinator",
+    "num_processes",
+    "process_id",
+    "distributed",
+    "connect_timeout",
 }
 
 
@@ -54,7 +61,7 @@ def digest(tree) -> str:
     """SHA-256 of every array of `tree`, in leaf order."""
     h = hashlib.sha256()
     for leaf in jax.tree.leaves(tree):
-        h.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
+        h.update(np.ascontiguousarray(distributed.host_value(leaf)).tobytes())
     return h.hexdigest()
 
 
@@ -74,6 +81,14 @@ class RunDir:
         self.config = config
         self.path = Path(config.out)
         self._manager = None
+        # with several processes, process 0 owns the directory's files and lock; all
+        # of them write checkpoints (orbax)
+        self.primary = distributed.is_primary()
+        self._lock = None
+        if not self.primary:
+            if config.resume:
+                self._check_resume()
+            return
         if self.path.exists() and not self.path.is_dir():
             raise RunDirError(f"--out {self.path}: is a file, not a directory")
         try:
@@ -137,7 +152,8 @@ class RunDir:
     def begin(self) -> None:
         """A fresh run: removes the previous run's files (--overwrite) and writes
         run.json. A resumed run: nothing."""
-        if self.config.resume:
+        if self.config.resume or not self.primary:
+            distributed.barrier("run-dir-begin")
             return
         for name in RUN_FILES:
             target = self.path / name
@@ -149,6 +165,7 @@ class RunDir:
             self.path / "run.json", json.dumps({"config": _as_json(self.config)}, indent=1)
         )
         (self.path / "metrics.jsonl").write_text("")
+        distributed.barrier("run-dir-begin")
 
     # -------------------------------------------------------------- checkpoints
     @property
@@ -195,7 +212,8 @@ class RunDir:
             else:
                 for bad in steps[: steps.index(step)]:
                     self.manager.delete(bad)
-                self._cut_metrics(step)
+                if self.primary:
+                    self._cut_metrics(step)
                 return step, state
             if not fallback:
                 raise CheckpointError(
@@ -203,7 +221,8 @@ class RunDir:
                 )
         if problems:
             raise CheckpointError("no good checkpoint: " + "; ".join(problems))
-        self._cut_metrics(0)
+        if self.primary:
+            self._cut_metrics(0)
         return None
 
     def save(self, epoch: int, state, record: dict) -> None:
@@ -211,8 +230,9 @@ class RunDir:
         returns once both are on disk."""
         import orbax.checkpoint as ocp
 
-        with (self.path / "metrics.jsonl").open("a") as f:
-            f.write(json.dumps(record) + "\n")
+        if self.primary:
+            with (self.path / "metrics.jsonl").open("a") as f:
+                f.write(json.dumps(record) + "\n")
         self.manager.save(
             epoch,
             args=ocp.args.Composite(
@@ -237,13 +257,14 @@ class RunDir:
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
     def write_summary(self, summary: dict) -> None:
-        _write_atomic(self.path / "summary.json", json.dumps(summary, indent=1))
+        if self.primary:
+            _write_atomic(self.path / "summary.json", json.dumps(summary, indent=1))
 
     def close(self) -> None:
         if self._manager is not None:
             self._manager.close()
             self._manager = None
-        if not self._lock.closed:
+        if self._lock is not None and not self._lock.closed:
             fcntl.flock(self._lock, fcntl.LOCK_UN)
             self._lock.close()
 

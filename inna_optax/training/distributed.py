@@ -1,0 +1,112 @@
+"""Many processes (one per host) through JAX's own runtime, `jax.distributed`.
+
+Every process runs the same loop on the same global arrays: the mesh spans all
+devices of all processes, each process builds only its rows of each global batch
+(`jax.make_array_from_callback`), orbax writes checkpoints from all processes, and
+only process 0 writes metrics, the summary and messages.
+"""
+
+import socket
+import sys
+import time
+
+import jax
+import numpy as np
+
+from inna_optax.training.config import Config, ConfigError
+
+
+class DistributedError(RuntimeError):
+    """The processes could not connect (wrong coordinator, count or id)."""
+
+
+def initialize(config: Config) -> None:
+    """Joins the job described by --coordinator/--num-processes/--process-id, or the
+    cluster's (SLURM, Open MPI, Kubernetes, Cloud TPU: what `jax.distributed`
+    detects) with --distributed. Must run before anything touches a JAX device."""
+    if not (config.coordinator or config.distributed):
+        return
+    if jax.config.jax_platforms in (None, "", "cpu"):
+        # CPU devices of several processes talk through gloo
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    kwargs = {"initialization_timeout": config.connect_timeout}
+    if config.coordinator and config.process_id != 0:
+        _wait_for(config.coordinator, config.connect_timeout)
+    if config.coordinator:
+        # JAX's runtime aborts the process (no Python exception) when the others do
+        # not all arrive in time: say first what it is waiting for
+        print(
+            f"joining {config.coordinator} as process {config.process_id} of "
+            f"{config.num_processes} (waiting up to {config.connect_timeout} s)",
+            file=sys.stderr,
+            flush=True,
+        )
+        kwargs.update(
+            coordinator_address=config.coordinator,
+            num_processes=config.num_processes,
+            process_id=config.process_id,
+        )
+    try:
+        jax.distributed.initialize(**kwargs)
+    except Exception as e:  # noqa: BLE001 - the runtime raises several kinds
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        where = config.coordinator or "the cluster's coordinator"
+        raise DistributedError(
+            f"--coordinator: could not join {where} as process {config.process_id} of "
+            f"{config.num_processes} within {config.connect_timeout} s ({first})"
+        ) from None
+
+
+def _wait_for(address: str, timeout: float) -> None:
+    """Until the coordinator accepts connections; a clear error after `timeout` s."""
+    host, _, port = address.rpartition(":")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, int(port)), timeout=2):
+                return
+        except OSError as e:
+            if time.monotonic() > deadline:
+                raise DistributedError(
+                    f"--coordinator: nothing answers at {address} after {timeout} s "
+                    f"({e.strerror or e}); start process 0 there, or check the address"
+                ) from None
+            time.sleep(0.5)
+
+
+def is_primary() -> bool:
+    """Process 0 writes files and messages; the others only compute and checkpoint."""
+    return jax.process_index() == 0
+
+
+def check(config: Config) -> None:
+    """Settings that only make sense, or only break, with several processes."""
+    if jax.process_count() > 1 and config.out is None:
+        raise ConfigError("--out: several processes need one directory named for all")
+
+
+def global_batch(sharding, data: np.ndarray, idx: np.ndarray):
+    """The global array data[idx] (idx: replicas x batch indices), built from the
+    rows this process's devices hold: no process reads the others' rows."""
+    shape = (*idx.shape, *data.shape[1:])
+
+    def rows(index):
+        return data[idx[index[0], index[1]]][(slice(None), slice(None), *index[2:])]
+
+    return jax.make_array_from_callback(shape, sharding, rows)
+
+
+def host_value(x) -> np.ndarray:
+    """A NumPy copy of `x` on every process, whatever its sharding."""
+    if getattr(x, "is_fully_addressable", True) or x.is_fully_replicated:
+        return np.asarray(x)
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+
+def barrier(name: str) -> None:
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)

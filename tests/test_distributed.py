@@ -1,0 +1,175 @@
+"""Several processes with jax.distributed, on this machine: 2 processes of 2 CPU
+devices each against 1 process of 4, a resume on another process count, and clear
+failures when the processes cannot meet."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from datagen import make_mnist
+
+ROOT = Path(__file__).resolve().parents[1]
+# LeCun init, no batch norm: losses that move, and no batch statistics whose sums
+# the gloo collectives could order differently
+BASE = [
+    *("--width", "0.0625", "--batch-size", "8", "--no-progress", "--dropout", "0"),
+    *("--no-norm", "--init", "lecun", "--lr", "0.3"),
+]
+
+
+@pytest.fixture(scope="module")
+def mnist_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("mnist")
+    make_mnist(d, n_train=64, n_test=32)
+    return d
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(argv, devices: int):
+    env = {**os.environ, "JAX_NUM_CPU_DEVICES": str(devices), "JAX_PLATFORMS": "cpu"}
+    env.pop("XLA_FLAGS", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "inna_optax.train", *argv],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _finish(proc, timeout=600):
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
+
+
+def _two_processes(argv, out: Path):
+    port = _free_port()
+    procs = [
+        _start(
+            [*argv, "--out", str(out), "--coordinator", f"127.0.0.1:{port}"]
+            + ["--num-processes", "2", "--process-id", str(i), "--connect-timeout", "120"],
+            devices=2,
+        )
+        for i in (0, 1)
+    ]
+    return [_finish(p) for p in procs]
+
+
+def _metrics(out: Path) -> list[dict]:
+    return [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def _final_params(out: Path, epoch: int):
+    """The checkpoint's params (of the first replica group), restored onto this
+    process's first device, whatever the topology they were saved from."""
+    import jax
+    import orbax.checkpoint as ocp
+
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    path = (out / "checkpoints" / str(epoch) / "state").absolute()
+    with ocp.StandardCheckpointer() as ckpt:
+        tree = ckpt.metadata(path).item_metadata.tree
+        target = jax.tree.map(
+            lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device), tree
+        )
+        return ckpt.restore(path, target)[0]["params"]
+
+
+@pytest.fixture(scope="module")
+def two_process_run(tmp_path_factory, mnist_dir):
+    out = tmp_path_factory.mktemp("two") / "run"
+    argv = ["--dataset", "mnist", "--data-dir", str(mnist_dir), *BASE, "--epochs", "2"]
+    results = _two_processes(argv, out)
+    for code, _, err in results:
+        assert code == 0, err[-2000:]
+    return out, argv, results
+
+
+def test_two_processes_match_one_process_with_four_devices(two_process_run, tmp_path):
+    out, argv, results = two_process_run
+    # only process 0 prints and writes metrics and the summary
+    ours = [
+        [line for line in out_.splitlines() if not line.startswith("[Gloo]")]  # gloo's own
+        for _, out_, _ in results
+    ]
+    assert any("results in" in line for line in ours[0]) and ours[1] == []
+    code, _, err = _finish(_start([*argv, "--out", str(tmp_path / "one")], devices=4))
+    assert code == 0, err[-2000:]
+    two, one = _metrics(out), _metrics(tmp_path / "one")
+    assert [m["epoch"] for m in two] == [1, 2]
+    for key in ("train_loss", "test_loss"):
+        np.testing.assert_allclose(
+            [m[key] for m in two], [m[key] for m in one], rtol=1e-5, err_msg=key
+        )
+    assert two[-1]["train_loss"][0] < two[0]["train_loss"][0]  # it trains
+    a, b = _final_params(out, 2), _final_params(tmp_path / "one", 2)
+    import jax
+
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-6)
+
+
+def test_a_two_process_checkpoint_resumes_in_one_process(two_process_run, tmp_path):
+    out, argv, _ = two_process_run
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    code, stdout, err = _finish(
+        _start([*argv[:-1], "3", "--out", str(copy), "--resume"], devices=1)
+    )
+    assert code == 0, err[-2000:]
+    resumed = _metrics(copy)
+    assert [m["epoch"] for m in resumed] == [1, 2, 3]
+    assert resumed[:2] == _metrics(out)
+
+
+def test_an_unreachable_coordinator_is_a_clear_error_in_bounded_time(tmp_path):
+    start = time.monotonic()
+    argv = ["--out", str(tmp_path / "x"), "--coordinator", f"127.0.0.1:{_free_port()}"]
+    argv += ["--num-processes", "2", "--process-id", "1", "--connect-timeout", "3"]
+    code, _, err = _finish(_start(argv, devices=1), timeout=120)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "nothing answers" in err, err
+    assert time.monotonic() - start < 60
+
+
+def test_a_missing_process_ends_the_wait_in_bounded_time(tmp_path):
+    # process 0 alone, told there are 2: JAX's runtime gives up after the timeout
+    # (it aborts the process; our line says what it was waiting for)
+    start = time.monotonic()
+    argv = ["--out", str(tmp_path / "x"), "--coordinator", f"127.0.0.1:{_free_port()}"]
+    argv += ["--num-processes", "2", "--process-id", "0", "--connect-timeout", "3"]
+    code, _, err = _finish(_start(argv, devices=1), timeout=120)
+    assert code != 0
+    assert "joining" in err and "process 0 of 2" in err
+    assert time.monotonic() - start < 90
+
+
+@pytest.mark.parametrize(
+    "bad, named",
+    [
+        (["--coordinator", "nohost"], "--coordinator"),
+        (["--coordinator", "h:1", "--num-processes", "2"], "--coordinator"),
+        (["--coordinator", "h:1", "--num-processes", "2", "--process-id", "2"], "--process-id"),
+        (["--num-processes", "2"], "--num-processes"),
+    ],
+)
+def test_bad_distributed_flags_exit_2_naming_the_flag(tmp_path, bad, named, capsys):
+    from inna_optax import train
+
+    assert train.main(["--out", str(tmp_path / "x"), *bad]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and named in err, err
