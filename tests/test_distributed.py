@@ -1,6 +1,7 @@
 """Several processes with jax.distributed, on this machine: 2 processes of 2 CPU
-devices each against 1 process of 4, a resume on another process count, and clear
-failures when the processes cannot meet."""
+devices each (parameters and state sharded) against 1 process of 4 (replicated), a
+resume of their checkpoint by 1 process of 1 device, and clear failures when the
+processes cannot meet."""
 
 import json
 import os
@@ -91,7 +92,8 @@ def _final_params(out: Path, epoch: int):
 def two_process_run(tmp_path_factory, mnist_dir):
     out = tmp_path_factory.mktemp("two") / "run"
     argv = ["--dataset", "mnist", "--data-dir", str(mnist_dir), *BASE, "--epochs", "2"]
-    results = _two_processes(argv, out)
+    # the 2 processes also shard the parameters and state (and checkpoint them so)
+    results = _two_processes([*argv, "--shard", "params"], out)
     for code, _, err in results:
         assert code == 0, err[-2000:]
     return out, argv, results
