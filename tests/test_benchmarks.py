@@ -45,6 +45,19 @@ def test_train_speed_smoke(tmp_path, capsys):
     assert "vs sgd" in capsys.readouterr().out
 
 
+def test_train_speed_compares_one_and_several_cpu_devices(tmp_path, capsys):
+    from benchmarks import train_speed
+
+    train_speed.main(
+        ["--width", "0.0625", "--batch-size", "8", "--chunks", "1", "--chunk-steps", "2"]
+        + ["--optimizers", "inna", "--cpu-devices", "2", "--shape", "32,32,3"]
+        + ["--out", str(tmp_path)]
+    )
+    rows = json.loads((tmp_path / "train_speed.json").read_text())["rows"]
+    assert [r["optimizer"] for r in rows] == ["inna@1cpu", "inna@2cpu"]
+    assert rows[0]["ratio_to_inna@1cpu"] == 1.0 and rows[1]["steps_per_second"] > 0
+
+
 def test_fig1_nonsmooth_smoke(tmp_path, capsys):
     from benchmarks import fig1_nonsmooth
 
