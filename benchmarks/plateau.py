@@ -62,7 +62,9 @@ def measure(config, data, steps: int, window: int) -> dict:
     build = loop.optimizer_for(config)
     tx = build()
     state = tx.init(params)
-    probe_x = jnp.asarray(data.x_train[:256])
+    # a random probe batch: a loader may keep images sorted by class
+    sample = np.random.default_rng(0).choice(len(data.x_train), 256, replace=False)
+    probe_x = jnp.asarray(data.x_train[sample])
 
     @jax.jit
     def step(p, s, stats, x, y, k):
@@ -78,7 +80,7 @@ def measure(config, data, steps: int, window: int) -> dict:
         return optax.apply_updates(p, updates), s, stats, loss, grads
 
     before, logits = probe(nnx.merge(graphdef, params, stats), probe_x, jax.random.key(1))
-    y0 = jnp.asarray(data.y_train[:256])
+    y0 = jnp.asarray(data.y_train[sample])
     order = loop.epoch_order(config.seeds[0], 1, len(data.x_train))
     losses, first_grads = [], None
     bs = config.batch_size
