@@ -60,7 +60,8 @@ def main(argv=None) -> int:
     run = None
     try:
         config = parse_args(argv).validate()
-        distributed.initialize(config)  # before any device is touched
+        distributed.set_cpu_devices(config)  # before any device is touched
+        distributed.initialize(config)
         distributed.check(config)
         if config.out is None:
             config = _fresh_out(config)

@@ -171,6 +171,12 @@ class Config:
     devices: int | None = _field(
         None, "shard each batch over the first N local devices (default: all)", _int_at_least(1)
     )
+    cpu_devices: int | None = _field(
+        None,
+        "CPU devices the command line makes of this host before JAX starts (default: one "
+        "per core, or JAX_NUM_CPU_DEVICES when set; 1 turns it off)",
+        _int_at_least(1),
+    )
     shard: str = _field(
         "none",
         "'params': shard every parameter and its optimizer state over the devices "

@@ -41,6 +41,7 @@ RESUMABLE = {
     "download",
     "cache_dir",
     "shard",
+    "cpu_devices",
     "coordinator",
     "num_processes",
     "process_id",
