@@ -150,15 +150,32 @@ def test_an_unreachable_coordinator_is_a_clear_error_in_bounded_time(tmp_path):
 
 
 def test_a_missing_process_ends_the_wait_in_bounded_time(tmp_path):
-    # process 0 alone, told there are 2: JAX's runtime gives up after the timeout
-    # (it aborts the process; our line says what it was waiting for)
+    # process 0 alone, told there are 2: one line and exit 2 after --connect-timeout
     start = time.monotonic()
     argv = ["--out", str(tmp_path / "x"), "--coordinator", f"127.0.0.1:{_free_port()}"]
     argv += ["--num-processes", "2", "--process-id", "0", "--connect-timeout", "3"]
     code, _, err = _finish(_start(argv, devices=1), timeout=120)
-    assert code != 0
-    assert "joining" in err and "process 0 of 2" in err
-    assert time.monotonic() - start < 90
+    assert code == 2
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "not all 2 processes joined" in errors[0], err
+    assert time.monotonic() - start < 60
+
+
+def test_processes_started_with_other_counts_stop_at_once(tmp_path):
+    # JAX's runtime lets a process that says 3 join a job of 2; the first
+    # collective would then wait forever: both stop, naming the mismatch
+    port = _free_port()
+    argv = ["--out", str(tmp_path / "x"), "--coordinator", f"127.0.0.1:{port}"]
+    argv += ["--connect-timeout", "30"]
+    procs = [
+        _start([*argv, "--num-processes", n, "--process-id", i], devices=1)
+        for n, i in (("2", "0"), ("3", "1"))
+    ]
+    start = time.monotonic()
+    for code, _, err in (_finish(p, timeout=120) for p in procs):
+        assert code == 2
+        assert "--num-processes: process" in err and "was started with" in err, err
+    assert time.monotonic() - start < 60
 
 
 @pytest.mark.parametrize(

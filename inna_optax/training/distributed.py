@@ -9,6 +9,7 @@ only process 0 writes metrics, the summary and messages.
 import os
 import socket
 import sys
+import threading
 import time
 
 import jax
@@ -61,8 +62,6 @@ def initialize(config: Config) -> None:
     if config.coordinator and config.process_id != 0:
         _wait_for(config.coordinator, config.connect_timeout)
     if config.coordinator:
-        # JAX's runtime aborts the process (no Python exception) when the others do
-        # not all arrive in time: say first what it is waiting for
         print(
             f"joining {config.coordinator} as process {config.process_id} of "
             f"{config.num_processes} (waiting up to {config.connect_timeout} s)",
@@ -74,8 +73,17 @@ def initialize(config: Config) -> None:
             num_processes=config.num_processes,
             process_id=config.process_id,
         )
+    # JAX's runtime aborts the process when the others do not all arrive in time; a
+    # watchdog ends it first, with one line and exit code 2
+    kwargs["initialization_timeout"] = config.connect_timeout + 30
+    watchdog = threading.Timer(config.connect_timeout, _give_up, args=(config,))
+    watchdog.daemon = True
+    watchdog.start()
     try:
         jax.distributed.initialize(**kwargs)
+        _agree(config)
+    except DistributedError:
+        raise
     except Exception as e:  # noqa: BLE001 - the runtime raises several kinds
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
         where = config.coordinator or "the cluster's coordinator"
@@ -83,6 +91,43 @@ def initialize(config: Config) -> None:
             f"--coordinator: could not join {where} as process {config.process_id} of "
             f"{config.num_processes} within {config.connect_timeout} s ({first})"
         ) from None
+    finally:
+        watchdog.cancel()
+
+
+def _agree(config: Config) -> None:
+    """Every process must have been started with the same --num-processes and
+    --coordinator: JAX's runtime accepts a mismatch and the first collective then
+    waits forever. The processes compare them through its key-value store."""
+    from jax._src import distributed as runtime
+
+    client = runtime.global_state.client
+    if client is None:
+        return
+    mine = f"{config.num_processes}|{config.coordinator}"
+    client.key_value_set(f"inna_optax/flags/{jax.process_index()}", mine)
+    for other in range(jax.process_count()):
+        value = client.blocking_key_value_get(
+            f"inna_optax/flags/{other}", config.connect_timeout * 1000
+        )
+        if value != mine:
+            raise DistributedError(
+                f"--num-processes: process {other} was started with --num-processes/"
+                f"--coordinator {value.replace('|', ' ')}, this one with "
+                f"{mine.replace('|', ' ')}"
+            )
+
+
+def _give_up(config: Config) -> None:
+    where = config.coordinator or "the cluster's coordinator"
+    print(
+        f"error: --num-processes: not all {config.num_processes or 'the'} processes joined "
+        f"{where} within --connect-timeout {config.connect_timeout} s (a process missing, "
+        "or started with another --num-processes or --coordinator)",
+        file=sys.stderr,
+        flush=True,
+    )
+    os._exit(2)
 
 
 def _wait_for(address: str, timeout: float) -> None:
