@@ -173,8 +173,8 @@ class Config:
     )
     cpu_devices: int | None = _field(
         None,
-        "CPU devices the command line makes of this host before JAX starts (default: one "
-        "per core, or JAX_NUM_CPU_DEVICES when set; 1 turns it off)",
+        "CPU devices the command line makes of this host before JAX starts (default: "
+        "JAX's, 1 or JAX_NUM_CPU_DEVICES); see the README before using more than 1",
         _int_at_least(1),
     )
     shard: str = _field(

@@ -23,30 +23,21 @@ class DistributedError(RuntimeError):
 
 
 def set_cpu_devices(config: Config) -> None:
-    """One CPU device per core (or --cpu-devices; see :func:`default_cpu_devices`).
+    """--cpu-devices N: make N CPU devices before JAX starts (a no-op once it has,
+    as in a notebook or the tests; JAX keeps the devices it has).
 
-    XLA:CPU runs a NiN step on one device with about 1.5 of 2 cores busy; splitting
-    the batch over one device per core was 1.11x to 1.65x faster on 2 cores
-    (benchmarks/train_speed.py --cpu-devices 2, widths 0.25 to 1, MNIST and CIFAR
-    shapes). JAX_NUM_CPU_DEVICES, when set, wins over the default. A no-op once JAX
-    has started (a notebook, the tests): JAX keeps the devices it has."""
-    count = config.cpu_devices
-    if count is None:
-        if "JAX_NUM_CPU_DEVICES" in os.environ:
-            return
-        count = default_cpu_devices(config.batch_size)
+    Not the default, although splitting the batch over one device per core was
+    1.11x to 1.65x faster on 2 cores (benchmarks/train_speed.py --cpu-devices 2):
+    MNIST runs with weight decay (AdamW, INNAprop, INNA --weight-decay) on 2 CPU
+    devices of 2 cores stopped in XLA:CPU's all-reduce rendezvous ("Expected 2
+    threads to join the rendezvous, but only 1 of them arrived"), which aborts the
+    process after 40 s (README, "Many devices and many hosts")."""
+    if config.cpu_devices is None:
+        return
     try:
-        jax.config.update("jax_num_cpu_devices", count)
+        jax.config.update("jax_num_cpu_devices", config.cpu_devices)
     except RuntimeError:
         pass
-
-
-def default_cpu_devices(batch_size: int) -> int:
-    """The cores this process may use, or the largest count below that divides the
-    batch (the batch is split evenly over the devices)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    cores = cores or os.cpu_count() or 1
-    return max(d for d in range(1, cores + 1) if batch_size % d == 0)
 
 
 def initialize(config: Config) -> None:
