@@ -313,6 +313,11 @@ def fit(
         graphdef, build, (sh["params"], sh["stats"], sh["opt_state"]), mesh
     )
 
+    # Several CPU devices: wait for each step. Steps queued ahead can take every
+    # thread of XLA:CPU's pool while waiting in an all-reduce for a device that then
+    # has no thread to run on ("Expected 2 threads to join the rendezvous, but only 1
+    # of them arrived"; seen on 2 devices of 2 cores, and XLA aborts after 40 s).
+    sync = jax.default_backend() == "cpu" and mesh.devices.size > 1
     n, bs = len(data.x_train), config.batch_size
     steps = n // bs
     curves = {
@@ -344,6 +349,8 @@ def fit(
                     params, stats, opt_state, xb, yb, g_seeds, step, hp
                 )
                 losses.append(loss)
+                if sync:
+                    jax.block_until_ready(loss)
                 if i == 0:  # exclude compilation from the throughput
                     jax.block_until_ready(loss)
                     t0 = time.perf_counter()
