@@ -26,12 +26,11 @@ def set_cpu_devices(config: Config) -> None:
     """--cpu-devices N: make N CPU devices before JAX starts (a no-op once it has,
     as in a notebook or the tests; JAX keeps the devices it has).
 
-    Not the default, although splitting the batch over one device per core was
+    Not the default yet, although splitting the batch over one device per core was
     1.11x to 1.65x faster on 2 cores (benchmarks/train_speed.py --cpu-devices 2):
-    MNIST runs with weight decay (AdamW, INNAprop, INNA --weight-decay) on 2 CPU
-    devices of 2 cores stopped in XLA:CPU's all-reduce rendezvous ("Expected 2
-    threads to join the rendezvous, but only 1 of them arrived"), which aborts the
-    process after 40 s (README, "Many devices and many hosts")."""
+    runs on several CPU devices stopped in XLA:CPU's all-reduce until `fit` waited
+    for each step there (README, "Many devices and many hosts"), and that fix came
+    too late to measure it across sizes."""
     if config.cpu_devices is None:
         return
     try:
