@@ -398,6 +398,7 @@ def fit(
 
 def summary(config: Config, history: History) -> dict:
     """The figures of OUT/summary.json: final-epoch means (and per seed when several)."""
+    spec = optimizers.OPTIMIZERS[config.optimizer]
     out = {
         "test_accuracy": float(np.mean(history.test_accuracy[:, -1])),
         "test_loss": float(np.mean(history.test_loss[:, -1])),
@@ -406,11 +407,7 @@ def summary(config: Config, history: History) -> dict:
         "learning_rate": config.learning_rate,  # gamma_0, the registry's default unless --lr
         "schedule": config.schedule_kind,
         # the optimizer's hyperparameters as used (its defaults where a flag was unset)
-        "hyperparameters": {
-            k: config.value(k)
-            for k in optimizers.OPTIMIZERS[config.optimizer].hyper
-            + optimizers.OPTIMIZERS[config.optimizer].options
-        },
+        "hyperparameters": {k: config.value(k) for k in spec.hyper + spec.options},
         "steps_per_second": history.steps_per_second,
         "replica_steps_per_second": history.replica_steps_per_second,
         "wall_seconds": history.seconds,

@@ -106,11 +106,6 @@ def make(
     return spec.build(learning_rate, **kwargs)
 
 
-def default(name: str, field: str, value=None):
-    """`value`, or optimizer `name`'s default for the Config `field` when None."""
-    return OPTIMIZERS[name].defaults.get(field) if value is None else value
-
-
 def ladder(center: float, below: int = 2, above: int = 2) -> tuple[float, ...]:
     """A gamma_0 grid of factor about 3 around `center`: ... 0.03, 0.1, 0.3, 1 ...
 
