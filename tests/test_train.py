@@ -362,6 +362,21 @@ def test_piped_output_has_no_progress_bar(tmp_path, mnist_dir):
     assert "\r" not in proc.stdout + proc.stderr and "step/s" not in proc.stderr
 
 
+def test_progress_off_a_terminal_prints_a_line_every_interval(capsys):
+    from inna_optax.training.loop import _Progress
+
+    bar = _Progress(True, total=3, desc="fig3 search", every=0.0)
+    for _ in range(3):
+        bar.step(lambda: 1.25)
+    bar.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 3 and lines[-1].startswith("fig3 search: step 3/3, ")
+    assert lines[-1].endswith("loss 1.2500") and "\r" not in lines[-1]
+    quiet = _Progress(False, total=3, desc="off", every=0.0)
+    quiet.step(lambda: 1.0)
+    assert capsys.readouterr().err == ""
+
+
 # ------------------------------------------------- devices and vmapped seeds
 def test_four_devices_match_one_device(mnist_dir):
     assert len(jax.local_devices()) >= 4
