@@ -28,6 +28,7 @@ from inna_optax.training import (
     ConfigError,
     DataError,
     Split,
+    distributed,
     fit,
     prepare,
     preset,
@@ -84,13 +85,17 @@ def add_optimizer_args(p: argparse.ArgumentParser, *names: str):
 
 def resolve_preset(args, **changes) -> Config:
     """The Config of --preset for --dataset, with the flags given on the command line
-    and `changes` (None values ignored); a bad value exits with one line naming the flag."""
+    and `changes` (None values ignored); a bad value exits with one line naming the flag.
+    On a CPU, makes one device per core as the training command line does (before JAX
+    starts; JAX_NUM_CPU_DEVICES wins where set)."""
     fields = {f.name for f in dataclasses.fields(Config)} - {"dataset"}
     given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     try:
-        return preset(args.preset, args.dataset, **{**given, **changes}).validate(sweep=True)
+        config = preset(args.preset, args.dataset, **{**given, **changes}).validate(sweep=True)
     except ConfigError as e:
         raise SystemExit(f"error: {e}") from None
+    distributed.set_cpu_devices(config)
+    return config
 
 
 def load(config: Config) -> Split:

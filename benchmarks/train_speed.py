@@ -4,7 +4,8 @@ Builds the training pipeline's compiled train step for each optimizer on the sam
 model and batches, then alternates chunks of steps between them, so both see the
 same machine state. Prints steps/s and the ratio to SGD. With --cpu-devices N the
 process makes N CPU devices and each optimizer also runs with the batch split over
-all N (against 1 of them), interleaved the same way.
+all N (against 1 of them), interleaved the same way, waiting for each step on
+several CPU devices as the training loop does there.
 
     python -m benchmarks.train_speed                                    # MNIST-shaped random data
     python -m benchmarks.train_speed --data-dir ../shared/data/mnist    # real MNIST batches
@@ -70,6 +71,7 @@ def main(argv=None):
             hparams = {k: jax.numpy.asarray(v) for k, v in loop.hyperparameters(config, 1).items()}
             carry = (params, stats, loop.init_state(build, params, hparams))
             place = lambda b: b  # noqa: E731 - one device: as the arrays come
+            wait = False
             if n is None:
                 train_step, _ = loop.make_steps(graphdef, build)
             else:  # the batch split over the first n devices, the rest replicated
@@ -79,11 +81,13 @@ def main(argv=None):
                 train_step, _ = loop.make_steps(graphdef, build, sh, mesh)
                 split = NamedSharding(mesh, PartitionSpec(None, "data"))
                 place = lambda b, split=split: jax.device_put(b, split)  # noqa: E731
+                wait = loop.waits_each_step(mesh)  # as fit does there
             runs[name if n is None else f"{name}@{n}cpu"] = {
                 "step": lambda c, x, y, i, f=train_step, h=hparams, put=place: f(
                     *c, put(x), put(y), seeds, i, h
                 ),
                 "carry": carry,
+                "wait": wait,
                 "times": [],
             }
 
@@ -108,6 +112,8 @@ def main(argv=None):
             for i in range(a.chunk_steps):
                 xb, yb = batch()
                 *carry, loss = run["step"](carry, xb, yb, i)
+                if run["wait"]:
+                    jax.block_until_ready(loss)
             jax.block_until_ready(loss)
             run["times"].append(a.chunk_steps / (time.perf_counter() - start))
             run["carry"] = carry

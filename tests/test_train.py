@@ -20,7 +20,7 @@ from datagen import make_mnist
 
 pytest.importorskip("flax.nnx")
 from inna_optax import train  # noqa: E402
-from inna_optax.training import Config, fit, loop  # noqa: E402
+from inna_optax.training import Config, distributed, fit, loop  # noqa: E402
 from inna_optax.training.config import add_flags  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -475,17 +475,49 @@ def test_full_depth_nin_with_the_papers_settings_leaves_the_plateau(tmp_path, op
 
 
 # ------------------------------------------------- CPU devices
-@pytest.mark.parametrize("flag, expected", [([], 1), (["--cpu-devices", "2"], 2)])
-def test_cli_cpu_devices_flag(tmp_path, mnist_dir, flag, expected):
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+@pytest.mark.parametrize(
+    "flag, env, expected",
+    [
+        ([], {}, distributed.default_cpu_devices(8, CORES)),  # one per core (batch 8)
+        (["--cpu-devices", "1"], {}, 1),
+        (["--cpu-devices", "2"], {}, 2),
+        ([], {"JAX_NUM_CPU_DEVICES": "4"}, 4),  # the environment's count wins
+    ],
+)
+def test_cli_cpu_devices(tmp_path, mnist_dir, flag, env, expected):
     argv = args(mnist_dir, tmp_path / "run", "--epochs", "1", *flag)
-    env = {k: v for k, v in os.environ.items() if k not in ("JAX_NUM_CPU_DEVICES", "XLA_FLAGS")}
+    clean = {k: v for k, v in os.environ.items() if k not in ("JAX_NUM_CPU_DEVICES", "XLA_FLAGS")}
     proc = subprocess.run(
         [sys.executable, "-m", "inna_optax.train", *argv],
         cwd=ROOT,
-        env={**env, "JAX_PLATFORMS": "cpu"},
+        env={**clean, "JAX_PLATFORMS": "cpu", **env},
         capture_output=True,
         text=True,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["devices"] == expected
+
+
+@pytest.mark.parametrize(
+    "batch, cores, expected", [(32, 2, 2), (32, 1, 1), (32, 6, 4), (32, 64, 32), (10, 4, 2)]
+)
+def test_default_cpu_devices_is_the_largest_divisor_of_the_batch_up_to_the_cores(
+    batch, cores, expected
+):
+    assert distributed.default_cpu_devices(batch, cores) == expected
+
+
+def test_cpu_devices_default_yields_to_flags_and_environment():
+    config = Config(batch_size=32)
+    assert distributed.cpu_devices(config, {}, cores=8) == 8
+    assert distributed.cpu_devices(Config(batch_size=32, cpu_devices=1), {}, cores=8) == 1
+    assert distributed.cpu_devices(Config(batch_size=32, devices=2), {}, cores=8) == 2
+    assert distributed.cpu_devices(config, {"JAX_NUM_CPU_DEVICES": "3"}, cores=8) is None
+    flags = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    assert distributed.cpu_devices(config, flags, cores=8) is None
+    several = Config(batch_size=32, coordinator="h:1", num_processes=2, process_id=0)
+    assert distributed.cpu_devices(several, {}, cores=8) is None

@@ -173,8 +173,9 @@ class Config:
     )
     cpu_devices: int | None = _field(
         None,
-        "CPU devices the command line makes of this host before JAX starts (default: "
-        "JAX's, 1 or JAX_NUM_CPU_DEVICES); see the README before using more than 1",
+        "CPU devices the command line makes of this host before JAX starts, the batch "
+        "split over them (default: one per core, at most a divisor of the batch size; "
+        "JAX_NUM_CPU_DEVICES where set; 1 turns it off)",
         _int_at_least(1),
     )
     shard: str = _field(

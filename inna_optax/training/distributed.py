@@ -22,21 +22,55 @@ class DistributedError(RuntimeError):
     """The processes could not connect (wrong coordinator, count or id)."""
 
 
-def set_cpu_devices(config: Config) -> None:
-    """--cpu-devices N: make N CPU devices before JAX starts (a no-op once it has,
-    as in a notebook or the tests; JAX keeps the devices it has).
-
-    Not the default yet, although splitting the batch over one device per core was
-    1.11x to 1.65x faster on 2 cores (benchmarks/train_speed.py --cpu-devices 2):
-    runs on several CPU devices stopped in XLA:CPU's all-reduce until `fit` waited
-    for each step there (README, "Many devices and many hosts"), and that fix came
-    too late to measure it across sizes."""
-    if config.cpu_devices is None:
-        return
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask where the OS has one)."""
     try:
-        jax.config.update("jax_num_cpu_devices", config.cpu_devices)
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def default_cpu_devices(batch_size: int, cores: int) -> int:
+    """One CPU device per core, as many as divide the batch: the largest divisor of
+    `batch_size` that is at most `cores` (32 on 2 cores: 2; on 6 cores: 4)."""
+    return max(d for d in range(1, max(1, min(cores, batch_size)) + 1) if batch_size % d == 0)
+
+
+def cpu_devices(config: Config, environ=os.environ, cores: int | None = None) -> int | None:
+    """The CPU devices the command line makes of this host: --cpu-devices N, or by
+    default one per core (:func:`default_cpu_devices`), the batch split over them.
+    None (JAX's own count) where the environment already sets it
+    (JAX_NUM_CPU_DEVICES, or XLA_FLAGS' --xla_force_host_platform_device_count) and
+    for runs of several processes, where the global batch is split over every
+    process's devices: give --cpu-devices there."""
+    if config.cpu_devices is not None:
+        return config.cpu_devices
+    if environ.get("JAX_NUM_CPU_DEVICES") or "device_count" in environ.get("XLA_FLAGS", ""):
+        return None
+    if config.coordinator or config.distributed:
+        return None
+    if config.devices is not None:
+        return config.devices
+    return default_cpu_devices(config.batch_size, usable_cores() if cores is None else cores)
+
+
+def set_cpu_devices(config: Config) -> int | None:
+    """Makes :func:`cpu_devices` CPU devices before JAX starts; a no-op once it has
+    (a notebook, the tests: JAX keeps the devices it has) or on an accelerator's
+    backend, which the CPU's count does not touch. Returns the count asked for.
+
+    A CPU host runs as one device by default in JAX, and XLA:CPU then keeps about
+    1.5 of 2 cores busy in a NiN step; split over one device per core the step was
+    faster at every width and input measured (README, "Many devices and many
+    hosts"). `fit` waits for each step there (see `loop.waits_each_step`)."""
+    n = cpu_devices(config)
+    if n is None:
+        return None
+    try:
+        jax.config.update("jax_num_cpu_devices", n)
     except RuntimeError:
-        pass
+        return None
+    return n
 
 
 def initialize(config: Config) -> None:

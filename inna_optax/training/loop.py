@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
-from jax.sharding import NamedSharding, PartitionSpec
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from inna_optax.training import distributed, optimizers
 from inna_optax.training.config import Config, ConfigError
@@ -221,6 +221,15 @@ def _mesh(config: Config):
     )
 
 
+def waits_each_step(mesh: Mesh) -> bool:
+    """Whether a loop over `mesh` must wait for each step before queueing the next:
+    on several CPU devices. Steps queued ahead can take every thread of XLA:CPU's
+    pool while waiting in an all-reduce for a device that then has no thread to run
+    on ("Expected 2 threads to join the rendezvous, but only 1 of them arrived";
+    seen on 2 devices of 2 cores, and XLA aborts after 40 s)."""
+    return mesh.devices.flat[0].platform == "cpu" and mesh.devices.size > 1
+
+
 class _Progress:
     """A bar on a terminal that moves at least every second; elsewhere (a log file
     of a background run) one line to stderr every `every` seconds."""
@@ -328,11 +337,7 @@ def fit(
         graphdef, build, (sh["params"], sh["stats"], sh["opt_state"]), mesh
     )
 
-    # Several CPU devices: wait for each step. Steps queued ahead can take every
-    # thread of XLA:CPU's pool while waiting in an all-reduce for a device that then
-    # has no thread to run on ("Expected 2 threads to join the rendezvous, but only 1
-    # of them arrived"; seen on 2 devices of 2 cores, and XLA aborts after 40 s).
-    sync = jax.default_backend() == "cpu" and mesh.devices.size > 1
+    sync = waits_each_step(mesh)
     n, bs = len(data.x_train), config.batch_size
     steps = n // bs
     curves = {
