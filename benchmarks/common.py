@@ -134,8 +134,15 @@ def add_pick_args(p: argparse.ArgumentParser, keys: tuple[str, ...]):
     )
 
 
+def stem(name: str, dataset: str, preset: str) -> str:
+    """A figure's file name without suffix: NAME_<dataset> for the quick preset,
+    NAME_<dataset>_<preset> for the others, so that runs of two presets into one
+    --out never overwrite each other."""
+    return f"{name}_{dataset}" if preset == "quick" else f"{name}_{dataset}_{preset}"
+
+
 def _earlier_result(directory: str, name: str, dataset: str, preset: str) -> dict | None:
-    path = Path(directory) / f"{name}_{dataset}.json"
+    path = Path(directory) / f"{stem(name, dataset, preset)}.json"
     if not path.exists():
         return None
     result = json.loads(path.read_text())
@@ -152,8 +159,9 @@ def earlier_picks(directory: str, dataset: str, preset: str) -> dict[str, float]
     fig3 = _earlier_result(directory, "fig3_comparison", dataset, preset)
     if fig2 is None and fig3 is None:
         raise SystemExit(
-            f"error: --picks-from {directory}: no fig2_sensitivity_{dataset}.json or "
-            f"fig3_comparison_{dataset}.json there"
+            f"error: --picks-from {directory}: no "
+            f"{stem('fig2_sensitivity', dataset, preset)}.json or "
+            f"{stem('fig3_comparison', dataset, preset)}.json there"
         )
     picks = {}
     if fig2 is not None:
@@ -211,9 +219,9 @@ def _jsonable(x):
 
 
 def save_figure(fig, out: Path, name: str, result: dict) -> Path:
-    """Saves NAME_<dataset>.png into `out` and closes the figure."""
+    """Saves the figure as :func:`stem`.png into `out` and closes it."""
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{name}_{result['dataset_key']}.png"
+    path = out / f"{stem(name, result['dataset_key'], result['preset'])}.png"
     fig.savefig(path, dpi=90, bbox_inches="tight")
     pyplot().close(fig)
     return path
@@ -294,9 +302,9 @@ def pyplot():
 
 
 def finish(args, result: dict, name: str, plot: Callable, table: Callable) -> int:
-    """Writes NAME_<dataset>.json and .png into --out, then prints the table last."""
+    """Writes :func:`stem`.json and .png into --out, then prints the table last."""
     out = Path(args.out)
-    write_json(out, f"{name}_{args.dataset}", result)
+    write_json(out, stem(name, args.dataset, args.preset), result)
     plot(result, out)
     print(table(result))
     return 0

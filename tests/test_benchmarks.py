@@ -76,8 +76,9 @@ def _smoke(module, name, tmp_path, capsys, extra=()):
     out = tmp_path / "out"
     argv = ["--preset", "smoke", "--data-dir", str(tmp_path / "mnist"), "--out", str(out)]
     assert module.main([*argv, "--no-progress", *extra]) == 0
-    result = json.loads((out / f"{name}_mnist.json").read_text())
-    assert (out / f"{name}_mnist.png").stat().st_size > 1000
+    preset = "paper" if "paper" in extra else "smoke"
+    result = json.loads((out / f"{name}_mnist_{preset}.json").read_text())
+    assert (out / f"{name}_mnist_{preset}.png").stat().st_size > 1000
     text = capsys.readouterr().out
     assert text.rstrip().splitlines()[0].startswith(f"Figure {result['figure']}")
     return result
@@ -128,6 +129,15 @@ def test_fig4_decay_smoke(tmp_path, capsys):
         _curves_ok(row, seeds=2, epochs=2)
     inna = [r for r in result["rows"] if r["q"] is not None]
     assert result["best_q"] == min(inna, key=lambda r: r["train_loss"]["mean"][-1])["q"]
+
+
+def test_presets_write_apart_into_one_out():
+    """The quick preset keeps the names RESULTS.md links; the others add theirs, so a
+    medium run into the quick run's --out overwrites nothing."""
+    from benchmarks import common
+
+    names = {p: common.stem("fig3_comparison", "mnist", p) for p in ("quick", "medium")}
+    assert names == {"quick": "fig3_comparison_mnist", "medium": "fig3_comparison_mnist_medium"}
 
 
 def test_fig3_ladder_grows_until_the_pick_is_interior(monkeypatch):
