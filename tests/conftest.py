@@ -2,10 +2,16 @@
 float32, as users do; the ones that compare against the float64 reference of eq. (12)
 switch float64 on for themselves with the `x64` fixture."""
 
+import os
+
 import jax
 import pytest
 
 jax.config.update("jax_num_cpu_devices", 8)
+# Command lines the tests start as subprocesses run on one CPU device (compiling for
+# one per core costs seconds a run); the tests of that default and of several
+# processes set their own environment.
+os.environ["JAX_NUM_CPU_DEVICES"] = "1"
 
 
 @pytest.fixture

@@ -350,8 +350,10 @@ def fit(
     timed, timed_steps = 0.0, 0
     saved_epoch = first_epoch - 1
     for epoch in range(first_epoch, config.epochs + 1):
-        bar = _Progress(
-            config.progress, steps * len(groups), desc or f"epoch {epoch}/{config.epochs}"
+        bar = _Progress(  # process 0's alone when there are several
+            config.progress and distributed.is_primary(),
+            steps * len(groups),
+            desc or f"epoch {epoch}/{config.epochs}",
         )
         for gi, part in enumerate(groups):
             g_seeds = seeds[part]
