@@ -86,8 +86,7 @@ def test_cli_trains_innaprop_and_adamw_with_a_cosine_schedule(
     capsys,
     optimizer,
 ):
-    # one device (several CPU devices with weight decay stopped in XLA:CPU's
-    # all-reduce before fit waited for each step there; README)
+    # one device: this test is about the optimizers, the sharded path has its own
     argv = args(mnist_dir, tmp_path / "run", "--optimizer", optimizer, "--schedule", "cosine")
     argv += ["--devices", "1"]
     code, out, err = cli(capsys, [*argv, "--epochs", "2"])

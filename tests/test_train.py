@@ -475,13 +475,11 @@ def test_full_depth_nin_with_the_papers_settings_leaves_the_plateau(tmp_path, op
 
 
 # ------------------------------------------------- CPU devices
-CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-
-
 @pytest.mark.parametrize(
     "flag, env, expected",
     [
-        ([], {}, distributed.default_cpu_devices(8, CORES)),  # one per core (batch 8)
+        # one per core, a divisor of the batch of 8
+        ([], {}, distributed.default_cpu_devices(8, distributed.usable_cores())),
         (["--cpu-devices", "1"], {}, 1),
         (["--cpu-devices", "2"], {}, 2),
         ([], {"JAX_NUM_CPU_DEVICES": "4"}, 4),  # the environment's count wins

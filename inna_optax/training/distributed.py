@@ -33,7 +33,7 @@ def usable_cores() -> int:
 def default_cpu_devices(batch_size: int, cores: int) -> int:
     """One CPU device per core, as many as divide the batch: the largest divisor of
     `batch_size` that is at most `cores` (32 on 2 cores: 2; on 6 cores: 4)."""
-    return max(d for d in range(1, max(1, min(cores, batch_size)) + 1) if batch_size % d == 0)
+    return next(d for d in range(min(cores, batch_size), 0, -1) if batch_size % d == 0)
 
 
 def cpu_devices(config: Config, environ=os.environ, cores: int | None = None) -> int | None:
@@ -54,10 +54,10 @@ def cpu_devices(config: Config, environ=os.environ, cores: int | None = None) ->
     return default_cpu_devices(config.batch_size, usable_cores() if cores is None else cores)
 
 
-def set_cpu_devices(config: Config) -> int | None:
+def set_cpu_devices(config: Config) -> None:
     """Makes :func:`cpu_devices` CPU devices before JAX starts; a no-op once it has
-    (a notebook, the tests: JAX keeps the devices it has) or on an accelerator's
-    backend, which the CPU's count does not touch. Returns the count asked for.
+    (a notebook, the tests: JAX keeps the devices it has). An accelerator's backend
+    is not touched by the CPU's count.
 
     A CPU host runs as one device by default in JAX, and XLA:CPU then keeps about
     1.5 of 2 cores busy in a NiN step; split over one device per core the step was
@@ -65,12 +65,11 @@ def set_cpu_devices(config: Config) -> int | None:
     hosts"). `fit` waits for each step there (see `loop.waits_each_step`)."""
     n = cpu_devices(config)
     if n is None:
-        return None
+        return
     try:
         jax.config.update("jax_num_cpu_devices", n)
     except RuntimeError:
-        return None
-    return n
+        pass
 
 
 def initialize(config: Config) -> None:

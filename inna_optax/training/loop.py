@@ -371,10 +371,9 @@ def fit(
                     params, stats, opt_state, xb, yb, g_seeds, step, hp
                 )
                 losses.append(loss)
-                if sync:
+                if sync or i == 0:
                     jax.block_until_ready(loss)
                 if i == 0:  # exclude compilation from the throughput
-                    jax.block_until_ready(loss)
                     t0 = time.perf_counter()
                 bar.step(lambda losses=losses: float(np.mean(np.asarray(losses[-20:]))))
             epoch_losses = np.asarray(jnp.stack(losses))  # (steps, group)
