@@ -14,7 +14,6 @@ import os
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import replace  # noqa: F401 - used by the figure scripts
 from pathlib import Path
 
 import jax
@@ -44,6 +43,9 @@ def train(config: Config, data: Split, sweep: dict | None = None, desc: str = ""
         "train_loss": history.train_loss,
         "test_loss": history.test_loss,
         "test_accuracy": history.test_accuracy,
+        "train_loss_steps": history.train_loss_steps,
+        "window_end_step": history.window_end_step,
+        "steps_per_epoch": history.steps_per_epoch,
         "seconds": history.seconds,
         "replica_steps_per_second": history.replica_steps_per_second,
         "n_params": history.n_params,
@@ -240,6 +242,9 @@ def result_row(res: dict, part: slice, **fields) -> dict:
         "test_loss": summarise(res["test_loss"][part]),
         "train_loss_per_seed": res["train_loss"][part],
         "test_accuracy_per_seed": res["test_accuracy"][part],
+        "train_loss_steps_per_seed": res["train_loss_steps"][part],
+        "window_end_step": res["window_end_step"],
+        "steps_per_epoch": res["steps_per_epoch"],
     }
 
 
@@ -281,13 +286,21 @@ def final_stats(row: dict) -> str:
 
 
 def loss_accuracy_panels(ax_loss, ax_acc, rows, labels, colors=None):
-    """log10 training loss and test accuracy (%) per epoch, one band per row."""
+    """log10 training loss against epochs (fractional: one point per window of
+    steps where the row has the per-step curve) and test accuracy (%) per epoch, one
+    band per row."""
     colors = colors or [None] * len(rows)
     for row, label, color in zip(rows, labels, colors, strict=True):
-        curves = np.asarray(row["train_loss_per_seed"])
-        plots.band(ax_loss, curves, label, log=True, color=color)
+        if "train_loss_steps_per_seed" in row:
+            x = np.asarray(row["window_end_step"]) / row["steps_per_epoch"]
+            curves = np.asarray(row["train_loss_steps_per_seed"])
+            plots.band(ax_loss, curves, label, log=True, color=color, x=x)
+        else:
+            plots.band(
+                ax_loss, np.asarray(row["train_loss_per_seed"]), label, log=True, color=color
+            )
         plots.band(ax_acc, 100 * np.asarray(row["test_accuracy_per_seed"]), label, color=color)
-    ax_loss.set_ylabel("log10 training loss")
+    ax_loss.set_ylabel("log10 mini-batch training loss")
     ax_acc.set_ylabel("test accuracy (%)")
     ax_acc.legend(fontsize=8)
 

@@ -15,6 +15,7 @@ Writes fig2_sensitivity_<dataset>.json and .png into --out; prints a table last.
 """
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -26,7 +27,7 @@ SETTINGS = ((0.1, 0.1), (0.5, 0.1), (0.5, 0.5), (0.5, 1.0))
 def run(args) -> dict:
     base = common.resolve_preset(args, optimizer="inna")
     settings = [(a, b) for a, b in SETTINGS for _ in base.seeds]
-    config = common.replace(base, seeds=base.seeds * len(SETTINGS))  # setting-major
+    config = dataclasses.replace(base, seeds=base.seeds * len(SETTINGS))  # setting-major
     split = common.load(config)
     sweep = {"alpha": [a for a, _ in settings], "beta": [b for _, b in settings]}
     res = common.train(config, split, sweep, desc="fig2 INNA x4")

@@ -1,13 +1,8 @@
 """Figure 3 of the paper: INNA against SGD, Adagrad and Adam on NiN.
 
-Step 1, the paper's grid search: for each optimizer, gamma_0 is searched on the first
-seed for the search budget (the paper: 15 epochs) over a ladder of factor about 3
-(..., 0.03, 0.1, 0.3, ...) centred on the registry's default, and the gamma_0 with
-the lowest training loss at the end of the budget wins. While the winner sits on
-an edge of the ladder (and that edge did not diverge) the ladder grows one rung
-beyond it, so every reported pick is interior. Test data is never used for
-choosing. Step 2: each optimizer trains on every seed with its winning gamma_0 (a
-search run is reused when the budget equals the epochs). INNA and SGD use
+The paper's grid search (`benchmarks.tuning`): for each optimizer, gamma_0 is
+searched on the first seed by training loss after the search budget (the paper:
+15 epochs) on a ladder kept interior, then every seed trains with the pick. INNA and SGD use
 gamma_0 (k+1)^-q with the paper's q = 1/2, Adam and Adagrad a constant gamma_0.
 INNA's (alpha, beta) come from --alpha and --beta, or from Figure 2's JSON with
 --picks-from DIR.
@@ -21,97 +16,35 @@ Writes fig3_comparison_<dataset>.json and .png into --out; prints a table last.
 """
 
 import argparse
-import math
+import dataclasses
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from benchmarks import common
+from benchmarks import common, tuning
 from inna_optax.training import OPTIMIZERS
-from inna_optax.training.optimizers import ladder, rung
 
 # INNA's (alpha, beta): Figure 2's best, through --alpha/--beta or --picks-from
 PICKS = ("alpha", "beta")
 SEARCH_EPOCHS = {"smoke": 2, "quick": 10, "medium": 2, "paper": 15}
 # Rungs below and above the default gamma_0 searched first, per preset.
 RUNGS = {"smoke": (0, 0), "quick": (1, 1), "medium": (1, 1), "paper": (2, 2)}
-MAX_RUNGS = 9  # a ladder grows to at most this many rungs
 PAPER = ("inna", "sgd", "adagrad", "adam")  # the paper's four, the default --optimizers
-
-
-def search(args, config, split, opt: str, search_epochs: int):
-    """Runs the ladder for `opt` on the first seed, growing it while the pick is on
-    an edge that did not diverge. Returns the grid, its final losses, the curves of
-    each rung, the pick's index and the seconds spent."""
-    below, above = RUNGS[args.preset]
-    center = OPTIMIZERS[opt].lr
-    grid = list(ladder(center, below, above)) if args.preset != "smoke" else [center]
-    results, seconds = {}, 0.0
-    todo = list(grid)
-    while todo:
-        res = common.train(
-            common.replace(config, epochs=search_epochs, seeds=(config.seeds[0],) * len(todo)),
-            split,
-            {"lr": todo},
-            desc=f"fig3 search {opt} {todo}",
-        )
-        seconds += res["seconds"]
-        for i, lr in enumerate(todo):
-            results[lr] = {
-                k: res[k][i : i + 1] for k in ("train_loss", "test_loss", "test_accuracy")
-            }
-        grid = sorted(results)
-        finals = [_final(results[lr]) for lr in grid]
-        pick = int(np.argmin(finals))
-        todo = []
-        if len(grid) > 1 and len(grid) < MAX_RUNGS and math.isfinite(finals[pick]):
-            if pick == 0:
-                todo = [rung(grid[0], -1)]
-            elif pick == len(grid) - 1:
-                todo = [rung(grid[-1], 1)]
-    return grid, finals, results, pick, seconds
-
-
-def _final(curves) -> float:
-    loss = float(curves["train_loss"][0, -1])
-    return loss if math.isfinite(loss) else math.inf
 
 
 def run(args) -> dict:
     base = common.resolve_preset(args)
     split = common.load(base)
     search_epochs = args.search_epochs or min(SEARCH_EPOCHS[args.preset], base.epochs)
-    first = base.seeds[0]
     rows, seconds = [], 0.0
     for opt in args.optimizers:
         # INNA with --alpha, --beta; the others (INNAprop too) with their own defaults
         own = {} if opt == "inna" else {"alpha": None, "beta": None}
-        config = common.replace(base, optimizer=opt, **own)
-        grid, finals, results, pick, spent = search(args, config, split, opt, search_epochs)
-        seconds += spent
-        lr = grid[pick]
-        reuse = search_epochs == config.epochs
-        seeds = tuple(s for s in config.seeds if not (reuse and s == first))
-        keys = ("train_loss", "test_loss", "test_accuracy")
-        curves = results[lr] if reuse else {k: np.zeros((0, config.epochs)) for k in keys}
-        if seeds:
-            res = common.train(
-                common.replace(config, lr=lr, seeds=seeds), split, desc=f"fig3 {opt} seeds"
-            )
-            seconds += res["seconds"]
-            curves = {k: np.concatenate([curves[k], res[k]]) for k in keys}
-        rows.append(
-            common.result_row(
-                curves,
-                slice(None),
-                optimizer=opt,
-                grid=grid,
-                search_train_loss=finals,
-                lr=lr,
-                lr_at_grid_edge=len(grid) > 1 and pick in (0, len(grid) - 1),
-            )
+        config = dataclasses.replace(base, optimizer=opt, **own)
+        row, spent = tuning.tuned_row(
+            config, split, RUNGS[args.preset], search_epochs, f"fig3 {opt}", optimizer=opt
         )
+        rows.append(row)
+        seconds += spent
     return {
         **common.result_header(args, "fig3_comparison", 3, split, base),
         "search_epochs": search_epochs,

@@ -14,6 +14,7 @@ Writes fig4_decay_<dataset>.json and .png into --out; prints a table last.
 """
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -34,13 +35,13 @@ def _label(q: float) -> str:
 def run(args) -> dict:
     base = common.resolve_preset(args, optimizer="inna")  # with --alpha, --beta, --lr
     k = len(base.seeds)
-    inna_config = common.replace(base, seeds=base.seeds * len(POWERS))  # q-major
+    inna_config = dataclasses.replace(base, seeds=base.seeds * len(POWERS))  # q-major
     split = common.load(base)
     inna = common.train(
         inna_config, split, {"decay_power": np.repeat(POWERS, k)}, desc="fig4 INNA x4 q"
     )
     adam = common.train(
-        common.replace(base, optimizer="adam", lr=args.adam_lr), split, desc="fig4 Adam"
+        dataclasses.replace(base, optimizer="adam", lr=args.adam_lr), split, desc="fig4 Adam"
     )
     rows = []
     for i, q in enumerate(POWERS):

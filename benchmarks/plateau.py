@@ -15,6 +15,7 @@ Writes plateau_<dataset>.json into --out; prints a table last.
 """
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -125,7 +126,7 @@ def main(argv=None) -> int:
     for setting in args.settings.split(","):
         init, opt, lr = setting.split(":")
         kernels, norm = init.removesuffix("+bn"), init.endswith("+bn")
-        config = common.replace(base, init=kernels, norm=norm, optimizer=opt, lr=float(lr))
+        config = dataclasses.replace(base, init=kernels, norm=norm, optimizer=opt, lr=float(lr))
         row = {"init": init, "optimizer": opt, "lr": float(lr)}
         rows.append({**row, **measure(config, data, args.steps, args.window)})
         print(_line(rows[-1]), flush=True)

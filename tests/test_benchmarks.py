@@ -1,5 +1,6 @@
 """Smoke test: the step-speed benchmark runs and reports every optimizer."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -140,14 +141,13 @@ def test_presets_write_apart_into_one_out():
     assert names == {"quick": "fig3_comparison_mnist", "medium": "fig3_comparison_mnist_medium"}
 
 
-def test_fig3_ladder_grows_until_the_pick_is_interior(monkeypatch):
+def test_tuning_ladder_grows_until_the_pick_is_interior(monkeypatch):
     """The search extends the gamma_0 ladder past an edge pick until the best rung
     has a searched neighbour on both sides, and never past a diverged edge."""
-    import argparse
+    import dataclasses
     import math
 
-    from benchmarks import common
-    from benchmarks import fig3_comparison as fig3
+    from benchmarks import common, tuning
     from inna_optax.training import preset
 
     def fake_train(config, split, sweep=None, desc=""):
@@ -159,17 +159,19 @@ def test_fig3_ladder_grows_until_the_pick_is_interior(monkeypatch):
             "train_loss": curves,
             "test_loss": curves,
             "test_accuracy": np.zeros_like(curves),
+            "train_loss_steps": curves,
+            "window_end_step": np.arange(config.epochs),
+            "steps_per_epoch": 1,
             "seconds": 1.0,
         }
 
     monkeypatch.setattr(common, "train", fake_train)
-    args = argparse.Namespace(preset="quick")
     config = preset("quick", "mnist")
     target = {}
     for opt, best in (("adam", 1e-5), ("sgd", 0.3), ("inna", 0.1)):
         target["best"] = best
-        config = common.replace(config, optimizer=opt)
-        grid, finals, _, pick, _ = fig3.search(args, config, None, opt, 1)
+        config = dataclasses.replace(config, optimizer=opt)
+        grid, finals, _, pick, _, _ = tuning.search(config, None, (1, 1), 1, opt)
         assert grid[pick] == pytest.approx(best)
         assert 0 < pick < len(grid) - 1, grid  # interior
         assert all(
@@ -246,7 +248,7 @@ def test_presets_are_sized_per_dataset_and_overridable():
     mnist, cifar = resolve("--dataset", "mnist"), resolve("--dataset", "cifar10")
     # CIFAR's quick preset halves the training subset; the paper's settings everywhere.
     assert (mnist.train_examples, cifar.train_examples) == (3200, 1600)
-    assert common.replace(cifar, dataset="mnist", train_examples=3200) == mnist
+    assert dataclasses.replace(cifar, dataset="mnist", train_examples=3200) == mnist
     assert (mnist.decay_power, mnist.dropout_rate, mnist.psi_init) == (0.5, 0.5, "gradient")
     assert resolve("--dataset", "cifar10", "--train-examples", "800").train_examples == 800
     assert resolve("--dataset", "cifar10", "--seeds", "4,5").seeds == (4, 5)
@@ -271,3 +273,63 @@ def test_plateau_probe_smoke(tmp_path, capsys):
     # batch normalisation puts every hidden layer's pre-activations at unit scale
     assert rows[1]["preact_rms_init"][:8] == pytest.approx([1.0] * 8, abs=0.05)
     assert "Plateau probe" in capsys.readouterr().out
+
+
+def test_innaprop_cifar_smoke(tmp_path, capsys):
+    """INNAprop at both of the paper's (alpha, beta) and AdamW, cosine decay, weight
+    decay 0.01; the per-step curves and the table."""
+    from datagen import make_mnist
+
+    from benchmarks import innaprop_cifar
+
+    make_mnist(tmp_path / "mnist")
+    argv = ["--preset", "smoke", "--dataset", "mnist", "--data-dir", str(tmp_path / "mnist")]
+    assert innaprop_cifar.main([*argv, "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    result = json.loads((tmp_path / "out" / "innaprop_cifar_mnist_smoke.json").read_text())
+    assert [r["name"] for r in result["rows"]] == [v[0] for v in innaprop_cifar.VARIANTS]
+    assert [(r["alpha"], r["beta"]) for r in result["rows"]] == [
+        (0.1, 0.9),
+        (2.0, 2.0),
+        (None, None),
+    ]
+    assert {r["weight_decay"] for r in result["rows"]} == {0.01}
+    assert result["config"]["schedule"] == "cosine"
+    for row in result["rows"]:
+        _curves_ok(row, seeds=2, epochs=2)
+        # the smoke preset logs every 2 steps: 64 images of batch 16, 2 windows an epoch
+        assert np.shape(row["train_loss_steps_per_seed"]) == (2, 4)
+        assert row["window_end_step"] == [2, 4, 6, 8]
+    assert (tmp_path / "out" / "innaprop_cifar_mnist_smoke.png").stat().st_size > 1000
+    assert capsys.readouterr().out.startswith("INNAprop vs AdamW")
+
+
+def test_gpt_shakespeare_smoke(tmp_path, capsys):
+    from benchmarks import gpt_shakespeare
+
+    text = tmp_path / "plays.txt"
+    text.write_text("Now is the winter of our discontent\n" * 40, encoding="utf-8")
+    out = tmp_path / "out"
+    argv = ["--data", str(text), "--preset", "smoke", "--out", str(out)]
+    assert gpt_shakespeare.main(argv) == 0
+    result = json.loads((out / "gpt_shakespeare_smoke.json").read_text())
+    assert [r["name"] for r in result["rows"]] == [v[0] for v in gpt_shakespeare.VARIANTS]
+    for row in result["rows"]:
+        assert np.shape(row["valid_loss_per_seed"]) == (2, len(result["eval_step"]))
+        assert np.all(np.isfinite(row["valid_loss_per_seed"]))
+    assert (out / "gpt_shakespeare_smoke.png").stat().st_size > 1000
+    assert capsys.readouterr().out.startswith("GPT on plays.txt")
+
+
+def test_gpt_shakespeare_missing_text_is_one_line(tmp_path):
+    from benchmarks import gpt_shakespeare
+
+    with pytest.raises(SystemExit, match="no such file"):
+        gpt_shakespeare.main(["--data", str(tmp_path / "none.txt"), "--preset", "smoke"])
+
+
+def test_first_reach_is_the_first_evaluation_at_the_target():
+    from benchmarks.gpt_shakespeare import first_reach
+
+    row = {"valid_loss_per_seed": [[3.0, 2.0, 1.5], [3.0, 2.2, 1.7]]}
+    assert first_reach(row, np.asarray([10, 20, 30]), 2.1) == 20
+    assert first_reach(row, np.asarray([10, 20, 30]), 1.0) is None

@@ -111,6 +111,31 @@ def test_resume_is_bit_identical(tmp_path, mnist_dir, capsys):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
     assert [m["epoch"] for m in metrics(tmp_path)] == [1, 2]
 
+    # the per-step curve survives the resume: the same windows as the straight run
+    np.testing.assert_allclose(resumed.train_loss_steps, straight.train_loss_steps, rtol=1e-6)
+
+
+def test_per_step_curve_averages_windows_of_the_epochs_losses(mnist_dir):
+    """64 images of batch 8: 8 steps an epoch, in windows of 3, 3 and 2 steps; the
+    windows, weighted by their steps, average to the epoch's mean loss."""
+    history = fit(tiny(mnist_dir, epochs=2, log_every=3, seeds=(0, 1)))
+    assert history.train_loss_steps.shape == (2, 6)
+    np.testing.assert_array_equal(history.window_end_step, [3, 6, 8, 11, 14, 16])
+    weights = np.asarray([3, 3, 2])
+    for epoch in range(2):
+        windows = history.train_loss_steps[:, 3 * epoch : 3 * epoch + 3]
+        np.testing.assert_allclose(windows @ weights / 8, history.train_loss[:, epoch], rtol=1e-6)
+    # the windows differ: a curve, not the epoch's mean repeated
+    assert len(set(np.round(history.train_loss_steps[0], 6))) == 6
+
+
+def test_metrics_record_the_per_step_curve(tmp_path, mnist_dir, capsys):
+    assert cli(capsys, args(mnist_dir, tmp_path, "--epochs", "2", "--log-every", "4"))[0] == 0
+    records = metrics(tmp_path)
+    assert [np.shape(r["train_loss_steps"]) for r in records] == [(1, 2), (1, 2)]
+    for r in records:
+        assert np.mean(r["train_loss_steps"]) == pytest.approx(r["train_loss"][0], rel=1e-6)
+
 
 @pytest.mark.parametrize(
     "change, named",

@@ -159,6 +159,12 @@ class Config:
     # schedule of the run
     epochs: int = _field(10, "epochs (with --resume: the total, may grow)", _int_at_least(1))
     batch_size: int = _field(32, "mini-batch size", _int_at_least(1))
+    log_every: int = _field(
+        25,
+        "steps per point of the per-step training-loss curve (the mean mini-batch loss "
+        "over each window, in metrics.jsonl and History.train_loss_steps)",
+        _int_at_least(1),
+    )
     seeds: tuple[int, ...] = _field(
         (0,), "comma-separated seeds, one replica each (e.g. 0,1,2)", _seeds, aliases=("--seed",)
     )

@@ -1,5 +1,6 @@
 """Data sets for the training pipeline: MNIST (IDX), CIFAR-10/100 (python pickles),
-image folders (directory or .zip), and an embedded default (scikit-learn's digits).
+image folders (directory or .zip), an embedded default (scikit-learn's digits), and
+text files as characters (:func:`load_text`, for the language model).
 
 Every loader returns a :class:`Dataset` of uint8 images (N, H, W, C) and int32
 labels. Errors name the file and what is wrong with it. The core optimizer does
@@ -280,6 +281,57 @@ def load_digits() -> Dataset:
     y = bunch.target.astype(np.int32)
     test = np.arange(len(x)) % 5 == 0
     return Dataset(x[~test], y[~test], x[test], y[test], 10, "digits")
+
+
+# ----------------------------------------------------------- text (characters)
+class Text(NamedTuple):
+    """A character-level corpus: token ids of the training and validation parts
+    (int32) and the vocabulary, the sorted distinct characters of the whole file."""
+
+    train: np.ndarray
+    valid: np.ndarray
+    vocab: str
+    name: str
+
+
+def load_text(path: str | os.PathLike, context: int, valid_fraction: float = 0.1) -> Text:
+    """Reads a UTF-8 text file as characters: the first ``1 - valid_fraction`` of
+    them for training, the rest for validation (Tiny Shakespeare's usual 90/10).
+
+    Args:
+      path: the text file.
+      context: the model's context; each part must hold more characters than
+        that, so that one input and its next-character targets fit.
+      valid_fraction: the validation part's share, in (0, 1).
+
+    Raises:
+      DataError: the file is missing, unreadable, not UTF-8, empty, or a part is
+        not longer than `context`.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot be read ({e.strerror})") from None
+    if not text:
+        raise DataError(f"{path}: empty")
+    vocab = "".join(sorted(set(text)))
+    ids = np.searchsorted(
+        np.frombuffer(vocab.encode("utf-32-le"), np.uint32),
+        np.frombuffer(text.encode("utf-32-le"), np.uint32),
+    ).astype(np.int32)
+    cut = int(round(len(ids) * (1 - valid_fraction)))
+    for name, part in (("training", ids[:cut]), ("validation", ids[cut:])):
+        if len(part) <= context:
+            raise DataError(
+                f"{path}: its {name} part has {len(part):,} characters, not more than the "
+                f"context of {context} (the file has {len(text):,})"
+            )
+    return Text(ids[:cut], ids[cut:], vocab, path.name)
 
 
 # -------------------------------------------------------------------- download

@@ -52,6 +52,11 @@ class History:
     train_loss: np.ndarray  # mean mini-batch loss over each epoch
     test_loss: np.ndarray
     test_accuracy: np.ndarray
+    # the per-step curve: mean mini-batch loss over windows of `config.log_every`
+    # steps (the last window of an epoch may be shorter), (replicas, windows), and
+    # the number of steps done at the end of each window, (windows,)
+    train_loss_steps: np.ndarray
+    window_end_step: np.ndarray
     params: list  # per group of replicas, stacked along the leading axis
     opt_state: list  # the same, for the optimizer's state
     n_params: int
@@ -343,18 +348,31 @@ def fit(
     curves = {
         k: np.full((r, config.epochs), np.nan) for k in ("train_loss", "test_loss", "test_accuracy")
     }
+    every = config.log_every
+    per_epoch = -(-steps // every)  # windows per epoch
+    windows = np.full((r, config.epochs * per_epoch), np.nan)
+    window_end = np.asarray(
+        [
+            e * steps + min((j + 1) * every, steps)
+            for e in range(config.epochs)
+            for j in range(per_epoch)
+        ]
+    )
     if run is not None:
         for record in run.history():
+            e = record["epoch"]
             for k in curves:
-                curves[k][:, record["epoch"] - 1] = record[k]
+                curves[k][:, e - 1] = record[k]
+            if "train_loss_steps" in record:
+                windows[:, (e - 1) * per_epoch : e * per_epoch] = record["train_loss_steps"]
     timed, timed_steps = 0.0, 0
     saved_epoch = first_epoch - 1
+    bar = _Progress(  # process 0's alone when there are several; one for the whole run
+        config.progress and distributed.is_primary(),
+        steps * len(groups) * (config.epochs - first_epoch + 1),
+        desc or "training",
+    )
     for epoch in range(first_epoch, config.epochs + 1):
-        bar = _Progress(  # process 0's alone when there are several
-            config.progress and distributed.is_primary(),
-            steps * len(groups),
-            desc or f"epoch {epoch}/{config.epochs}",
-        )
         for gi, part in enumerate(groups):
             g_seeds = seeds[part]
             hp = {k: jnp.asarray(v[part]) for k, v in hparams.items()}
@@ -382,14 +400,20 @@ def fit(
             states[gi] = {"params": params, "stats": stats, "opt_state": opt_state}
             with np.errstate(invalid="ignore", over="ignore"):
                 curves["train_loss"][part, epoch - 1] = epoch_losses.mean(0)
+                windows[part, (epoch - 1) * per_epoch : epoch * per_epoch] = np.stack(
+                    [epoch_losses[a : a + every].mean(0) for a in range(0, steps, every)], axis=1
+                )
             if not allow_divergence and not np.all(np.isfinite(epoch_losses)):
                 bad = int(np.argmax(~np.all(np.isfinite(epoch_losses), axis=1)))
                 raise NonFiniteLoss(epoch, bad + 1, g_seeds.tolist(), saved_epoch)
             test_loss, test_acc = evaluate(eval_step, params, stats, data.x_test, data.y_test)
             curves["test_loss"][part, epoch - 1] = test_loss
             curves["test_accuracy"][part, epoch - 1] = test_acc
-        bar.close()
-        record = {"epoch": epoch, **{k: v[:, epoch - 1].tolist() for k, v in curves.items()}}
+        record = {
+            "epoch": epoch,
+            **{k: v[:, epoch - 1].tolist() for k, v in curves.items()},
+            "train_loss_steps": windows[:, (epoch - 1) * per_epoch : epoch * per_epoch].tolist(),
+        }
         if run is not None:
             run.save(epoch, states, record)
             saved_epoch = epoch
@@ -399,9 +423,12 @@ def fit(
                 f"test loss {_fmt(record['test_loss'])}, "
                 f"test accuracy {_fmt(100 * np.asarray(record['test_accuracy']), '.2f')}%"
             )
+    bar.close()
     rate = timed_steps / timed if timed > 0 else math.nan
     history = History(
         **curves,
+        train_loss_steps=windows,
+        window_end_step=window_end,
         params=[s["params"] for s in states],
         opt_state=[s["opt_state"] for s in states],
         n_params=n_params,

@@ -105,3 +105,94 @@ class NiN(nnx.Module):
 
 def count_params(model: nnx.Module) -> int:
     return sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
+
+
+_GPT_INIT = nnx.initializers.normal(0.02)  # GPT-2's
+
+
+def _residual(layers: int):
+    """GPT-2's initialisation of the projections into the residual stream."""
+    return nnx.initializers.normal(0.02 / (2 * layers) ** 0.5)
+
+
+class CausalSelfAttention(nnx.Module):
+    """Multi-head self-attention in which each position sees only itself and the
+    positions before it."""
+
+    def __init__(self, width: int, heads: int, layers: int, *, rngs: nnx.Rngs):
+        if width % heads:
+            raise ValueError(f"GPT: `width` {width} is not divisible by `heads` {heads}.")
+        self.heads = heads
+        self.qkv = nnx.Linear(width, 3 * width, use_bias=False, kernel_init=_GPT_INIT, rngs=rngs)
+        self.out = nnx.Linear(
+            width, width, use_bias=False, kernel_init=_residual(layers), rngs=rngs
+        )
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        b, t, c = x.shape
+        q, k, v = (
+            z.reshape(b, t, self.heads, c // self.heads) for z in jnp.split(self.qkv(x), 3, -1)
+        )
+        return self.out(jax.nn.dot_product_attention(q, k, v, is_causal=True).reshape(b, t, c))
+
+
+class Block(nnx.Module):
+    """A pre-LayerNorm transformer block: x + attention(LN(x)), then x + MLP(LN(x))
+    with a GELU MLP four times as wide."""
+
+    def __init__(self, width: int, heads: int, layers: int, *, rngs: nnx.Rngs):
+        self.ln1 = nnx.LayerNorm(width, rngs=rngs)
+        self.attn = CausalSelfAttention(width, heads, layers, rngs=rngs)
+        self.ln2 = nnx.LayerNorm(width, rngs=rngs)
+        self.up = nnx.Linear(width, 4 * width, kernel_init=_GPT_INIT, rngs=rngs)
+        self.down = nnx.Linear(4 * width, width, kernel_init=_residual(layers), rngs=rngs)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = x + self.attn(self.ln1(x))
+        return x + self.down(jax.nn.gelu(self.up(self.ln2(x))))
+
+
+class GPT(nnx.Module):
+    """A decoder-only transformer (GPT-2's layout, at any size): token and learned
+    position embeddings, `layers` pre-LayerNorm blocks of causal self-attention and
+    a GELU MLP, a final LayerNorm and a linear head to the vocabulary's logits.
+
+    Args:
+      vocab: number of tokens (characters for a character-level model).
+      context: the longest sequence, the number of position embeddings.
+      layers: transformer blocks.
+      heads: attention heads (they divide `width`).
+      width: the embedding width.
+      rngs: `nnx.Rngs` for the initialisation (normal, std 0.02; the residual
+        projections 0.02 / sqrt(2 layers), as GPT-2).
+    """
+
+    def __init__(
+        self,
+        vocab: int,
+        context: int = 128,
+        layers: int = 4,
+        heads: int = 4,
+        width: int = 128,
+        *,
+        rngs: nnx.Rngs,
+    ):
+        self.context = context
+        self.tokens = nnx.Embed(vocab, width, embedding_init=_GPT_INIT, rngs=rngs)
+        self.positions = nnx.Embed(context, width, embedding_init=_GPT_INIT, rngs=rngs)
+        self.blocks = nnx.List([Block(width, heads, layers, rngs=rngs) for _ in range(layers)])
+        self.ln = nnx.LayerNorm(width, rngs=rngs)
+        self.head = nnx.Linear(width, vocab, use_bias=False, kernel_init=_GPT_INIT, rngs=rngs)
+
+    def __call__(self, ids: jax.Array) -> jax.Array:
+        """Next-token logits (batch, time, vocab) for token ids (batch, time),
+        time <= context."""
+        t = ids.shape[-1]
+        if t > self.context:
+            raise ValueError(
+                f"GPT: sequence of {t} tokens is longer than the context {self.context}."
+            )
+        x = self.tokens(ids) + self.positions(jnp.arange(t))
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.ln(x))

@@ -1,0 +1,104 @@
+"""The paper's protocol for comparing optimizers, shared by Figure 3 and the
+INNAprop benchmark: gamma_0 searched by training loss on a ladder kept interior,
+then every seed trained with the pick.
+
+Step 1: for each candidate, gamma_0 is searched on the first seed for the search
+budget over a ladder of factor about 3 (..., 0.03, 0.1, 0.3, ...) centred on the
+registry's default, and the gamma_0 with the lowest training loss at the end of the
+budget wins. While the winner sits on an edge of the ladder (and that edge did not
+diverge) the ladder grows one rung beyond it, so every reported pick is interior.
+Test data is never used for choosing. Step 2: the candidate trains on every seed
+with its pick (a search run is reused when the budget equals the epochs).
+"""
+
+import dataclasses
+import math
+
+import numpy as np
+
+from benchmarks import common
+from inna_optax.training import OPTIMIZERS, Config, Split
+from inna_optax.training.optimizers import ladder, rung
+
+MAX_RUNGS = 9  # a ladder grows to at most this many rungs
+# what one run records per replica, concatenated over the seeds
+CURVES = ("train_loss", "test_loss", "test_accuracy", "train_loss_steps")
+
+
+def interior_search(center: float, rungs: tuple[int, int], run_rungs):
+    """A ladder of gamma_0 around `center`, grown while the pick is on an edge.
+
+    `rungs`: (below, above) `center` searched first; (0, 0) runs `center` alone.
+    `run_rungs(lrs)` trains each learning rate of the list and returns its final
+    training loss (inf or NaN for a diverged run, which never wins and is never
+    grown past). Returns the sorted grid, its losses and the pick's index.
+    """
+    finals_of = {}
+    todo = list(ladder(center, *rungs))
+    while todo:
+        for lr, loss in zip(todo, run_rungs(todo), strict=True):
+            finals_of[lr] = float(loss) if math.isfinite(loss) else math.inf
+        grid = sorted(finals_of)
+        finals = [finals_of[lr] for lr in grid]
+        pick = int(np.argmin(finals))
+        todo = []
+        if 1 < len(grid) < MAX_RUNGS and math.isfinite(finals[pick]):
+            if pick == 0:
+                todo = [rung(grid[0], -1)]
+            elif pick == len(grid) - 1:
+                todo = [rung(grid[-1], 1)]
+    return grid, finals, pick
+
+
+def search(config: Config, split: Split, rungs: tuple[int, int], search_epochs: int, label: str):
+    """:func:`interior_search` of `config.optimizer`'s gamma_0 on the first seed for
+    `search_epochs` epochs, each batch of rungs one `fit` call. Returns the grid,
+    its final losses, the curves of each rung, the pick's index, the run's shape
+    (window ends, steps per epoch) and the seconds spent."""
+    results, spent, shape = {}, [0.0], {}
+
+    def run_rungs(lrs):
+        res = common.train(
+            dataclasses.replace(config, epochs=search_epochs, seeds=(config.seeds[0],) * len(lrs)),
+            split,
+            {"lr": lrs},
+            desc=f"search {label} {lrs}",
+        )
+        spent[0] += res["seconds"]
+        shape.update({k: res[k] for k in ("window_end_step", "steps_per_epoch")})
+        for i, lr in enumerate(lrs):
+            results[lr] = {k: res[k][i : i + 1] for k in CURVES}
+        return [results[lr]["train_loss"][0, -1] for lr in lrs]
+
+    grid, finals, pick = interior_search(OPTIMIZERS[config.optimizer].lr, rungs, run_rungs)
+    return grid, finals, results, pick, shape, spent[0]
+
+
+def tuned_row(
+    config: Config, split: Split, rungs: tuple[int, int], search_epochs: int, label: str, **fields
+):
+    """Searches gamma_0 for `config` (:func:`search`), then trains every seed with
+    the pick. Returns the figure's row (`fields`, the grid, its losses, the pick,
+    the summaries and per-seed curves) and the seconds spent."""
+    grid, finals, results, pick, shape, seconds = search(config, split, rungs, search_epochs, label)
+    lr = grid[pick]
+    reuse = search_epochs == config.epochs
+    seeds = tuple(s for s in config.seeds if not (reuse and s == config.seeds[0]))
+    curves = results[lr] if reuse else {}
+    if seeds:
+        res = common.train(
+            dataclasses.replace(config, lr=lr, seeds=seeds), split, desc=f"{label} seeds"
+        )
+        seconds += res["seconds"]
+        shape = {k: res[k] for k in ("window_end_step", "steps_per_epoch")}
+        curves = {k: np.concatenate([curves[k], res[k]]) if curves else res[k] for k in CURVES}
+    row = common.result_row(
+        {**curves, **shape},
+        slice(None),
+        **fields,
+        grid=grid,
+        search_train_loss=finals,
+        lr=lr,
+        lr_at_grid_edge=len(grid) > 1 and pick in (0, len(grid) - 1),
+    )
+    return row, seconds
