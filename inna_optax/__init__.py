@@ -9,16 +9,20 @@ from inna_optax._inna import (
     scale_by_inna,
 )
 from inna_optax._innaprop import InnapropState, innaprop, scale_by_innaprop
+from inna_optax._weight_decay import decay_rate, equivalent_weight_decay, weight_decay_response
 
 __version__ = "0.1.0"
 
 __all__ = [
     "InnaState",
     "InnapropState",
+    "decay_rate",
+    "equivalent_weight_decay",
     "inna",
     "innaprop",
     "inverse_power_decay",
     "lyapunov_energy",
     "scale_by_inna",
     "scale_by_innaprop",
+    "weight_decay_response",
 ]

@@ -212,7 +212,10 @@ def innaprop(
       beta: Newtonian damping beta > 0 (default 0.9).
       sigma: decay of the second moment, in [0, 1) (default 0.999).
       eps: added to sqrt(v_hat), >= 0 (default 1e-8).
-      weight_decay: decoupled weight decay lambda >= 0 (default 0.01).
+      weight_decay: decoupled weight decay lambda >= 0 (default 0.01, the
+        authors'). Under INNAprop's dynamics it shrinks theta faster than
+        AdamW's same lambda and with an overshoot (:func:`weight_decay_response`);
+        :func:`equivalent_weight_decay` gives the lambda that matches AdamW's.
       mask: which leaves weight decay applies to (as in ``optax.adamw``).
       psi_dtype: dtype of the optimizer state (default: the params' dtype).
 
