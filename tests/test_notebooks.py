@@ -8,7 +8,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-EXPECTED = ["01_quickstart.ipynb", "02_train_nin.ipynb", "03_hyperparameter_sweep.ipynb"]
+EXPECTED = [
+    "01_quickstart.ipynb",
+    "02_train_nin.ipynb",
+    "03_hyperparameter_sweep.ipynb",
+    "04_inna_innaprop_adamw.ipynb",
+]
 
 
 def test_notebooks_present_stripped_and_linked():
