@@ -11,7 +11,7 @@ from inna_optax._inna import (
 from inna_optax._innaprop import InnapropState, innaprop, scale_by_innaprop
 from inna_optax._weight_decay import decay_rate, equivalent_weight_decay, weight_decay_response
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "InnaState",

@@ -59,7 +59,8 @@ def weight_decay_response(t, weight_decay: float, alpha: float, beta: float):
            + \frac{s - \lambda}{\omega}\sin\omega t\Big),\quad
        s = \frac{\alpha + \lambda}{2},\ \omega^2 = \frac{\lambda}{\beta} - s^2
 
-    (cosh and sinh with |omega| when omega^2 < 0).
+    (cosh and sinh of the same arguments, with sqrt(-omega^2) in place of omega, when
+    omega^2 < 0).
 
     Args:
       t: the times, a number or an array, >= 0.

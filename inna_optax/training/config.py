@@ -106,13 +106,13 @@ class Config:
     init: str = _field(
         "he",
         "NiN's kernel initialisation: lecun (variance 1/fan_in), he (2/fan_in) or glorot "
-        "(2/(fan_in + fan_out)); see README, 'Training NiN'",
+        "(2/(fan_in + fan_out)); see the documentation's training page",
         choices=INITS,
     )
     norm: bool = _field(
         True,
         "batch normalisation before each hidden ReLU of NiN (without it, NiN with the "
-        "paper's settings stays on a plateau: see README, 'Training NiN')",
+        "paper's settings stays on a plateau: see the documentation's training page)",
     )
     dropout: float | None = _field(
         None,
@@ -307,39 +307,64 @@ def _seed_list(text: str) -> tuple[int, ...]:
         ) from None
 
 
+def _flag_spec(f: dataclasses.Field, kind, default_none: bool = False):
+    """The option strings and argparse settings of the flag of Config field `f`."""
+    meta = f.metadata
+    if kind is bool:
+        negative = f.default
+        option = f"--no-{f.name.replace('_', '-')}" if negative else flag(f.name)
+        return (option,), dict(
+            dest=f.name,
+            action="store_false" if negative else "store_true",
+            default=None if default_none else f.default,
+            help=meta["help"],
+        )
+    base = next(t for t in typing.get_args(kind) or (kind,) if t is not type(None))
+    shown = "" if f.default is None or "default" in meta["help"] else f" (default {f.default})"
+    return (flag(f.name), *meta.get("aliases", ())), dict(
+        dest=f.name,
+        type=_seed_list if f.name == "seeds" else base,
+        default=None if default_none else f.default,
+        help=meta["help"] + shown,
+        **{k: meta[k] for k in ("choices", "metavar") if k in meta},
+    )
+
+
 def add_flags(parser: argparse.ArgumentParser, names=None, default_none: bool = False) -> None:
     """Adds one flag per Config field (those in `names`, default all), with the
     field's type, default, choices and help. `default_none`: every flag defaults to
     None (unset), for callers that layer it over a preset."""
     hints = typing.get_type_hints(Config)
     for f in dataclasses.fields(Config):
-        if names is not None and f.name not in names:
-            continue
-        meta, kind = f.metadata, hints[f.name]
-        if kind is bool:
-            negative = f.default
-            parser.add_argument(
-                f"--no-{f.name.replace('_', '-')}" if negative else flag(f.name),
-                dest=f.name,
-                action="store_false" if negative else "store_true",
-                default=None if default_none else f.default,
-                help=meta["help"],
-            )
-            continue
-        base = next(t for t in typing.get_args(kind) or (kind,) if t is not type(None))
-        shown = "" if f.default is None or "default" in meta["help"] else f" (default {f.default})"
-        parser.add_argument(
-            flag(f.name),
-            *meta.get("aliases", ()),
-            dest=f.name,
-            type=_seed_list if f.name == "seeds" else base,
-            default=None if default_none else f.default,
-            help=meta["help"] + shown,
-            **{k: meta[k] for k in ("choices", "metavar") if k in meta},
-        )
+        if names is None or f.name in names:
+            options, settings = _flag_spec(f, hints[f.name], default_none)
+            parser.add_argument(*options, **settings)
 
 
-# Run sizes of the figure benchmarks, as Config changes. None: the whole split.
+def flags_table() -> str:
+    """The command line's flags as a Markdown table (flag, choices or value, help),
+    generated from the Config fields as :func:`add_flags` makes them: the table of
+    the documentation's training page."""
+    hints = typing.get_type_hints(Config)
+    rows = ["| flag | value | what it sets |", "| --- | --- | --- |"]
+    for f in dataclasses.fields(Config):
+        options, settings = _flag_spec(f, hints[f.name])
+        if "choices" in settings:
+            value = " \\| ".join(f"`{c}`" for c in settings["choices"])
+        elif "type" in settings:
+            value = settings.get("metavar") or f.name.upper()
+        else:
+            value = ""
+        names = ", ".join(f"`{o}`" for o in options)
+        text = settings["help"].replace("|", "\\|").replace("<", "\\<")
+        rows.append(f"| {names} | {value} | {text} |")
+    return "\n".join(rows) + "\n"
+
+
+#: Run sizes of the figure benchmarks, as Config changes (None: the whole split):
+#: ``smoke`` (seconds on tiny data, for the tests), ``quick`` (a 2-core CPU, about
+#: 20 minutes per figure), ``medium`` (the full-width NiN on a CPU in an hour or
+#: two) and ``paper`` (the paper's sizes, for a GPU). See :func:`preset`.
 PRESETS: dict[str, dict[str, Any]] = {
     # seconds on tiny data: the test suite's smoke runs
     "smoke": dict(

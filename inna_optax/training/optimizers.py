@@ -45,6 +45,9 @@ class Optimizer:
     defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
+#: The registry: name -> :class:`Optimizer` (its factory, default gamma_0 and
+#: schedule, hyperparameters and help) for inna, sgd, adagrad, adam, innaprop
+#: and adamw. The command line's choices and the figures' grids are read from it.
 OPTIMIZERS: dict[str, Optimizer] = {
     "inna": Optimizer(
         inna_optax.inna,

@@ -1,0 +1,89 @@
+"""Sphinx configuration of the inna-optax documentation.
+
+Build (offline, warnings as errors), from the repository root:
+
+    sphinx-build -W --keep-going -b html docs docs/_build/html
+
+The notebooks of ../notebooks are copied in and executed in their small mode
+(INNA_NOTEBOOK_SMALL=1); INNA_DOCS_EXECUTE=0 renders them without running them.
+The flags table of the training page is generated from `inna_optax.training.Config`.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+import inna_optax  # noqa: E402
+from inna_optax.training.config import flags_table  # noqa: E402
+
+# -- Generated pages ---------------------------------------------------------
+def _write(path: Path, data: bytes) -> None:
+    """Writes `path` only when its bytes change, atomically (builds may run side by
+    side, as in the test suite)."""
+    if path.exists() and path.read_bytes() == data:
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+for folder in ("_generated", "notebooks"):
+    (HERE / folder).mkdir(exist_ok=True)
+_write(HERE / "_generated" / "flags.md", flags_table().encode())
+for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
+    _write(HERE / "notebooks" / notebook.name, notebook.read_bytes())
+os.environ["INNA_NOTEBOOK_SMALL"] = "1"  # the notebooks' small mode, for their kernels
+
+# -- Project -------------------------------------------------------------------
+project = "inna-optax"
+author = "the inna-optax authors"
+copyright = "2026, the inna-optax authors"  # noqa: A001
+release = inna_optax.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",  # MathJax served from the site itself: it renders offline
+    "sphinx.ext.viewcode",
+    "myst_nb",
+]
+source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints"]
+templates_path = ["_templates"]
+
+# -- autodoc -------------------------------------------------------------------
+autosummary_generate = True
+autodoc_default_options = {"member-order": "bysource"}
+autodoc_typehints = "description"
+autodoc_typehints_format = "short"
+napoleon_google_docstring = True
+napoleon_numpy_docstring = False
+napoleon_use_ivar = True  # NamedTuple fields: one description, not two
+# intersphinx to jax, optax and flax needs their inventories from the network; the
+# builds here are offline, so names of those libraries are left as plain text.
+nitpicky = False
+
+# -- MyST and notebooks --------------------------------------------------------
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
+myst_heading_anchors = 3
+nb_execution_mode = "force" if os.environ.get("INNA_DOCS_EXECUTE", "1") == "1" else "off"
+nb_execution_timeout = 600
+nb_execution_raise_on_error = True
+nb_merge_streams = True
+suppress_warnings = ["mystnb.unknown_mime_type", "myst.xref_missing"]
+
+# -- HTML ----------------------------------------------------------------------
+html_theme = "sphinx_book_theme"
+html_title = "inna-optax"
+html_static_path = ["_static"]
+html_theme_options = {
+    "show_toc_level": 2,
+    "navigation_with_keys": False,
+    "home_page_in_toc": True,
+}

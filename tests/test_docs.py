@@ -1,0 +1,113 @@
+"""The documentation: it builds offline with warnings as errors, its API page names
+every public name, its flags table is the command line's, and its examples run."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import inna_optax
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+
+
+@pytest.fixture(scope="module")
+def html(tmp_path_factory):
+    """The site built from docs/ (notebooks rendered without running them: the
+    notebook tests run them)."""
+    pytest.importorskip("sphinx")
+    pytest.importorskip("myst_nb")
+    out = tmp_path_factory.mktemp("html")
+    env = {**os.environ, "INNA_DOCS_EXECUTE": "0"}
+    command = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html"]
+    done = subprocess.run(
+        [*command, "-d", str(out / ".doctrees"), str(DOCS), str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out
+
+
+def test_api_page_names_every_public_name(html):
+    pytest.importorskip("flax")
+    from inna_optax import training
+
+    api = (html / "api.html").read_text()
+    missing = []
+    for module in (inna_optax, training):
+        for name in module.__all__:
+            full = f"{module.__name__}.{name}"
+            page = f'href="api/generated/{full}.html"'
+            anchor = re.search(rf'id="[\w.]*\.{re.escape(name)}"', api)
+            if page not in api and not anchor:
+                missing.append(full)
+    assert not missing, f"not on the API page: {missing}"
+    # each linked page exists and carries the docstring's summary
+    page = (html / "api" / "generated" / "inna_optax.inna.html").read_text()
+    assert "INNA with optional decoupled weight decay" in page
+
+
+def test_pages_and_rendered_math(html):
+    for page in ("index", "getting_started", "inna", "training", "reproducing", "performance"):
+        assert (html / f"{page}.html").exists(), page
+    for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        assert (html / "notebooks" / f"{notebook.stem}.html").exists(), notebook.name
+    inna = (html / "inna.html").read_text()
+    assert "mathjax" in inna.lower() and r"\theta_{k+1}" in inna
+
+
+def _help_options() -> dict[str, str]:
+    """Each option of `python -m inna_optax.train --help` with its help text, as
+    argparse prints it (whitespace folded)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "inna_optax.train", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "1000"},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    options, current = {}, None
+    for line in done.stdout.split("options:", 1)[1].splitlines():
+        head = re.match(r"  (-\S.*?)(?:\s{2,}(.*))?$", line)
+        if head:
+            current = re.findall(r"--[\w-]+", head.group(1))
+            for option in current:
+                options[option] = head.group(2) or ""
+        elif current and line.startswith(" " * 8):
+            for option in current:
+                options[option] = (options[option] + " " + line.strip()).strip()
+    options.pop("--help", None)
+    options = {k: " ".join(v.split()) for k, v in options.items()}
+    return options
+
+
+def test_flags_table_is_the_command_lines_help():
+    pytest.importorskip("flax")
+    from inna_optax.training.config import flags_table
+
+    table = {}
+    for row in flags_table().splitlines()[2:]:
+        names, _, text = (cell.strip() for cell in row.strip("|").split(" | ", 2))
+        for option in re.findall(r"`(--[\w-]+)`", names):
+            table[option] = " ".join(text.replace("\\|", "|").replace("\\<", "<").split())
+    options = _help_options()
+    assert set(table) == set(options)
+    for option, text in options.items():
+        assert table[option] == text, option
+
+
+EXAMPLES = re.findall(r"```python\n(.*?)```", (DOCS / "getting_started.md").read_text(), flags=re.S)
+
+
+@pytest.mark.parametrize("index", range(len(EXAMPLES)))
+def test_getting_started_examples_run(index, capsys):
+    pytest.importorskip("flax")
+    exec(compile(EXAMPLES[index], f"getting_started.md[block {index}]", "exec"), {})
