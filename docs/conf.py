@@ -20,6 +20,7 @@ sys.path.insert(0, str(ROOT))
 import inna_optax  # noqa: E402
 from inna_optax.training.config import flags_table  # noqa: E402
 
+
 # -- Generated pages ---------------------------------------------------------
 def _write(path: Path, data: bytes) -> None:
     """Writes `path` only when its bytes change, atomically (builds may run side by
