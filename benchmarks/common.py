@@ -72,7 +72,8 @@ def add_common_args(p: argparse.ArgumentParser, default_dataset="mnist"):
         default="quick",
         choices=list(PRESETS),
         help="quick: a 2-core CPU, within about 20 minutes (default); medium: the full-width "
-        "NiN on a CPU in an hour or two; paper: the paper's sizes, for a GPU; smoke: seconds",
+        "NiN on a CPU in an hour or two; long: ten times quick's steps per run, about two "
+        "hours on a CPU; paper: the paper's sizes, for a GPU; smoke: seconds",
     )
     p.add_argument("--dataset", default=default_dataset, choices=DATASETS)
     p.add_argument("--out", default="results/figures")

@@ -25,9 +25,10 @@ from inna_optax.training import OPTIMIZERS
 
 # INNA's (alpha, beta): Figure 2's best, through --alpha/--beta or --picks-from
 PICKS = ("alpha", "beta")
-SEARCH_EPOCHS = {"smoke": 2, "quick": 10, "medium": 2, "paper": 15}
+# the long preset searches on its first epoch (1,250 steps, the quick preset's budget)
+SEARCH_EPOCHS = {"smoke": 2, "quick": 10, "medium": 2, "long": 1, "paper": 15}
 # Rungs below and above the default gamma_0 searched first, per preset.
-RUNGS = {"smoke": (0, 0), "quick": (1, 1), "medium": (1, 1), "paper": (2, 2)}
+RUNGS = {"smoke": (0, 0), "quick": (1, 1), "medium": (1, 1), "long": (1, 1), "paper": (2, 2)}
 PAPER = ("inna", "sgd", "adagrad", "adam")  # the paper's four, the default --optimizers
 
 

@@ -40,9 +40,10 @@ SIZES = {
     "smoke": dict(epochs=2, log_every=2),
     "quick": dict(train_examples=3200, test_examples=1000, epochs=8, log_every=10),
     "medium": dict(train_examples=10_000, test_examples=2000, epochs=4),
+    "long": dict(train_examples=20_000, test_examples=2000, epochs=12),
     "paper": dict(epochs=200, batch_size=256, seeds=(0, 1, 2), log_every=50),
 }
-RUNGS = {"smoke": (0, 0), "quick": (1, 1), "medium": (1, 1), "paper": (2, 2)}
+RUNGS = {"smoke": (0, 0), "quick": (1, 1), "medium": (1, 1), "long": (1, 1), "paper": (2, 2)}
 NAME = "innaprop_cifar"
 
 

@@ -364,7 +364,8 @@ def flags_table() -> str:
 #: Run sizes of the figure benchmarks, as Config changes (None: the whole split):
 #: ``smoke`` (seconds on tiny data, for the tests), ``quick`` (a 2-core CPU, about
 #: 20 minutes per figure), ``medium`` (the full-width NiN on a CPU in an hour or
-#: two) and ``paper`` (the paper's sizes, for a GPU). See :func:`preset`.
+#: two), ``long`` (ten times the quick preset's steps per run, about two hours on a
+#: CPU) and ``paper`` (the paper's sizes, for a GPU). See :func:`preset`.
 PRESETS: dict[str, dict[str, Any]] = {
     # seconds on tiny data: the test suite's smoke runs
     "smoke": dict(
@@ -374,6 +375,16 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": dict(train_examples=3200, test_examples=1000, width=0.125, epochs=10, seeds=(0, 1, 2)),
     # Figure 3 on a CPU in an hour or two: the paper's full-width NiN
     "medium": dict(train_examples=10_000, test_examples=2000, width=1.0, epochs=2, seeds=(0, 1, 2)),
+    # ten times the quick preset's steps per run (10,000 on MNIST), on a CPU in about
+    # two hours per figure: the quick preset's width on 40,000 images for 8 epochs
+    "long": dict(
+        train_examples=40_000,
+        test_examples=2000,
+        width=0.125,
+        epochs=8,
+        seeds=(0, 1),
+        log_every=50,
+    ),
     # the paper: full data and NiN, batch 32, five seeds (meant for a GPU)
     "paper": dict(
         train_examples=None, test_examples=None, width=1.0, epochs=100, seeds=(0, 1, 2, 3, 4)
