@@ -11,7 +11,7 @@ candidate. Each candidate's gamma_0 is searched on one interior ladder
 
 The cosine decays at every step (`--schedule cosine`), the continuous form of the
 authors' `CosineAnnealingLR` stepped once per epoch: over their 200 epochs the two
-differ by under 1.3% of the rate at any step; over the quick preset's 8 epochs a
+differ by under 0.8% of the peak rate at any step; over the quick preset's 8 epochs a
 once-per-epoch staircase would hold each rate for an eighth of the run.
 
     python -m benchmarks.innaprop_cifar --data-dir ../shared/data/cifar10-jpeg
