@@ -36,6 +36,17 @@ class InnaState(NamedTuple):
         theta and D once, the same five arrays as SGD with momentum (see the
         docstring of :func:`scale_by_inna`). psi_k itself is one subtraction
         away: ``state.psi(params)``.
+
+    Example:
+      >>> import jax.numpy as jnp, inna_optax
+      >>> tx = inna_optax.inna(0.1, alpha=0.5, beta=0.1, psi_init="params")
+      >>> state = tx.init(jnp.ones(2))
+      >>> state.psi(jnp.ones(2))  # psi_0 = (1 - alpha beta) theta_0
+      Array([0.95, 0.95], dtype=float32)
+
+    References:
+      Castera, Bolte, Fevotte and Pauwels, `An Inertial Newton Algorithm for
+      Deep Learning <https://jmlr.org/papers/v22/19-1024.html>`_, JMLR 2021.
     """
 
     count: chex.Array
@@ -158,6 +169,10 @@ def inverse_power_decay(init_value: float, power: float = 0.5) -> optax.Schedule
       >>> schedule = inna_optax.inverse_power_decay(0.1, power=0.5)
       >>> round(float(schedule(3)), 6)
       0.05
+
+    References:
+      Castera, Bolte, Fevotte and Pauwels, `An Inertial Newton Algorithm for
+      Deep Learning <https://jmlr.org/papers/v22/19-1024.html>`_, JMLR 2021.
     """
     check_number("INNA", "init_value", init_value, lambda v: v > 0, "> 0")
     check_number("INNA", "power", power, lambda v: 0 < v <= 1, "in (0, 1] (Assumption 1)")
@@ -370,6 +385,10 @@ def inna(
       >>> params = optax.apply_updates(params, updates)
       >>> round(float(params["w"][0]), 4)  # the first move is -gamma_0 times the gradient
       0.8
+
+    References:
+      Castera, Bolte, Fevotte and Pauwels, `An Inertial Newton Algorithm for
+      Deep Learning <https://jmlr.org/papers/v22/19-1024.html>`_, JMLR 2021.
     """
     return scale_by_inna(
         learning_rate,
@@ -407,6 +426,17 @@ def lyapunov_energy(
 
     Returns:
       The scalar E.
+
+    Example:
+      >>> import jax.numpy as jnp, inna_optax
+      >>> theta, psi = jnp.ones(2), jnp.zeros(2)
+      >>> # 2 (1 + 0.05) J + ||(0.5 - 10) theta||^2 = 2.1 + 2 * 90.25
+      >>> round(float(inna_optax.lyapunov_energy(1.0, psi, theta, alpha=0.5, beta=0.1)), 4)
+      182.6
+
+    References:
+      Castera, Bolte, Fevotte and Pauwels, `An Inertial Newton Algorithm for
+      Deep Learning <https://jmlr.org/papers/v22/19-1024.html>`_, JMLR 2021.
     """
     sq = jax.tree.map(
         lambda p, s: jnp.sum(jnp.square((alpha - 1.0 / beta) * p + s / beta)),

@@ -34,6 +34,17 @@ class InnapropState(NamedTuple):
         per parameter.
       theta_minus_psi: D_k = theta_k - psi_k, as in :class:`InnaState`;
         ``state.psi(params)`` gives psi_k.
+
+    Example:
+      >>> import jax.numpy as jnp, inna_optax
+      >>> state = inna_optax.innaprop(1e-3).init({"w": jnp.ones(3)})
+      >>> state.nu["w"].shape, state.theta_minus_psi["w"].shape
+      ((3,), (3,))
+
+    References:
+      Bolte, Boustany, Pauwels and Purica, `A second-order-like optimizer with
+      adaptive gradient scaling for deep learning
+      <https://arxiv.org/abs/2410.05871>`_, 2024.
     """
 
     count: chex.Array
@@ -232,6 +243,11 @@ def innaprop(
       >>> params = optax.apply_updates(params, updates)
       >>> jax.tree.map(jnp.shape, state.nu)
       {'w': (3,)}
+
+    References:
+      Bolte, Boustany, Pauwels and Purica, `A second-order-like optimizer with
+      adaptive gradient scaling for deep learning
+      <https://arxiv.org/abs/2410.05871>`_, 2024.
     """
     return scale_by_innaprop(
         learning_rate,

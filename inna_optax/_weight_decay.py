@@ -75,6 +75,13 @@ def weight_decay_response(t, weight_decay: float, alpha: float, beta: float):
       >>> import inna_optax
       >>> round(float(inna_optax.weight_decay_response(3.0, 0.1, 0.5, 0.1)), 3)
       -0.367
+
+    References:
+      Castera, Bolte, Fevotte and Pauwels, `An Inertial Newton Algorithm for
+      Deep Learning <https://jmlr.org/papers/v22/19-1024.html>`_, JMLR 2021
+      (the dynamics); Bolte, Boustany, Pauwels and Purica, `A second-order-like
+      optimizer with adaptive gradient scaling for deep learning
+      <https://arxiv.org/abs/2410.05871>`_, 2024 (the weight decay rule).
     """
     _check(alpha, beta, weight_decay=weight_decay)
     t = np.asarray(t, np.float64)
@@ -95,10 +102,30 @@ def decay_rate(weight_decay: float, alpha: float, beta: float) -> float:
     -Re(mu) of the slow root of mu^2 + (alpha + lambda) mu + lambda/beta = 0, the
     counterpart of AdamW's lambda (whose theta decays as exp(-lambda t)).
 
+    .. math::
+
+       r = s - \sqrt{s^2 - \lambda/\beta} \ \text{(overdamped)}, \qquad
+       r = s \ \text{(underdamped)}, \qquad s = \frac{\alpha + \lambda}{2}.
+
+    Args:
+      weight_decay: lambda >= 0.
+      alpha: viscous damping alpha >= 0.
+      beta: Newtonian damping beta > 0.
+
+    Returns:
+      The rate r, per unit of t = sum of the step sizes.
+
     Example:
       >>> import inna_optax
       >>> round(inna_optax.decay_rate(1e-3, alpha=0.5, beta=0.1), 5)  # about 20 lambda
       0.02083
+
+    References:
+      Castera, Bolte, Fevotte and Pauwels, `An Inertial Newton Algorithm for
+      Deep Learning <https://jmlr.org/papers/v22/19-1024.html>`_, JMLR 2021
+      (the dynamics); Bolte, Boustany, Pauwels and Purica, `A second-order-like
+      optimizer with adaptive gradient scaling for deep learning
+      <https://arxiv.org/abs/2410.05871>`_, 2024 (the weight decay rule).
     """
     _check(alpha, beta, weight_decay=weight_decay)
     s = (alpha + weight_decay) / 2
@@ -138,6 +165,13 @@ def equivalent_weight_decay(adamw_weight_decay: float, alpha: float, beta: float
       >>> lam = inna_optax.equivalent_weight_decay(0.1, alpha=0.5, beta=0.1)
       >>> round(lam, 6), round(inna_optax.decay_rate(lam, 0.5, 0.1), 6)
       (0.00404, 0.1)
+
+    References:
+      Castera, Bolte, Fevotte and Pauwels, `An Inertial Newton Algorithm for
+      Deep Learning <https://jmlr.org/papers/v22/19-1024.html>`_, JMLR 2021
+      (the dynamics); Bolte, Boustany, Pauwels and Purica, `A second-order-like
+      optimizer with adaptive gradient scaling for deep learning
+      <https://arxiv.org/abs/2410.05871>`_, 2024 (the weight decay rule).
     """
     _check(alpha, beta, adamw_weight_decay=adamw_weight_decay)
     target = adamw_weight_decay

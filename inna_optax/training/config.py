@@ -77,7 +77,24 @@ def _seeds(v):
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Everything one training run depends on (the flags of `python -m inna_optax.train`)."""
+    """Everything one training run depends on (the flags of `python -m inna_optax.train`).
+
+    Each field carries its default, its help and its check in its metadata: the
+    command line's flags and the documentation's flags table are generated from
+    them. Fields left None take the optimizer's or the data set's default
+    (:meth:`value`, :attr:`learning_rate`, :attr:`schedule_kind`,
+    :attr:`dropout_rate`).
+
+    Example:
+      >>> from inna_optax.training import Config
+      >>> config = Config(dataset="mnist", data_dir="mnist/", optimizer="innaprop")
+      >>> config.learning_rate, config.value("beta"), config.schedule_kind
+      (0.001, 0.9, 'constant')
+      >>> Config(lr=-1.0).validate()
+      Traceback (most recent call last):
+      ...
+      inna_optax.training.config.ConfigError: --lr: must be a finite number > 0, got -1.0
+    """
 
     # data
     dataset: str = _field("digits", "data set", choices=DATASETS)
@@ -399,7 +416,22 @@ DATASET_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
 
 
 def preset(name: str, dataset: str, **changes) -> Config:
-    """The Config of preset `name` for `dataset`, with `changes` (None values ignored)."""
+    """The Config of preset `name` for `dataset`, with `changes` (None values ignored).
+
+    Args:
+      name: a key of :data:`PRESETS`.
+      dataset: the data set; CIFAR's quick preset draws half as many images.
+      **changes: Config fields to set over the preset.
+
+    Returns:
+      A :class:`Config` (not yet validated: see :meth:`Config.validate`).
+
+    Example:
+      >>> from inna_optax.training import preset
+      >>> config = preset("quick", "cifar10", epochs=2)
+      >>> config.train_examples, config.width, config.epochs
+      (1600, 0.125, 2)
+    """
     values = {**PRESETS[name], **DATASET_PRESETS.get((name, dataset), {})}
     values.update({k: v for k, v in changes.items() if v is not None})
     return Config(dataset=dataset, **values)

@@ -91,6 +91,34 @@ def _check_labels(path, labels, num_classes, n_images):
 
 
 def load_mnist(directory: str | os.PathLike) -> Dataset:
+    """MNIST from its IDX files, gzipped or not, as published.
+
+    Args:
+      directory: holds train-images-idx3-ubyte, train-labels-idx1-ubyte,
+        t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each possibly ``.gz``).
+
+    Returns:
+      A :class:`Dataset` of uint8 images (N, 28, 28, 1) and int32 labels.
+
+    Raises:
+      DataError: a file is missing, truncated, of the wrong magic number or shape,
+        or a label is outside 0..9; the message names the file.
+
+    Example:
+      >>> import pathlib, struct, tempfile
+      >>> import numpy as np
+      >>> from inna_optax.training.data import load_mnist
+      >>> d = pathlib.Path(tempfile.mkdtemp())
+      >>> def idx(name, a):  # the IDX format: magic, shape, then the bytes
+      ...     head = struct.pack(">HBB", 0, 8, a.ndim) + struct.pack(f">{a.ndim}I", *a.shape)
+      ...     (d / name).write_bytes(head + a.astype(np.uint8).tobytes())
+      >>> for split, n in (("train", 6), ("t10k", 2)):
+      ...     idx(f"{split}-images-idx3-ubyte", np.zeros((n, 28, 28)))
+      ...     idx(f"{split}-labels-idx1-ubyte", np.arange(n) % 10)
+      >>> ds = load_mnist(d)
+      >>> ds.x_train.shape, ds.y_test.tolist()
+      ((6, 28, 28, 1), [0, 1])
+    """
     directory = Path(directory)
     paths = {k: _find(directory, stem) for k, stem in MNIST_FILES.items()}
     arrays = {k: read_idx(p) for k, p in paths.items()}
@@ -185,7 +213,37 @@ def _cifar_batch(origin: str, raw: bytes, label_key: bytes, num_classes: int):
 
 
 def load_cifar(source: str | os.PathLike, which: str = "cifar10") -> Dataset:
-    """CIFAR-10 or CIFAR-100 from the official python version (directory or .tar.gz)."""
+    """CIFAR-10 or CIFAR-100 from the official python version (directory or .tar.gz).
+
+    The batches are read with an unpickler that accepts only the arrays, lists,
+    numbers and strings those files hold, so a crafted pickle cannot run code.
+
+    Args:
+      source: the extracted folder (``cifar-10-batches-py`` or
+        ``cifar-100-python``), a directory holding it or its ``.tar.gz``, or the
+        ``.tar.gz`` itself.
+      which: ``"cifar10"`` or ``"cifar100"`` (fine labels).
+
+    Returns:
+      A :class:`Dataset` of uint8 images (N, 32, 32, 3) and int32 labels.
+
+    Raises:
+      DataError: a batch is missing or is not a CIFAR pickle of (N, 3072) images
+        with labels in range; the message names it.
+
+    Example:
+      >>> import pathlib, pickle, tempfile
+      >>> import numpy as np
+      >>> from inna_optax.training.data import load_cifar
+      >>> d = pathlib.Path(tempfile.mkdtemp()) / "cifar-10-batches-py"
+      >>> d.mkdir()
+      >>> for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+      ...     batch = {b"data": np.zeros((2, 3072), np.uint8), b"labels": [3, 7]}
+      ...     _ = (d / name).write_bytes(pickle.dumps(batch))
+      >>> ds = load_cifar(d.parent)
+      >>> ds.x_train.shape, ds.num_classes
+      ((10, 32, 32, 3), 10)
+    """
     folder, train, test, label_key, num_classes = CIFAR[which]
     source = Path(source)
     if source.is_dir() and not (source / folder).is_dir():
@@ -214,6 +272,30 @@ def load_folder(source: str | os.PathLike) -> Dataset:
     """Images in `train/<class>/*` and `test/<class>/*`, as a directory or a .zip.
 
     Classes are the sorted folder names of `train/`; all images must share one size.
+
+    Args:
+      source: the folder, or a ``.zip`` holding it.
+
+    Returns:
+      A :class:`Dataset` of uint8 images (N, H, W, C) and int32 labels, the classes
+      numbered in the sorted order of their names.
+
+    Raises:
+      DataError: a split or class is missing, an image cannot be decoded or has
+        another size; the message names the file.
+
+    Example:
+      >>> import pathlib, tempfile
+      >>> from PIL import Image
+      >>> from inna_optax.training.data import load_folder
+      >>> root = pathlib.Path(tempfile.mkdtemp())
+      >>> for split in ("train", "test"):
+      ...     for cls in ("cat", "dog"):
+      ...         (root / split / cls).mkdir(parents=True)
+      ...         Image.new("RGB", (8, 8)).save(root / split / cls / "0.png")
+      >>> ds = load_folder(root)
+      >>> ds.x_train.shape, ds.y_train.tolist(), ds.num_classes
+      ((2, 8, 8, 3), [0, 1], 2)
     """
     from PIL import Image  # pillow comes with matplotlib; only this loader needs it
 
@@ -273,6 +355,16 @@ def load_digits() -> Dataset:
     """scikit-learn's 1,797 8x8 handwritten digits (shipped with it: no download).
 
     A deterministic 80/20 split (stratified by order: every fifth image is test).
+
+    Returns:
+      A :class:`Dataset` of uint8 images (N, 8, 8, 1), the 0..16 intensities
+      scaled to 0..255, and int32 labels.
+
+    Example:
+      >>> from inna_optax.training.data import load_digits
+      >>> ds = load_digits()
+      >>> ds.x_train.shape, ds.x_test.shape, ds.num_classes
+      ((1437, 8, 8, 1), (360, 8, 8, 1), 10)
     """
     from sklearn.datasets import load_digits as sk_digits
 
@@ -304,9 +396,21 @@ def load_text(path: str | os.PathLike, context: int, valid_fraction: float = 0.1
         that, so that one input and its next-character targets fit.
       valid_fraction: the validation part's share, in (0, 1).
 
+    Returns:
+      A :class:`Text`.
+
     Raises:
       DataError: the file is missing, unreadable, not UTF-8, empty, or a part is
         not longer than `context`.
+
+    Example:
+      >>> import pathlib, tempfile
+      >>> from inna_optax.training.data import load_text
+      >>> path = pathlib.Path(tempfile.mkdtemp()) / "abc.txt"
+      >>> _ = path.write_text("abcabc" * 10)
+      >>> text = load_text(path, context=4)
+      >>> text.vocab, len(text.train), len(text.valid), text.train[:4].tolist()
+      ('abc', 54, 6, [0, 1, 2, 0])
     """
     path = Path(path)
     try:
@@ -427,7 +531,26 @@ def _sha256(path: Path) -> str:
 
 # ------------------------------------------------------------------ dispatcher
 def load(dataset: str, data_dir: str | os.PathLike | None = None, *, download_to=None) -> Dataset:
-    """Loads `dataset` ("digits", "mnist", "cifar10", "cifar100", "folder")."""
+    """Loads `dataset` with its loader.
+
+    Args:
+      dataset: ``"digits"``, ``"mnist"``, ``"cifar10"``, ``"cifar100"`` or
+        ``"folder"``; CIFAR-10 also reads an image folder or ``.zip``.
+      data_dir: the data set's files (not needed for the digits).
+      download_to: a directory: fetch the official files there first
+        (:func:`download`).
+
+    Returns:
+      A :class:`Dataset`.
+
+    Raises:
+      DataError: the files are missing or bad (the message names them).
+
+    Example:
+      >>> from inna_optax.training.data import load
+      >>> load("digits").name
+      'digits'
+    """
     if dataset == "digits":
         return load_digits()
     if download_to is not None:
@@ -487,7 +610,23 @@ def prepare(config) -> Split:
     """The one data preparation: load `config.dataset` (from `config.data_dir`, or
     downloaded into `config.cache_dir`), draw `config.train_examples` and
     `config.test_examples` (a fixed random draw, :func:`subset`), and normalise both
-    splits with the drawn training images' per-channel mean and std."""
+    splits with the drawn training images' per-channel mean and std.
+
+    Args:
+      config: a :class:`~inna_optax.training.Config`.
+
+    Returns:
+      A :class:`Split` of float32 images and int32 labels.
+
+    Raises:
+      DataError: bad files, or fewer training images than one batch.
+
+    Example:
+      >>> from inna_optax.training import Config, prepare
+      >>> split = prepare(Config(train_examples=320))
+      >>> split.x_train.shape, split.x_train.dtype.name
+      ((320, 8, 8, 1), 'float32')
+    """
     download_to = None
     if config.download:
         download_to = Path(config.cache_dir).expanduser() / config.dataset

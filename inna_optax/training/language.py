@@ -35,6 +35,11 @@ class LMConfig:
     The optimizer's own settings are those of the INNAprop paper's GPT-2 configs:
     AdamW with betas (0.9, 0.95); INNAprop with sigma 0.99 and the given
     (alpha, beta); both with weight decay 0.1 on the matrices.
+
+    Example:
+      >>> from inna_optax.training.language import LMConfig
+      >>> LMConfig(optimizer="adamw", steps=1000, warmup=100).layers
+      4
     """
 
     optimizer: str = "innaprop"  # "innaprop" or "adamw"
@@ -57,7 +62,23 @@ class LMConfig:
 
 def decay_mask(params) -> object:
     """True for the leaves weight decay applies to: the linear layers' kernels (not
-    the biases, LayerNorm scales or embeddings, as GPT-2 and nanoGPT)."""
+    the biases, LayerNorm scales or embeddings, as GPT-2 and nanoGPT).
+
+    Args:
+      params: a model's parameters (``nnx.split(model, nnx.Param)[1]``).
+
+    Returns:
+      A tree of booleans of the same structure, for optax's ``mask``.
+
+    Example:
+      >>> import jax
+      >>> from flax import nnx
+      >>> from inna_optax.training.language import decay_mask
+      >>> _, params = nnx.split(nnx.Linear(2, 3, rngs=nnx.Rngs(0)), nnx.Param)
+      >>> sorted(jax.tree_util.keystr(p) for p, m in
+      ...        jax.tree_util.tree_leaves_with_path(decay_mask(params)) if m)
+      ["['kernel'].value"]
+    """
 
     def is_kernel(path, _):
         names = [k.key for k in path if isinstance(k, jax.tree_util.DictKey)]
@@ -68,7 +89,26 @@ def decay_mask(params) -> object:
 
 def make_optimizer(config: LMConfig, lr, params) -> optax.GradientTransformation:
     """Clipping, then the optimizer on the warm-up-cosine schedule peaking at `lr`
-    (a number or a traced scalar), weight decay masked by :func:`decay_mask`."""
+    (a number or a traced scalar), weight decay masked by :func:`decay_mask`.
+
+    Args:
+      config: the run's :class:`LMConfig` (optimizer, schedule, decay, clipping).
+      lr: the peak learning rate.
+      params: the parameters, for the weight-decay mask.
+
+    Returns:
+      An ``optax.GradientTransformation``.
+
+    Raises:
+      ValueError: an optimizer other than ``"innaprop"`` or ``"adamw"``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from inna_optax.training.language import LMConfig, make_optimizer
+      >>> params = {"kernel": jnp.ones((2, 2))}
+      >>> tx = make_optimizer(LMConfig(steps=100, warmup=10), 1e-3, params)
+      >>> state = tx.init(params)
+    """
     if config.optimizer not in ("innaprop", "adamw"):
         raise ValueError(f"LMConfig.optimizer: 'innaprop' or 'adamw', got {config.optimizer!r}")
     decay = optax.warmup_cosine_decay_schedule(
@@ -108,11 +148,29 @@ def train(config: LMConfig, text: Text, lr: float, seed: int, progress=None) -> 
     """Trains a fresh GPT (initialised from `seed`, batches drawn from `seed`) for
     `config.steps` steps at peak learning rate `lr`.
 
+    Args:
+      config: the run (:class:`LMConfig`).
+      text: the corpus (:func:`load_text`).
+      lr: the peak learning rate.
+      seed: the initialisation's and the batches' seed.
+      progress: called as ``progress(step, loss)`` after each step, or None.
+
     Returns:
       A dict: ``train_loss`` (the mean mini-batch loss over each window of
       `log_every` steps) with ``window_end_step``, ``valid_loss`` (the mean loss over
       `eval_batches` fixed validation batches) with ``eval_step``, ``n_params``,
       ``steps_per_second`` (compilation excluded) and ``seconds``.
+
+    Example:
+      >>> import pathlib, tempfile
+      >>> from inna_optax.training.language import LMConfig, load_text, train
+      >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.txt"
+      >>> _ = path.write_text("to be or not to be " * 20)
+      >>> config = LMConfig(layers=1, heads=1, width=8, context=8, batch_size=4,
+      ...                   steps=4, warmup=1, log_every=2, eval_every=4, eval_batches=1)
+      >>> result = train(config, load_text(path, 8), lr=1e-2, seed=0)
+      >>> result["window_end_step"].tolist(), result["eval_step"].tolist()
+      ([2, 4], [4])
     """
     start = time.perf_counter()
     model = GPT(

@@ -300,6 +300,17 @@ def fit(
 
     Returns:
       A :class:`History`.
+
+    Raises:
+      ConfigError: a bad value in `config` (the message names its flag).
+      NonFiniteLoss: a replica's training loss became inf or NaN (unless
+        `allow_divergence`).
+
+    Example:
+      >>> from inna_optax.training import Config, fit
+      >>> history = fit(Config(width=0.0625, epochs=1, seeds=(0, 1), progress=False))
+      >>> history.train_loss.shape, history.test_accuracy.shape  # (seeds, epochs)
+      ((2, 1), (2, 1))
     """
     config.validate(sweep=sweep is not None)
     distributed.check(config)

@@ -39,6 +39,18 @@ class NiN(nnx.Module):
       norm: batch normalisation before each hidden ReLU (its statistics are
         ``nnx.BatchStat`` variables, updated by a training call).
       rngs: `nnx.Rngs` for the initialisation.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from flax import nnx
+      >>> from inna_optax.training.models import NiN, count_params
+      >>> model = NiN(10, in_channels=1, width=0.25, rngs=nnx.Rngs(0))
+      >>> model(jnp.zeros((2, 28, 28, 1))).shape  # logits
+      (2, 10)
+
+    References:
+      Lin, Chen and Yan, `Network In Network <https://arxiv.org/abs/1312.4400>`_,
+      ICLR 2014; the paper's NiN is in Castera et al., JMLR 2021, section 5.
     """
 
     def __init__(
@@ -165,6 +177,20 @@ class GPT(nnx.Module):
       width: the embedding width.
       rngs: `nnx.Rngs` for the initialisation (normal, std 0.02; the residual
         projections 0.02 / sqrt(2 layers), as GPT-2).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from flax import nnx
+      >>> from inna_optax.training.models import GPT, count_params
+      >>> model = GPT(65, context=128, layers=4, heads=4, width=128, rngs=nnx.Rngs(0))
+      >>> count_params(model), model(jnp.zeros((2, 16), jnp.int32)).shape
+      (824320, (2, 16, 65))
+
+    References:
+      Radford, Wu, Child, Luan, Amodei and Sutskever, `Language Models are
+      Unsupervised Multitask Learners
+      <https://cdn.openai.com/better-language-models/language_models_are_unsupervised_multitask_learners.pdf>`_,
+      2019 (GPT-2).
     """
 
     def __init__(
