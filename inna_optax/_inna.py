@@ -81,15 +81,36 @@ def check_number(who: str, name: str, value: Any, ok: Callable[[float], bool], r
     elif isinstance(value, (jax.Array, np.ndarray)) and jnp.issubdtype(value.dtype, jnp.number):
         values = [complex(v).real if np.iscomplexobj(v) else float(v) for v in np.ravel(value)]
     else:
-        return
+        raise ValueError(
+            f"{who}: `{name}` must be a number or a JAX or NumPy array, got "
+            f"{type(value).__name__} {value!r}."
+        )
     for v in values:
         if not (math.isfinite(v) and ok(v)):
             raise ValueError(f"{who}: `{name}` must be finite and {req}, got {value!r}.")
 
 
 def check_learning_rate(who: str, learning_rate: Any) -> None:
-    if not callable(learning_rate):
-        check_number(who, "learning_rate", learning_rate, lambda v: v > 0, "> 0")
+    """A schedule, or a number (or array) > 0; anything else is refused by name."""
+    if callable(learning_rate):
+        return
+    if not isinstance(learning_rate, (numbers.Real, jax.Array, np.ndarray, jax.core.Tracer)):
+        raise ValueError(
+            f"{who}: `learning_rate` must be a number, an optax schedule or a JAX or NumPy "
+            f"array, got {type(learning_rate).__name__} {learning_rate!r}."
+        )
+    check_number(who, "learning_rate", learning_rate, lambda v: v > 0, "> 0")
+
+
+def check_shapes(who: str, updates: optax.Updates, params: optax.Params) -> None:
+    """Each gradient leaf has its parameter's shape; the message names the leaf."""
+    leaves = jax.tree_util.tree_leaves_with_path(updates)
+    for (path, g), p in zip(leaves, jax.tree.structure(updates).flatten_up_to(params), strict=True):
+        if jnp.shape(g) != jnp.shape(p):
+            raise ValueError(
+                f"{who}: the gradient at {jax.tree_util.keystr(path) or 'the root'} has shape "
+                f"{jnp.shape(g)}, its parameter {jnp.shape(p)}."
+            )
 
 
 def check_params(who: str, params: optax.Params, state_dtype: Any) -> None:
@@ -305,6 +326,7 @@ def scale_by_inna(
         del extra_args
         if params is None:
             raise ValueError(_NO_PARAMS_MSG.format(who=who))
+        check_shapes(who, updates, params)
         count = state.count
         gamma = learning_rate(count) if callable(learning_rate) else learning_rate
         check_learning_rate(who, gamma)

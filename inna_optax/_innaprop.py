@@ -17,6 +17,7 @@ from inna_optax._inna import (
     check_learning_rate,
     check_number,
     check_params,
+    check_shapes,
     compute_dtype,
     inertial_step,
     psi_of,
@@ -159,6 +160,7 @@ def scale_by_innaprop(
         del extra_args
         if params is None:
             raise ValueError(_NO_PARAMS_MSG.format(who=who))
+        check_shapes(who, updates, params)
         gamma = learning_rate(state.count) if callable(learning_rate) else learning_rate
         check_learning_rate(who, gamma)
         count = optax.safe_increment(state.count)  # k = 1, 2, ...

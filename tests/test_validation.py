@@ -183,3 +183,31 @@ def test_annotations_are_real_types_not_strings():
         sig = inspect.signature(fn)
         assert not isinstance(sig.parameters["learning_rate"].annotation, str)
         assert not isinstance(sig.return_annotation, str)
+
+
+@pytest.mark.parametrize("factory", [inna_optax.inna, inna_optax.innaprop])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"learning_rate": None}, "learning_rate"),
+        ({"learning_rate": "0.1"}, "learning_rate"),
+        ({"learning_rate": 0.1, "alpha": "0.5"}, "alpha"),
+        ({"learning_rate": 0.1, "beta": None}, "beta"),
+        ({"learning_rate": 0.1, "weight_decay": [0.1]}, "weight_decay"),
+    ],
+)
+def test_values_of_the_wrong_type_are_refused_naming_the_argument(factory, kwargs, name):
+    with pytest.raises(ValueError, match=f"`{name}` must be a number") as e:
+        factory(**kwargs)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("factory", [inna_optax.inna, inna_optax.innaprop])
+def test_a_gradient_of_another_shape_than_its_parameter_is_named(factory):
+    tx = factory(0.1)
+    params = {"layer": {"w": jnp.ones((3, 2)), "b": jnp.zeros(2)}}
+    grads = {"layer": {"w": jnp.ones((2, 3)), "b": jnp.zeros(2)}}
+    with pytest.raises(
+        ValueError, match=r"\['layer'\]\['w'\] has shape \(2, 3\), its parameter \(3, 2\)"
+    ):
+        tx.update(grads, tx.init(params), params)
