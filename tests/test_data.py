@@ -2,6 +2,7 @@
 
 import hashlib
 import http.server
+import io
 import threading
 
 import numpy as np
@@ -187,3 +188,144 @@ def test_cifar_unpickler_refuses_code_before_running_it(tmp_path):
     # the official files' contents (dicts, lists, bytes, NumPy arrays) still load
     make_cifar(tmp_path / "ok")
     assert data.load_cifar(tmp_path / "ok").x_train.shape == (40, 32, 32, 3)
+
+
+# ------------------------------------------------- decoding what it cannot represent
+def _png(array, mode=None) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(array, mode=mode).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _folder_of(tmp_path, train: bytes, test: bytes):
+    for split, raw in (("train", train), ("test", test)):
+        (tmp_path / split / "a").mkdir(parents=True)
+        (tmp_path / split / "a" / "0.png").write_bytes(raw)
+    return tmp_path
+
+
+def test_16_bit_gray_pngs_are_scaled_not_wrapped(tmp_path):
+    raw = _png(np.full((4, 4), 2342, np.uint16))  # 2342 / 257 = 9.1; mod 256 = 38
+    ds = data.load_folder(_folder_of(tmp_path, raw, raw))
+    assert ds.x_train.shape == (1, 4, 4, 1)
+    assert np.all(ds.x_train == 9)
+    white = data.load_folder(
+        _folder_of(tmp_path / "w", *[_png(np.full((2, 2), 65535, np.uint16))] * 2)
+    )
+    assert np.all(white.x_train == 255)
+
+
+def test_palette_pngs_are_read_as_their_colours(tmp_path):
+    from PIL import Image
+
+    img = Image.new("P", (3, 3))
+    img.putpalette([0, 0, 0, 200, 100, 50] + [0] * 762)
+    img.putpixel((1, 1), 1)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    ds = data.load_folder(_folder_of(tmp_path, buf.getvalue(), buf.getvalue()))
+    assert ds.x_train.shape == (1, 3, 3, 3)
+    assert ds.x_train[0, 1, 1].tolist() == [200, 100, 50]
+    assert ds.x_train[0, 0, 0].tolist() == [0, 0, 0]
+
+
+def test_float_images_are_refused_naming_the_file_and_mode():
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ones((2, 2), np.float32), mode="F").save(buf, format="TIFF")
+    with pytest.raises(data.DataError, match=r"x\.tif: image mode F \(32-bit float\)"):
+        data._decode_image("x.tif", buf.getvalue(), Image)
+
+
+@pytest.mark.parametrize(
+    "array, message",
+    [
+        (np.random.default_rng(0).random((2, 3072)), r"float64 in \[0"),
+        (np.full((2, 3072), 1000, np.int16), r"int16 in \[1000, 1000\]"),
+        (np.full((2, 3072), -1, np.int64), r"int64 in \[-1, -1\]"),
+    ],
+)
+def test_cifar_data_that_is_not_uint8_pixels_is_refused(tmp_path, array, message):
+    import pickle
+
+    d = tmp_path / "cifar-10-batches-py"
+    d.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (d / name).write_bytes(pickle.dumps({b"data": array, b"labels": [0, 1]}))
+    with pytest.raises(data.DataError, match=message) as e:
+        data.load_cifar(tmp_path)
+    assert "data_batch_1" in str(e.value)
+
+
+def test_cifar_integer_data_within_0_255_is_accepted(tmp_path):
+    import pickle
+
+    d = tmp_path / "cifar-10-batches-py"
+    d.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": np.full((2, 3072), 200, np.int64), b"labels": [0, 1]}
+        (d / name).write_bytes(pickle.dumps(batch))
+    assert np.all(data.load_cifar(tmp_path).x_train == 200)
+
+
+def test_mnist_test_images_of_another_size_are_refused(tmp_path):
+    make_mnist(tmp_path, n_train=8, n_test=4)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", np.zeros((4, 20, 20), np.uint8), gz=True)
+    with pytest.raises(
+        data.DataError, match="test images are 20x20x1, the training images 28x28x1"
+    ):
+        data.load("mnist", tmp_path)
+
+
+@pytest.mark.parametrize("target", ["cifar-10-batches-py/test_batch", "/etc/passwd"])
+def test_cifar_archive_members_that_are_links_are_refused(tmp_path, target):
+    import tarfile
+
+    path, contents = make_cifar(tmp_path / "src", as_tar=True)
+    bad = tmp_path / "cifar-10-python.tar.gz"
+    with tarfile.open(path) as src, tarfile.open(bad, "w:gz") as dst:
+        for member in src.getmembers():
+            if member.name.endswith("data_batch_1"):
+                link = tarfile.TarInfo(member.name)
+                link.type, link.linkname = tarfile.SYMTYPE, target
+                dst.addfile(link)
+            else:
+                dst.addfile(member, src.extractfile(member))
+    with pytest.raises(data.DataError, match=f"data_batch_1: is a link \\(to '{target}'\\)"):
+        data.load_cifar(bad)
+
+
+def test_a_zip_bomb_is_refused_before_it_is_inflated(tmp_path):
+    import tracemalloc
+    import zipfile
+
+    folder = make_folder(tmp_path / "ok", per_class=1)
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        for p in sorted(folder.rglob("*.png")):
+            z.write(p, p.relative_to(folder))
+        z.writestr("train/cat/huge.png", b"\0" * (64 << 20))  # 64 MiB of zeros, 64 KiB zipped
+    assert bomb.stat().st_size < 1 << 20
+    tracemalloc.start()
+    with pytest.raises(data.DataError, match=r"huge\.png: inflates to 67,108,864 bytes"):
+        data.load_folder(bomb, archive_limit=16 << 20)  # a member at most 4 MiB
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 8 << 20
+
+
+def test_archives_within_the_limit_load_and_the_total_is_bounded(tmp_path):
+    path = make_folder(tmp_path, per_class=3, as_zip=True)
+    assert data.load_folder(path).x_train.shape[0] == 6
+    with pytest.raises(data.DataError, match="inflates to"):
+        data.load_folder(path, archive_limit=1000)  # the images' total is more
+
+
+def test_more_examples_than_the_data_set_has_are_refused():
+    from inna_optax.training import Config, prepare
+
+    with pytest.raises(data.DataError, match="--train-examples: 100,000 asked, digits has 1,437"):
+        prepare(Config(train_examples=100_000))

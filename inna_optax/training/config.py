@@ -27,7 +27,9 @@ class ConfigError(ValueError):
 
 def _field(default: Any, help: str, check=None, **flag) -> Any:
     """A Config field: `check(value)` returns None when fine, else what is wrong;
-    `flag` holds extra argparse settings (choices, metavar, aliases)."""
+    `flag` holds extra argparse settings (choices, metavar, aliases) and
+    ``resumable=True`` for a setting of how a run runs, not what it computes, which
+    may change when the run is resumed."""
     return dataclasses.field(default=default, metadata={"help": help, "check": check, **flag})
 
 
@@ -105,14 +107,23 @@ class Config:
         metavar="DIR",
     )
     download: bool = _field(
-        False, "fetch mnist/cifar10/cifar100 into --cache-dir (SHA-256 checked)"
+        False, "fetch mnist/cifar10/cifar100 into --cache-dir (SHA-256 checked)", resumable=True
     )
-    cache_dir: str = _field("~/.cache/inna_optax", "where --download puts files", metavar="DIR")
+    cache_dir: str = _field(
+        "~/.cache/inna_optax", "where --download puts files", metavar="DIR", resumable=True
+    )
     train_examples: int | None = _field(
         None, "train on a fixed random draw of N images (default: all)", _int_at_least(1)
     )
     test_examples: int | None = _field(
         None, "test on a fixed random draw of N images (default: all)", _int_at_least(1)
+    )
+    archive_limit_mb: int = _field(
+        2048,
+        "the most a .tar.gz or .zip of data may inflate to, in MiB (one member at most a "
+        "quarter of it)",
+        _int_at_least(1),
+        resumable=True,
     )
     # model
     width: float = _field(
@@ -174,7 +185,9 @@ class Config:
         choices=PSI_INITS,
     )
     # schedule of the run
-    epochs: int = _field(10, "epochs (with --resume: the total, may grow)", _int_at_least(1))
+    epochs: int = _field(
+        10, "epochs (with --resume: the total, may grow)", _int_at_least(1), resumable=True
+    )
     batch_size: int = _field(32, "mini-batch size", _int_at_least(1))
     log_every: int = _field(
         25,
@@ -190,9 +203,13 @@ class Config:
         "replicas trained together in one vmapped step (default: all on an accelerator, "
         "1 on a CPU, where batched convolutions are slower than running replicas in turn)",
         _int_at_least(1),
+        resumable=True,
     )
     devices: int | None = _field(
-        None, "shard each batch over the first N local devices (default: all)", _int_at_least(1)
+        None,
+        "shard each batch over the first N local devices (default: all)",
+        _int_at_least(1),
+        resumable=True,
     )
     cpu_devices: int | None = _field(
         None,
@@ -200,6 +217,7 @@ class Config:
         "split over them (default: one per core, at most a divisor of the batch size; "
         "JAX_NUM_CPU_DEVICES where set; 1 turns it off)",
         _int_at_least(1),
+        resumable=True,
     )
     shard: str = _field(
         "none",
@@ -207,6 +225,7 @@ class Config:
         "(FSDP style, along a dimension the device count divides; the rest "
         "replicated); 'none': replicate them",
         choices=SHARDS,
+        resumable=True,
     )
     # many processes (jax.distributed)
     coordinator: str | None = _field(
@@ -215,34 +234,47 @@ class Config:
         "(one per host) with jax.distributed",
         _host_port,
         metavar="HOST:PORT",
+        resumable=True,
     )
     num_processes: int | None = _field(
-        None, "with --coordinator: how many processes", _int_at_least(1)
+        None, "with --coordinator: how many processes", _int_at_least(1), resumable=True
     )
     process_id: int | None = _field(
-        None, "with --coordinator: this process's id, 0 to N-1", _int_at_least(0)
+        None, "with --coordinator: this process's id, 0 to N-1", _int_at_least(0), resumable=True
     )
     distributed: bool = _field(
         False,
         "join the cluster's job as jax.distributed detects it (SLURM, Open MPI, "
         "Kubernetes, Cloud TPU)",
+        resumable=True,
     )
-    connect_timeout: int = _field(300, "seconds to wait for the other processes", _int_at_least(1))
+    connect_timeout: int = _field(
+        300, "seconds to wait for the other processes", _int_at_least(1), resumable=True
+    )
     # outputs
     out: str | None = _field(
         None,
         "the run's directory (default: a new results/<dataset>-<optimizer>-<time>)",
         metavar="DIR",
+        resumable=True,
     )
-    resume: bool = _field(False, "continue the run in --out from its last good checkpoint")
+    resume: bool = _field(
+        False, "continue the run in --out from its last good checkpoint", resumable=True
+    )
     resume_fallback: bool = _field(
-        False, "with --resume: skip corrupt checkpoints and continue from the newest good one"
+        False,
+        "with --resume: skip corrupt checkpoints and continue from the newest good one",
+        resumable=True,
     )
     overwrite: bool = _field(
-        False, "start afresh in an --out that holds another run (removes only that run's files)"
+        False,
+        "start afresh in an --out that holds another run (removes only that run's files)",
+        resumable=True,
     )
-    keep_checkpoints: int = _field(2, "checkpoints kept (the newest ones)", _int_at_least(1))
-    progress: bool = _field(True, "a progress bar on a terminal")
+    keep_checkpoints: int = _field(
+        2, "checkpoints kept (the newest ones)", _int_at_least(1), resumable=True
+    )
+    progress: bool = _field(True, "a progress bar on a terminal", resumable=True)
 
     def validate(self, *, sweep: bool = False) -> "Config":
         """Raises ConfigError naming the flag of the first bad value; returns self.
@@ -309,6 +341,11 @@ class Config:
 
     def default_out(self) -> str:
         return f"results/{self.dataset}-{self.optimizer}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def resumable_fields() -> frozenset[str]:
+    """The fields that may differ when a run is resumed (declared on each field)."""
+    return frozenset(f.name for f in dataclasses.fields(Config) if f.metadata.get("resumable"))
 
 
 def flag(name: str) -> str:

@@ -29,6 +29,31 @@ class DataError(ValueError):
     """A data file is missing, truncated, corrupted or mislabelled."""
 
 
+#: The most an archive (CIFAR's .tar.gz, an image folder's .zip) may inflate to, in
+#: all; one member may take a quarter of it. `--archive-limit-mb` raises it.
+ARCHIVE_LIMIT = 2 << 30
+
+
+def _member_limit(total: int) -> int:
+    return total // 4
+
+
+def _bounded(origin: str, size: int, read, budget: list[int], total: int) -> bytes:
+    """Reads one archive member of declared `size` with `read(n)`, refusing it when it
+    inflates past a quarter of `total` or past what `budget[0]` has left."""
+    limit = min(_member_limit(total), budget[0])
+    if size > limit:
+        raise DataError(
+            f"{origin}: inflates to {size:,} bytes, more than the {limit:,} allowed "
+            f"(--archive-limit-mb {total >> 20}: a member may take a quarter of it)"
+        )
+    data = read(limit + 1)  # a header may understate the size
+    if len(data) > limit:
+        raise DataError(f"{origin}: inflates past the {limit:,} bytes allowed")
+    budget[0] -= len(data)
+    return data
+
+
 class Dataset(NamedTuple):
     x_train: np.ndarray  # uint8 (N, H, W, C)
     y_train: np.ndarray  # int32 (N,)
@@ -152,20 +177,30 @@ CIFAR = {
 }
 
 
-def _cifar_members(source: Path, folder: str, names: list[str]) -> dict[str, bytes]:
-    """Reads the named batch files from a directory or a .tar.gz archive."""
+def _cifar_members(
+    source: Path, folder: str, names: list[str], limit: int = ARCHIVE_LIMIT
+) -> dict[str, bytes]:
+    """Reads the named batch files from a directory or a .tar.gz archive; archive
+    members that are links are refused, and their sizes bounded by `limit`."""
     out = {}
     if source.is_file():
+        budget = [limit]
         try:
             with tarfile.open(source, "r:*") as tar:
                 for name in names:
+                    where = f"{source}:{folder}/{name}"
                     try:
-                        member = tar.extractfile(f"{folder}/{name}")
+                        member = tar.getmember(f"{folder}/{name}")
                     except KeyError:
-                        member = None
-                    if member is None:
-                        raise DataError(f"{source}: archive has no {folder}/{name}")
-                    out[name] = member.read()
+                        raise DataError(f"{source}: archive has no {folder}/{name}") from None
+                    if member.issym() or member.islnk():
+                        raise DataError(
+                            f"{where}: is a link (to {member.linkname!r}), not a file: refusing it"
+                        )
+                    if not member.isfile():
+                        raise DataError(f"{where}: is not a regular file")
+                    handle = tar.extractfile(member)
+                    out[name] = _bounded(where, member.size, handle.read, budget, limit)
         except (tarfile.TarError, OSError, EOFError) as e:
             raise DataError(f"{source}: not a readable .tar.gz ({e})") from e
         return out
@@ -204,7 +239,15 @@ def _cifar_batch(origin: str, raw: bytes, label_key: bytes, num_classes: int):
         raise DataError(f"{origin}: not a CIFAR python pickle ({type(e).__name__}: {e})") from e
     if not isinstance(batch, dict) or b"data" not in batch or label_key not in batch:
         raise DataError(f"{origin}: missing b'data' or {label_key!r}")
-    data = np.asarray(batch[b"data"], np.uint8)
+    data = np.asarray(batch[b"data"])
+    if data.dtype != np.uint8:
+        lo, hi = (data.min(), data.max()) if data.size else (0, 0)
+        if not (np.issubdtype(data.dtype, np.integer) and 0 <= lo and hi <= 255):
+            raise DataError(
+                f"{origin}: data must be uint8 pixel values 0..255, got {data.dtype} "
+                f"in [{lo}, {hi}]"
+            )
+        data = data.astype(np.uint8)
     labels = np.asarray(batch[label_key], np.int64)
     if data.ndim != 2 or data.shape[1] != 3072:
         raise DataError(f"{origin}: data must be (N, 3072) uint8, got {data.shape}")
@@ -212,7 +255,9 @@ def _cifar_batch(origin: str, raw: bytes, label_key: bytes, num_classes: int):
     return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels.astype(np.int32)
 
 
-def load_cifar(source: str | os.PathLike, which: str = "cifar10") -> Dataset:
+def load_cifar(
+    source: str | os.PathLike, which: str = "cifar10", archive_limit: int = ARCHIVE_LIMIT
+) -> Dataset:
     """CIFAR-10 or CIFAR-100 from the official python version (directory or .tar.gz).
 
     The batches are read with an unpickler that accepts only the arrays, lists,
@@ -223,6 +268,8 @@ def load_cifar(source: str | os.PathLike, which: str = "cifar10") -> Dataset:
         ``cifar-100-python``), a directory holding it or its ``.tar.gz``, or the
         ``.tar.gz`` itself.
       which: ``"cifar10"`` or ``"cifar100"`` (fine labels).
+      archive_limit: the most a ``.tar.gz`` may inflate to, in bytes (one batch a
+        quarter of it); links inside it are refused.
 
     Returns:
       A :class:`Dataset` of uint8 images (N, 32, 32, 3) and int32 labels.
@@ -252,7 +299,7 @@ def load_cifar(source: str | os.PathLike, which: str = "cifar10") -> Dataset:
         )
         if archive.is_file():
             source = archive
-    raw = _cifar_members(source, folder, train + test)
+    raw = _cifar_members(source, folder, train + test, archive_limit)
     parts = {
         n: _cifar_batch(f"{source}:{folder}/{n}", raw[n], label_key, num_classes)
         for n in train + test
@@ -268,13 +315,19 @@ def load_cifar(source: str | os.PathLike, which: str = "cifar10") -> Dataset:
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
-def load_folder(source: str | os.PathLike) -> Dataset:
+def load_folder(source: str | os.PathLike, archive_limit: int = ARCHIVE_LIMIT) -> Dataset:
     """Images in `train/<class>/*` and `test/<class>/*`, as a directory or a .zip.
 
     Classes are the sorted folder names of `train/`; all images must share one size.
 
+    Images are converted by mode: gray and RGB as they are, palette images to their
+    colours, 16-bit gray scaled to 8 bits, RGBA and gray-alpha without the alpha;
+    other modes (32-bit integers, floats) are refused naming the file.
+
     Args:
       source: the folder, or a ``.zip`` holding it.
+      archive_limit: the most a ``.zip`` may inflate to, in bytes (one image a
+        quarter of it).
 
     Returns:
       A :class:`Dataset` of uint8 images (N, H, W, C) and int32 labels, the classes
@@ -306,9 +359,13 @@ def load_folder(source: str | os.PathLike) -> Dataset:
         except (zipfile.BadZipFile, OSError) as e:
             raise DataError(f"{source}: not a readable .zip ({e})") from e
         names = [n for n in archive.namelist() if n.lower().endswith(IMAGE_SUFFIXES)]
+        budget = [archive_limit]
 
         def read(name):
-            return archive.read(name)
+            info = archive.getinfo(name)
+            with archive.open(info) as member:
+                where = f"{source}:{name}"
+                return _bounded(where, info.file_size, member.read, budget, archive_limit)
     else:
         names = [
             str(p.relative_to(source))
@@ -337,17 +394,35 @@ def load_folder(source: str | os.PathLike) -> Dataset:
         for cls, name in items:
             if cls not in index:
                 raise DataError(f"{source}: {name}: class {cls!r} is not among train's {classes}")
-            try:
-                img = np.asarray(Image.open(io.BytesIO(read(name))))
-            except Exception as e:  # noqa: BLE001 - any decoding failure means a bad file
-                raise DataError(f"{source}: {name}: cannot decode image ({e})") from e
-            img = img[..., None] if img.ndim == 2 else img[..., :3]
+            img = _decode_image(f"{source}: {name}", read(name), Image)
             if xs and img.shape != xs[0].shape:
                 raise DataError(f"{source}: {name}: size {img.shape}, others are {xs[0].shape}")
             xs.append(img)
             ys.append(index[cls])
         out[split] = (np.stack(xs).astype(np.uint8), np.asarray(ys, np.int32))
     return Dataset(*out["train"], *out["test"], len(classes), f"folder:{source.name}")
+
+
+def _decode_image(origin: str, raw: bytes, image_module) -> np.ndarray:
+    """uint8 (H, W, 1) or (H, W, 3) pixels of one image file, converted by mode."""
+    try:
+        img = image_module.open(io.BytesIO(raw))
+        img.load()
+    except Exception as e:  # noqa: BLE001 - any decoding failure means a bad file
+        raise DataError(f"{origin}: cannot decode image ({e})") from e
+    mode = img.mode
+    if mode.startswith("I;16"):  # 16-bit gray: 0..65535 onto 0..255
+        pixels = np.asarray(img, np.uint16).astype(np.float64)
+        return np.round(pixels / 257.0).astype(np.uint8)[..., None]
+    if mode in ("1", "L", "LA"):
+        return np.asarray(img.convert("L"))[..., None]
+    if mode in ("P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"):
+        return np.asarray(img.convert("RGB"))
+    kind = {"I": "32-bit integer", "F": "32-bit float"}.get(mode, "unsupported")
+    raise DataError(
+        f"{origin}: image mode {mode} ({kind}) cannot be read as 8-bit pixels; save it "
+        "as 8-bit gray or RGB (or 16-bit gray)"
+    )
 
 
 # ------------------------------------------------------ embedded default: digits
@@ -530,7 +605,13 @@ def _sha256(path: Path) -> str:
 
 
 # ------------------------------------------------------------------ dispatcher
-def load(dataset: str, data_dir: str | os.PathLike | None = None, *, download_to=None) -> Dataset:
+def load(
+    dataset: str,
+    data_dir: str | os.PathLike | None = None,
+    *,
+    download_to=None,
+    archive_limit: int = ARCHIVE_LIMIT,
+) -> Dataset:
     """Loads `dataset` with its loader.
 
     Args:
@@ -539,12 +620,14 @@ def load(dataset: str, data_dir: str | os.PathLike | None = None, *, download_to
       data_dir: the data set's files (not needed for the digits).
       download_to: a directory: fetch the official files there first
         (:func:`download`).
+      archive_limit: the most an archive may inflate to, in bytes.
 
     Returns:
       A :class:`Dataset`.
 
     Raises:
-      DataError: the files are missing or bad (the message names them).
+      DataError: the files are missing or bad (the message names them), or the
+        training and test images differ in shape.
 
     Example:
       >>> from inna_optax.training.data import load
@@ -559,19 +642,29 @@ def load(dataset: str, data_dir: str | os.PathLike | None = None, *, download_to
         raise ValueError(f"--dataset {dataset} needs --data-dir (or --download)")
     if not Path(data_dir).exists():
         raise DataError(f"{data_dir}: no such file or directory")
+    ds = _load_files(dataset, Path(data_dir), archive_limit)
+    if ds.x_train.shape[1:] != ds.x_test.shape[1:]:
+        raise DataError(
+            f"{data_dir}: the test images are {'x'.join(map(str, ds.x_test.shape[1:]))}, "
+            f"the training images {'x'.join(map(str, ds.x_train.shape[1:]))}: they must agree"
+        )
+    return ds
+
+
+def _load_files(dataset: str, data_dir: Path, archive_limit: int) -> Dataset:
     if dataset == "mnist":
         return load_mnist(data_dir)
     if dataset in CIFAR:
-        folder = _image_folder(Path(data_dir))
+        folder = _image_folder(data_dir)
         if folder is None:
-            return load_cifar(data_dir, dataset)
-        ds = load_folder(folder)  # CIFAR as images in train/<class>/ and test/<class>/
+            return load_cifar(data_dir, dataset, archive_limit)
+        ds = load_folder(folder, archive_limit)  # CIFAR as train/<class>/, test/<class>/
         want = 10 if dataset == "cifar10" else 100
         if ds.num_classes != want:
             raise DataError(f"{folder}: {ds.num_classes} classes, {dataset} has {want}")
         return ds._replace(name=f"{dataset}:{folder.name}")
     if dataset == "folder":
-        return load_folder(_image_folder(Path(data_dir)) or data_dir)
+        return load_folder(_image_folder(data_dir) or data_dir, archive_limit)
     raise ValueError(f"unknown dataset {dataset!r}")
 
 
@@ -619,7 +712,8 @@ def prepare(config) -> Split:
       A :class:`Split` of float32 images and int32 labels.
 
     Raises:
-      DataError: bad files, or fewer training images than one batch.
+      DataError: bad files, more examples asked than the data set has, or fewer
+        training images than one batch.
 
     Example:
       >>> from inna_optax.training import Config, prepare
@@ -630,7 +724,18 @@ def prepare(config) -> Split:
     download_to = None
     if config.download:
         download_to = Path(config.cache_dir).expanduser() / config.dataset
-    ds = load(config.dataset, config.data_dir, download_to=download_to)
+    ds = load(
+        config.dataset,
+        config.data_dir,
+        download_to=download_to,
+        archive_limit=config.archive_limit_mb << 20,
+    )
+    for flag, asked, have in (
+        ("--train-examples", config.train_examples, len(ds.x_train)),
+        ("--test-examples", config.test_examples, len(ds.x_test)),
+    ):
+        if asked is not None and asked > have:
+            raise DataError(f"{flag}: {asked:,} asked, {ds.name} has {have:,}")
     x_train, y_train = subset(ds.x_train, ds.y_train, config.train_examples)
     x_test, y_test = subset(ds.x_test, ds.y_test, config.test_examples)
     if len(x_train) < config.batch_size:

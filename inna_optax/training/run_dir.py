@@ -24,30 +24,11 @@ import jax
 import numpy as np
 
 from inna_optax.training import distributed
-from inna_optax.training.config import Config
+from inna_optax.training.config import Config, resumable_fields
 
 RUN_FILES = ("run.json", "metrics.jsonl", "summary.json", "checkpoints")
 # What may change when a run is resumed: how it runs, not what it computes.
-RESUMABLE = {
-    "epochs",
-    "resume",
-    "resume_fallback",
-    "overwrite",
-    "progress",
-    "out",
-    "keep_checkpoints",
-    "devices",
-    "replica_group",
-    "download",
-    "cache_dir",
-    "shard",
-    "cpu_devices",
-    "coordinator",
-    "num_processes",
-    "process_id",
-    "distributed",
-    "connect_timeout",
-}
+RESUMABLE = resumable_fields()
 
 
 class RunDirError(RuntimeError):
