@@ -5,13 +5,16 @@
 
 This module only parses flags (generated from `training.Config`), calls
 `training.fit` and turns errors into one-line messages and exit codes: 0 done,
-2 bad input (a flag, the data, the output directory; nothing is deleted),
+2 bad input (a flag, the data, the output directory; nothing is deleted) or a full
+disk,
 3 non-finite loss, 130 interrupted (Ctrl-C; the last checkpoint is intact).
 """
 
 import argparse
 import dataclasses
+import logging
 import sys
+import threading
 from pathlib import Path
 
 from inna_optax.training import (
@@ -22,6 +25,8 @@ from inna_optax.training import (
     RunDir,
     distributed,
     fit,
+    loop,
+    prepare,
 )
 from inna_optax.training.config import add_flags
 from inna_optax.training.run_dir import RunDirError
@@ -56,21 +61,52 @@ def print_line(line: str) -> None:
     print(line, flush=True)
 
 
+def _quiet(args) -> None:
+    """Background threads' exceptions (orbax's checkpoint writers) reach the main
+    thread, which reports them in one line: no traceback of theirs on the way."""
+
+
+def _unraisable(args) -> None:
+    """After a failed checkpoint read or write, reported in one line by the main
+    thread, orbax's abandoned coroutines and tensorstore's callbacks into a closed
+    event loop report their own copies of the error as unraisable exceptions: those
+    are dropped, any other is printed as usual."""
+    closed = isinstance(args.exc_value, RuntimeError) and "Event loop is closed" in str(
+        args.exc_value
+    )
+    code = getattr(args.object, "cr_code", None)
+    orbax = code is not None and "orbax" in code.co_filename
+    if not (closed or orbax):
+        sys.__unraisablehook__(args)
+
+
 def main(argv=None) -> int:
     run = None
+    threading.excepthook = _quiet
+    sys.unraisablehook = _unraisable
+    # orbax logs a failed save with its tracebacks before raising it to us
+    for name in ("absl", "asyncio", "orbax"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         config = parse_args(argv).validate()
         distributed.set_cpu_devices(config)  # before any device is touched
         distributed.initialize(config)
         distributed.check(config)
+        # everything that can be refused is checked before the output directory is made
+        data = prepare(config)
+        loop.mesh_for(config)
         if config.out is None:
             config = _fresh_out(config)
         run = RunDir(config)
         primary = distributed.is_primary()
         with run:
-            history = fit(config, run=run, log=print_line if primary else None)
+            history = fit(config, data=data, run=run, log=print_line if primary else None)
     except (ConfigError, DataError, RunDirError, distributed.DistributedError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # the disk, the file system: one line, not a traceback
+        where = e.filename or (config.out if "config" in locals() else "")
+        print(f"error: {where}: {e.strerror or e}", file=sys.stderr)
         return 2
     except NonFiniteLoss as e:
         print(f"error: {e}", file=sys.stderr)

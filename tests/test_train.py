@@ -208,8 +208,10 @@ def test_damaged_checkpoint_is_reported_or_skipped_when_asked(tmp_path, mnist_di
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "checkpoints/2" in err and "--resume-fallback" in err
     argv = args(mnist_dir, tmp_path, "--epochs", "3", "--resume", "--resume-fallback")
-    code, stdout, _ = cli(capsys, argv)
+    code, stdout, err = cli(capsys, argv)
     assert code == 0 and stdout.startswith("epoch 2/3")
+    # the skipped checkpoint is named
+    assert "--resume-fallback: skipping and removing" in err and "checkpoints/2" in err
     assert [m["epoch"] for m in metrics(tmp_path)] == [1, 2, 3]
 
 
@@ -544,3 +546,152 @@ def test_cpu_devices_default_yields_to_flags_and_environment():
     assert distributed.cpu_devices(config, flags, cores=8) is None
     several = Config(batch_size=32, coordinator="h:1", num_processes=2, process_id=0)
     assert distributed.cpu_devices(several, {}, cores=8) is None
+
+
+# --------------------------------------------------- refusals leave nothing behind
+def test_a_default_given_explicitly_on_resume_is_not_a_change(tmp_path, mnist_dir, capsys):
+    assert cli(capsys, args(mnist_dir, tmp_path, "--epochs", "1"))[0] == 0
+    same = ["--alpha", "0.5", "--beta", "0.1", "--lr", "1", "--schedule", "power"]
+    code, _, err = cli(capsys, [*args(mnist_dir, tmp_path, "--epochs", "2", "--resume"), *same])
+    assert code == 0, err
+    code, _, err = cli(
+        capsys, [*args(mnist_dir, tmp_path, "--epochs", "3", "--resume"), "--alpha", "0.4"]
+    )
+    assert code == 2 and "--alpha 0.5 -> 0.4" in err
+
+
+@pytest.mark.parametrize("content", [[1, 2], "text", {"dataset": "mnist", "no_such_flag": 1}])
+def test_a_run_json_of_the_wrong_shape_is_one_line(tmp_path, mnist_dir, capsys, content):
+    assert cli(capsys, args(mnist_dir, tmp_path, "--epochs", "1"))[0] == 0
+    (tmp_path / "run.json").write_text(json.dumps({"config": content}))
+    code, _, err = cli(capsys, args(mnist_dir, tmp_path, "--epochs", "2", "--resume"))
+    assert code == 2 and "run.json is unreadable" in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize(
+    "bad, named",
+    [
+        (["--beta", "1e300"], "--beta: must be within float32's range"),
+        (["--lr", "1e-40"], "--lr: must be within float32's range"),
+        (["--out", ""], "--out: must not be empty"),
+        (["--data-dir", "/nonexistent/mnist"], "/nonexistent/mnist: no such file"),
+        (["--devices", "99"], "--devices: 99 asked"),
+        (["--train-examples", "100000"], "--train-examples: 100,000 asked"),
+    ],
+)
+def test_refused_runs_create_no_directory(tmp_path, mnist_dir, capsys, monkeypatch, bad, named):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "new" / "run"
+    argv = [*args(mnist_dir, out, "--epochs", "1"), *bad]
+    code, _, err = cli(capsys, argv)
+    assert code == 2 and named in err and len(err.strip().splitlines()) == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "nothing is created"
+
+
+def test_a_refusal_after_the_directory_opened_removes_what_it_made(tmp_path, mnist_dir, capsys):
+    """An --out whose checkpoint cannot be read: the lock the refused run made goes."""
+    assert cli(capsys, args(mnist_dir, tmp_path / "run", "--epochs", "1"))[0] == 0
+    (tmp_path / "run" / ".lock").unlink()
+    for p in (tmp_path / "run" / "checkpoints").rglob("*"):
+        if p.is_file() and p.stat().st_size > 1000:
+            p.write_bytes(b"garbage")
+    code, _, err = cli(capsys, args(mnist_dir, tmp_path / "run", "--epochs", "2", "--resume"))
+    assert code == 2
+    assert not (tmp_path / "run" / ".lock").exists()
+
+
+@pytest.mark.parametrize("out", ["x" * 300, "/".join(["y" * 200] * 25)])
+def test_an_out_too_long_for_the_system_is_one_line(tmp_path, mnist_dir, capsys, out):
+    code, _, err = cli(capsys, args(mnist_dir, tmp_path / out, "--epochs", "1"))
+    assert code == 2 and "File name too long" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_cut_last_line_of_metrics_is_dropped_and_the_run_resumes(tmp_path, mnist_dir, capsys):
+    """A crash while appending epoch 2's line, before its checkpoint was saved."""
+    import shutil
+
+    assert cli(capsys, args(mnist_dir, tmp_path, "--epochs", "2"))[0] == 0
+    path = tmp_path / "metrics.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text(lines[0] + "\n" + lines[1][: len(lines[1]) // 2])
+    shutil.rmtree(tmp_path / "checkpoints" / "2")
+    code, stdout, err = cli(capsys, args(mnist_dir, tmp_path, "--epochs", "3", "--resume"))
+    assert code == 0, err
+    assert "its last line was cut" in err
+    assert [m["epoch"] for m in metrics(tmp_path)] == [1, 2, 3]
+
+
+def test_a_damaged_line_inside_metrics_is_refused(tmp_path, mnist_dir, capsys):
+    assert cli(capsys, args(mnist_dir, tmp_path, "--epochs", "2"))[0] == 0
+    path = tmp_path / "metrics.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text("{broken\n" + lines[1] + "\n")
+    code, _, err = cli(capsys, args(mnist_dir, tmp_path, "--epochs", "3", "--resume"))
+    assert code == 2 and "metrics.jsonl: line 1 is damaged" in err
+
+
+def test_a_full_disk_while_saving_is_one_line(tmp_path, mnist_dir, capsys, monkeypatch):
+    import errno
+
+    import orbax.checkpoint as ocp
+
+    def full(self, *a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ocp.CheckpointManager, "save", full)
+    code, _, err = cli(capsys, args(mnist_dir, tmp_path, "--epochs", "1"))
+    assert code == 2 and "the disk is full" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_full_tmpfs_is_one_line_and_leaves_no_temporary_file(tmp_path, mnist_dir):
+    """A real file system that runs out of space: a 300 KiB tmpfs holds run.json and
+    metrics but not a checkpoint of the tiny NiN."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+                          capture_output=True)  # fmt: skip
+    if done.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "inna_optax.train",
+                *args(mnist_dir, mount / "run", "--epochs", "1"),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert proc.returncode == 2, proc.stderr[-3000:]
+        assert "the disk is full" in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr[-3000:]
+        assert not list(mount.rglob(".*.tmp"))
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_a_damaged_checkpoint_is_one_line_from_the_command_line(tmp_path, mnist_dir, capsys):
+    """As a process (tensorstore's late callbacks print at exit): one line, no traceback."""
+    assert cli(capsys, args(mnist_dir, tmp_path, "--epochs", "1"))[0] == 0
+    files = [p for p in (tmp_path / "checkpoints" / "1").rglob("*") if p.is_file()]
+    biggest = max(files, key=lambda p: p.stat().st_size)
+    biggest.write_bytes(biggest.read_bytes()[:10])
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "inna_optax.train",
+            *args(mnist_dir, tmp_path, "--epochs", "2", "--resume"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr[-3000:]
+    assert "checkpoints/1" in proc.stderr

@@ -33,8 +33,12 @@ def _field(default: Any, help: str, check=None, **flag) -> Any:
     return dataclasses.field(default=default, metadata={"help": help, "check": check, **flag})
 
 
+FLOAT32_MAX = 3.4028234663852886e38
+
+
 def _finite(lo=-math.inf, hi=math.inf, lo_open=False, hi_open=False, what=None):
-    """A check for a finite number in a range."""
+    """A check for a finite number in a range, and within float32's (training runs
+    in float32: a larger value would become inf there)."""
     lo_ok = (lambda v: v > lo) if lo_open else (lambda v: v >= lo)
     hi_ok = (lambda v: v < hi) if hi_open else (lambda v: v <= hi)
     lo_text = f"{'>' if lo_open else '>='} {lo:g}" if lo > -math.inf else ""
@@ -46,6 +50,8 @@ def _finite(lo=-math.inf, hi=math.inf, lo_open=False, hi_open=False, what=None):
             return None
         if not (math.isfinite(v) and lo_ok(v) and hi_ok(v)):
             return f"must be a finite number {text}, got {v!r}"
+        if abs(v) > FLOAT32_MAX or 0 < abs(v) < 1e-30:
+            return f"must be within float32's range (1e-30 to 3.4e38 in size), got {v!r}"
         return None
 
     return check
@@ -67,6 +73,10 @@ def _host_port(v):
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         return f"must be HOST:PORT, got {v!r}"
     return None
+
+
+def _not_empty(v):
+    return "must not be empty" if v is not None and not v.strip() else None
 
 
 def _seeds(v):
@@ -255,6 +265,7 @@ class Config:
     out: str | None = _field(
         None,
         "the run's directory (default: a new results/<dataset>-<optimizer>-<time>)",
+        _not_empty,
         metavar="DIR",
         resumable=True,
     )
@@ -318,6 +329,17 @@ class Config:
                 f"(--batch-size {self.batch_size})"
             )
         return self
+
+    def resolved(self) -> dict[str, Any]:
+        """Every field as the run uses it: unset (None) fields replaced by the
+        defaults they stand for (gamma_0, the schedule, the dropout rate, the
+        optimizer's hyperparameters), so that a value given explicitly and the same
+        value left to its default compare equal."""
+        values = dataclasses.asdict(self)
+        values.update(lr=self.learning_rate, schedule=self.schedule_kind, dropout=self.dropout_rate)
+        spec = OPTIMIZERS[self.optimizer]
+        values.update({k: self.value(k) for k in spec.hyper + spec.options})
+        return values
 
     def value(self, name: str) -> Any:
         """A hyperparameter field, or the optimizer's default when unset."""

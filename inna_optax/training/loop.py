@@ -40,7 +40,8 @@ class NonFiniteLoss(RuntimeError):
         )
         super().__init__(
             f"non-finite training loss at epoch {epoch}, step {step} (seeds {list(seeds)}): "
-            f"stopping; {kept}. The steps are too large for this model: try a smaller --lr"
+            f"stopping; {kept}. The steps are too large for this model: try a smaller --lr "
+            "(or other --alpha, --beta)"
         )
 
 
@@ -211,7 +212,9 @@ def evaluate(eval_step, params, stats, x, y, batch=500):
     return np.asarray(total_loss) / n, np.asarray(total_correct) / n
 
 
-def _mesh(config: Config):
+def mesh_for(config: Config) -> Mesh:
+    """The one-axis ("data") mesh of the devices `config` asks for; ConfigError when
+    there are too few or they do not divide the batch."""
     available = jax.devices()  # every process's, with jax.distributed
     n = config.devices or len(available)
     if n > len(available):
@@ -316,7 +319,7 @@ def fit(
     distributed.check(config)
     start_wall = time.perf_counter()
     data = prepare(config) if data is None else data
-    mesh = _mesh(config)
+    mesh = mesh_for(config)
     batch_sharding = NamedSharding(mesh, PartitionSpec(None, "data"))
 
     seeds = np.asarray(config.seeds, np.uint32)

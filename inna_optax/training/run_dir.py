@@ -12,12 +12,15 @@ overwrite, and then removes only those files. Checkpoints carry a digest of thei
 arrays, so a corrupted one is reported (file and reason) instead of trained on.
 """
 
+import contextlib
 import dataclasses
+import errno
 import fcntl
 import hashlib
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import jax
@@ -49,8 +52,21 @@ def digest(tree) -> str:
 
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise RunDirError(_disk_error(path, e)) from None
+
+
+def _disk_error(path: Path, e: BaseException) -> str:
+    """One line for a failed write: the disk is full, or the OS's reason."""
+    text = str(e)
+    if getattr(e, "errno", None) == errno.ENOSPC or "No space left" in text:
+        return f"{path}: the disk is full (no space left on the device)"
+    reason = getattr(e, "strerror", None) or (text.strip().splitlines() or [type(e).__name__])[0]
+    return f"{path}: cannot be written ({reason[:200]})"
 
 
 class RunDir:
@@ -67,16 +83,20 @@ class RunDir:
         # of them write checkpoints (orbax)
         self.primary = distributed.is_primary()
         self._lock = None
+        self._made_dir = self._made_lock = self._begun = False
         if not self.primary:
             if config.resume:
                 self._check_resume()
             return
-        if self.path.exists() and not self.path.is_dir():
-            raise RunDirError(f"--out {self.path}: is a file, not a directory")
         try:
+            if self.path.exists() and not self.path.is_dir():
+                raise RunDirError(f"--out {self.path}: is a file, not a directory")
+            self._made_dir = not self.path.exists()
             self.path.mkdir(parents=True, exist_ok=True)
+            self._made_lock = not (self.path / ".lock").exists()
             self._lock = open(self.path / ".lock", "a+")  # noqa: SIM115 - held until close
         except OSError as e:
+            self.close()
             raise RunDirError(f"--out {self.path}: cannot write there ({e.strerror})") from e
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -114,17 +134,20 @@ class RunDir:
             raise RunDirError(f"--resume: {self.path} holds no run (no run.json)")
         try:
             stored = json.loads(meta.read_text())["config"]
+            if not isinstance(stored, dict):
+                raise TypeError(f"its config is a {type(stored).__name__}, not a mapping")
+            old = _as_json(Config(**stored).resolved())
         except (ValueError, KeyError, TypeError) as e:
             self.close()
             raise RunDirError(f"--resume: {meta} is unreadable ({e})") from e
-        new = _as_json(self.config)
+        new = _as_json(self.config.resolved())
         differ = sorted(
-            k for k in set(stored) | set(new) if k not in RESUMABLE and stored.get(k) != new.get(k)
+            k for k in set(old) | set(new) if k not in RESUMABLE and old.get(k) != new.get(k)
         )
         if differ:
             self.close()
             changes = ", ".join(
-                f"--{k.replace('_', '-')} {stored.get(k)} -> {new.get(k)}" for k in differ
+                f"--{k.replace('_', '-')} {old.get(k)} -> {new.get(k)}" for k in differ
             )
             raise RunDirError(
                 f"--resume: the run in {self.path} was made with other settings ({changes}); "
@@ -134,6 +157,7 @@ class RunDir:
     def begin(self) -> None:
         """A fresh run: removes the previous run's files (--overwrite) and writes
         run.json. A resumed run: nothing."""
+        self._begun = True
         if self.config.resume or not self.primary:
             distributed.barrier("run-dir-begin")
             return
@@ -192,7 +216,11 @@ class RunDir:
                 reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
                 problems.append(f"{where}: unreadable ({type(e).__name__}: {reason[:200]})")
             else:
-                for bad in steps[: steps.index(step)]:
+                for bad, problem in zip(steps[: steps.index(step)], problems, strict=True):
+                    print(
+                        f"note: --resume-fallback: skipping and removing {problem}",
+                        file=sys.stderr,
+                    )
                     self.manager.delete(bad)
                 if self.primary:
                     self._cut_metrics(step)
@@ -212,31 +240,67 @@ class RunDir:
         returns once both are on disk."""
         import orbax.checkpoint as ocp
 
-        if self.primary:
-            with (self.path / "metrics.jsonl").open("a") as f:
-                f.write(json.dumps(record) + "\n")
-        self.manager.save(
-            epoch,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardSave(state),
-                meta=ocp.args.JsonSave({"digest": digest(state)}),
-            ),
-        )
-        self.manager.wait_until_finished()  # a checkpoint on disk means a finished epoch
+        try:
+            if self.primary:
+                with (self.path / "metrics.jsonl").open("a") as f:
+                    f.write(json.dumps(record) + "\n")
+            self.manager.save(
+                epoch,
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardSave(state),
+                    meta=ocp.args.JsonSave({"digest": digest(state)}),
+                ),
+            )
+            self.manager.wait_until_finished()  # a checkpoint on disk means a finished epoch
+        except Exception as e:  # noqa: BLE001 - orbax and tensorstore raise many kinds
+            kept = (
+                f"checkpoint {self.manager.latest_step()}"
+                if self.manager.latest_step()
+                else ("no checkpoint yet")
+            )
+            raise RunDirError(
+                f"{_disk_error(self.path / 'checkpoints', e)} while saving epoch {epoch}; "
+                f"{kept} is intact"
+            ) from None
 
     def latest_epoch(self) -> int | None:
         return self.manager.latest_step()
 
     def _cut_metrics(self, epoch: int) -> None:
         path = self.path / "metrics.jsonl"
+        records = self._records()
+        kept = [r for r in records if r["epoch"] <= epoch]
         lines = path.read_text().splitlines() if path.exists() else []
-        kept = [line for line in lines if line.strip() and json.loads(line)["epoch"] <= epoch]
-        if kept != lines or not path.exists():
-            _write_atomic(path, "".join(line + "\n" for line in kept))
+        text = "".join(json.dumps(r) + "\n" for r in kept)
+        if len(kept) != len(lines) or not path.exists():
+            _write_atomic(path, text)
+
+    def _records(self) -> list[dict]:
+        """metrics.jsonl's records; a cut last line (a crash while appending) is
+        dropped with a line saying so, a damaged line before it is an error."""
+        path = self.path / "metrics.jsonl"
+        if not path.exists():
+            return []
+        lines = [line for line in path.read_text().splitlines() if line.strip()]
+        records = []
+        for i, line in enumerate(lines):
+            try:
+                record = json.loads(line)
+                if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
+                    raise ValueError("not a record of an epoch")
+            except ValueError as e:
+                if i < len(lines) - 1:
+                    raise RunDirError(f"{path}: line {i + 1} is damaged ({e})") from None
+                print(
+                    f"note: {path}: its last line was cut (a crash while writing it); dropping it",
+                    file=sys.stderr,
+                )
+                break
+            records.append(record)
+        return records
 
     def history(self) -> list[dict]:
-        path = self.path / "metrics.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return self._records()
 
     def write_summary(self, summary: dict) -> None:
         if self.primary:
@@ -244,11 +308,19 @@ class RunDir:
 
     def close(self) -> None:
         if self._manager is not None:
-            self._manager.close()
+            # a failed save was reported when it failed; closing does not raise it again
+            with contextlib.suppress(Exception):
+                self._manager.close()
             self._manager = None
         if self._lock is not None and not self._lock.closed:
             fcntl.flock(self._lock, fcntl.LOCK_UN)
             self._lock.close()
+            if not self._begun:  # refused before writing: leave nothing of ours behind
+                if self._made_lock:
+                    (self.path / ".lock").unlink(missing_ok=True)
+                if self._made_dir:
+                    with contextlib.suppress(OSError):
+                        self.path.rmdir()  # only if empty
 
     def __enter__(self):
         return self
@@ -257,5 +329,6 @@ class RunDir:
         self.close()
 
 
-def _as_json(config: Config) -> dict:
-    return json.loads(json.dumps(dataclasses.asdict(config)))
+def _as_json(config: Config | dict) -> dict:
+    values = config if isinstance(config, dict) else dataclasses.asdict(config)
+    return json.loads(json.dumps(values))
