@@ -7,7 +7,8 @@ This module only parses flags (generated from `training.Config`), calls
 `training.fit` and turns errors into one-line messages and exit codes: 0 done,
 2 bad input (a flag, the data, the output directory; nothing is deleted) or a full
 disk,
-3 non-finite loss, 130 interrupted (Ctrl-C; the last checkpoint is intact).
+3 non-finite loss, 130 and 143 stopped by Ctrl-C (SIGINT) and SIGTERM: the run
+saves a checkpoint at the current step first (continue with --resume).
 """
 
 import argparse
@@ -29,6 +30,8 @@ from inna_optax.training import (
     prepare,
 )
 from inna_optax.training.config import add_flags
+from inna_optax.training.loop import Interrupted
+from inna_optax.training.preemption import StopSignals
 from inna_optax.training.run_dir import RunDirError
 
 
@@ -99,8 +102,10 @@ def main(argv=None) -> int:
             config = _fresh_out(config)
         run = RunDir(config)
         primary = distributed.is_primary()
-        with run:
-            history = fit(config, data=data, run=run, log=print_line if primary else None)
+        with run, StopSignals() as stop:
+            history = fit(
+                config, data=data, run=run, log=print_line if primary else None, stop=stop
+            )
     except (ConfigError, DataError, RunDirError, distributed.DistributedError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -113,13 +118,11 @@ def main(argv=None) -> int:
         return 3
     except SystemExit as e:  # argparse: a bad flag, already reported in one line
         return e.code
-    except KeyboardInterrupt:
-        where = f" in {run.path}" if run is not None else ""
-        print(
-            f"\ninterrupted: the last finished epoch's checkpoint{where} is intact; "
-            "continue with --resume",
-            file=sys.stderr,
-        )
+    except Interrupted as e:
+        print(f"\n{stop.received.name}: {e} (in {config.out})", file=sys.stderr)
+        return stop.exit_code
+    except KeyboardInterrupt:  # before training started: nothing was written
+        print("\ninterrupted before training started: nothing was written", file=sys.stderr)
         return 130
     if not primary:
         return 0

@@ -75,7 +75,8 @@ def test_writes_metrics_summary_checkpoints_and_names_the_directory(tmp_path, mn
     assert summary["config"]["optimizer"] == "inna" and summary["epochs"] == 3
     assert 0.0 <= summary["test_accuracy"] <= 1.0
     # --keep-checkpoints defaults to 2: the newest two are kept
-    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["2", "3"]
+    # checkpoints are named by the steps done: 8 an epoch
+    assert sorted(int(p.name) for p in (out / "checkpoints").iterdir()) == [16, 24]
 
 
 def test_every_config_field_is_a_flag_with_help():
@@ -176,7 +177,7 @@ def test_interrupted_save_is_ignored_on_resume(tmp_path, mnist_dir, capsys):
 
         def save(self, step, *a, **k):
             result = original(self, step, *a, **k)
-            if step == 2:  # epoch 2's arrays are being written: die now
+            if step == 16:  # epoch 2's arrays (8 steps an epoch) are being written: die now
                 os.kill(os.getpid(), signal.SIGKILL)
             return result
 
@@ -197,7 +198,7 @@ def test_interrupted_save_is_ignored_on_resume(tmp_path, mnist_dir, capsys):
 @pytest.mark.parametrize("damage", ["garbage", "truncate"])
 def test_damaged_checkpoint_is_reported_or_skipped_when_asked(tmp_path, mnist_dir, capsys, damage):
     assert cli(capsys, args(mnist_dir, tmp_path, "--epochs", "2"))[0] == 0
-    files = [p for p in (tmp_path / "checkpoints" / "2").rglob("*") if p.is_file()]
+    files = [p for p in (tmp_path / "checkpoints" / "16").rglob("*") if p.is_file()]
     data = max(files, key=lambda p: p.stat().st_size)  # the arrays' data file
     raw = data.read_bytes()
     if damage == "garbage":
@@ -206,12 +207,12 @@ def test_damaged_checkpoint_is_reported_or_skipped_when_asked(tmp_path, mnist_di
         data.write_bytes(raw[: len(raw) // 2])
     code, _, err = cli(capsys, args(mnist_dir, tmp_path, "--epochs", "3", "--resume"))
     assert code == 2 and len(err.strip().splitlines()) == 1
-    assert "checkpoints/2" in err and "--resume-fallback" in err
+    assert "checkpoints/16" in err and "--resume-fallback" in err
     argv = args(mnist_dir, tmp_path, "--epochs", "3", "--resume", "--resume-fallback")
     code, stdout, err = cli(capsys, argv)
     assert code == 0 and stdout.startswith("epoch 2/3")
     # the skipped checkpoint is named
-    assert "--resume-fallback: skipping and removing" in err and "checkpoints/2" in err
+    assert "--resume-fallback: skipping and removing" in err and "checkpoints/16" in err
     assert [m["epoch"] for m in metrics(tmp_path)] == [1, 2, 3]
 
 
@@ -241,7 +242,7 @@ def test_overwrite_replaces_only_the_runs_own_files(tmp_path, mnist_dir, capsys)
     assert code == 0
     assert (tmp_path / "notes.txt").read_text() == "mine"
     assert [m["epoch"] for m in metrics(tmp_path)] == [1]
-    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["1"]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["8"]
 
 
 def test_foreign_checkpoints_directory_is_never_deleted(tmp_path, mnist_dir, capsys):
@@ -360,23 +361,38 @@ def test_non_finite_loss_stops_with_exit_3_and_keeps_the_last_checkpoint(
     assert snapshot(tmp_path / "checkpoints") == before
 
 
-def test_ctrl_c_exits_130_and_the_run_resumes(tmp_path, mnist_dir, capsys, monkeypatch):
+def test_ctrl_c_saves_exits_130_and_the_run_resumes(tmp_path, mnist_dir, capsys, monkeypatch):
+    """SIGINT during epoch 2's evaluation: epoch 2 is finished and saved, then the
+    run stops with 130 and resumes at epoch 3."""
+    import signal
+
     real = loop.evaluate
     calls = []
 
     def interrupted(*a, **k):
         calls.append(1)
         if len(calls) == 2:
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGINT)
         return real(*a, **k)
 
     monkeypatch.setattr(loop, "evaluate", interrupted)
     code, _, err = cli(capsys, args(mnist_dir, tmp_path, "--epochs", "3"))
-    assert code == 130 and "interrupted" in err and "--resume" in err
-    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["1"]
+    assert code == 130 and "SIGINT: stopped at epoch 3, step 0" in err and "--resume" in err
+    assert len(err.strip().splitlines()) == 1
+    assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir()) == [8, 16]
     monkeypatch.setattr(loop, "evaluate", real)
     code, stdout, _ = cli(capsys, args(mnist_dir, tmp_path, "--epochs", "3", "--resume"))
-    assert code == 0 and stdout.startswith("epoch 2/3")
+    assert code == 0 and stdout.startswith("epoch 3/3")
+
+
+def test_ctrl_c_before_training_writes_nothing(tmp_path, mnist_dir, capsys, monkeypatch):
+    def interrupted(config):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "prepare", interrupted)
+    code, _, err = cli(capsys, args(mnist_dir, tmp_path / "out", "--epochs", "1"))
+    assert code == 130 and "before training started: nothing was written" in err
+    assert not (tmp_path / "out").exists()
 
 
 def test_piped_output_has_no_progress_bar(tmp_path, mnist_dir):
@@ -615,7 +631,7 @@ def test_a_cut_last_line_of_metrics_is_dropped_and_the_run_resumes(tmp_path, mni
     path = tmp_path / "metrics.jsonl"
     lines = path.read_text().splitlines()
     path.write_text(lines[0] + "\n" + lines[1][: len(lines[1]) // 2])
-    shutil.rmtree(tmp_path / "checkpoints" / "2")
+    shutil.rmtree(tmp_path / "checkpoints" / "16")
     code, stdout, err = cli(capsys, args(mnist_dir, tmp_path, "--epochs", "3", "--resume"))
     assert code == 0, err
     assert "its last line was cut" in err
@@ -677,7 +693,7 @@ def test_a_full_tmpfs_is_one_line_and_leaves_no_temporary_file(tmp_path, mnist_d
 def test_a_damaged_checkpoint_is_one_line_from_the_command_line(tmp_path, mnist_dir, capsys):
     """As a process (tensorstore's late callbacks print at exit): one line, no traceback."""
     assert cli(capsys, args(mnist_dir, tmp_path, "--epochs", "1"))[0] == 0
-    files = [p for p in (tmp_path / "checkpoints" / "1").rglob("*") if p.is_file()]
+    files = [p for p in (tmp_path / "checkpoints" / "8").rglob("*") if p.is_file()]
     biggest = max(files, key=lambda p: p.stat().st_size)
     biggest.write_bytes(biggest.read_bytes()[:10])
     proc = subprocess.run(
@@ -694,4 +710,103 @@ def test_a_damaged_checkpoint_is_one_line_from_the_command_line(tmp_path, mnist_
     )
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr[-3000:]
-    assert "checkpoints/1" in proc.stderr
+    assert "checkpoints/8" in proc.stderr
+
+
+# ------------------------------------------------------- preemption: SIGTERM, SIGINT
+def _final_digest(out: Path) -> str:
+    newest = max(int(p.name) for p in (out / "checkpoints").iterdir() if p.name.isdigit())
+    return json.loads((out / "checkpoints" / str(newest) / "meta" / "metadata").read_text())[
+        "digest"
+    ]
+
+
+def _run_signalled(out: Path, mnist_dir, extra, at_step: int, sig: str, again_in_save=False):
+    """Runs the command line in a subprocess that sends itself `sig` (a real signal)
+    as step `at_step` starts; with `again_in_save`, twice more while saving."""
+    script = textwrap.dedent(
+        f"""
+        import os, signal, sys
+        from inna_optax import train
+        from inna_optax.training import distributed, run_dir
+
+        real_batch, calls = distributed.global_batch, []
+
+        def batch(sharding, array, idx):
+            if array.ndim > 1:  # the images: once per step
+                calls.append(1)
+                if len(calls) == {at_step}:
+                    os.kill(os.getpid(), signal.{sig})
+            return real_batch(sharding, array, idx)
+
+        distributed.global_batch = batch
+        if {again_in_save}:
+            real_save = run_dir.RunDir.save
+
+            def save(self, *a, **k):
+                os.kill(os.getpid(), signal.{sig})
+                os.kill(os.getpid(), signal.{sig})
+                return real_save(self, *a, **k)
+
+            run_dir.RunDir.save = save
+        sys.exit(train.main({args(mnist_dir, out, *extra)!r}))
+        """
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_sigterm_mid_epoch_saves_that_step_and_resume_is_bit_identical(tmp_path, mnist_dir, capsys):
+    """8 steps an epoch: SIGTERM as step 11 starts; the run finishes it, saves
+    checkpoint 11, exits 143; --resume then ends where an uninterrupted run ends,
+    bit for bit (dropout on: the random bits follow the step too)."""
+    extra = ["--epochs", "3", "--dropout", "0.5"]
+    proc = _run_signalled(tmp_path / "cut", mnist_dir, extra, at_step=11, sig="SIGTERM")
+    assert proc.returncode == 143, proc.stderr[-3000:]
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("SIGTERM: stopped at epoch 2, step 3"), err
+    assert "continue with --resume" in err[0]
+    assert 11 in [int(p.name) for p in (tmp_path / "cut" / "checkpoints").iterdir()]
+    # the resumed and the straight run in processes like the first (one CPU device)
+    command = [sys.executable, "-m", "inna_optax.train"]
+    resumed = subprocess.run(
+        [*command, *args(mnist_dir, tmp_path / "cut", *extra), "--resume"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert resumed.returncode == 0 and resumed.stdout.startswith("epoch 2/3"), resumed.stderr
+    straight = subprocess.run(
+        [*command, *args(mnist_dir, tmp_path / "straight", *extra)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert straight.returncode == 0, straight.stderr
+    assert _final_digest(tmp_path / "cut") == _final_digest(tmp_path / "straight")
+    assert metrics(tmp_path / "cut") == metrics(tmp_path / "straight")
+
+
+def test_checkpoint_every_resumes_mid_epoch_bit_identically(tmp_path, mnist_dir, capsys):
+    """--checkpoint-every 3: a run that lost everything after step 12 (a crash)
+    resumes there and ends as the run that did not crash."""
+    import shutil
+
+    extra = ["--epochs", "2", "--dropout", "0.5", "--checkpoint-every", "3"]
+    out = tmp_path / "run"
+    assert cli(capsys, [*args(mnist_dir, out, *extra), "--keep-checkpoints", "9"])[0] == 0
+    steps = sorted(int(p.name) for p in (out / "checkpoints").iterdir())
+    assert steps == [3, 6, 8, 9, 12, 15, 16]  # every 3 steps and at each epoch's end
+    straight = _final_digest(out), metrics(out)
+    for step in (15, 16):
+        shutil.rmtree(out / "checkpoints" / str(step))
+    code, stdout, _ = cli(capsys, [*args(mnist_dir, out, *extra), "--resume"])
+    assert code == 0 and stdout.startswith("epoch 2/2")
+    assert (_final_digest(out), metrics(out)) == straight
+
+
+def test_a_second_ctrl_c_during_the_save_waits_for_it(tmp_path, mnist_dir):
+    proc = _run_signalled(
+        tmp_path / "run", mnist_dir, ["--epochs", "2"], at_step=5, sig="SIGINT", again_in_save=True
+    )
+    assert proc.returncode == 130, proc.stderr[-3000:]
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("SIGINT: stopped at epoch 1, step 5"), err
+    assert [int(p.name) for p in (tmp_path / "run" / "checkpoints").iterdir()] == [5]

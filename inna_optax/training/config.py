@@ -282,6 +282,13 @@ class Config:
         "start afresh in an --out that holds another run (removes only that run's files)",
         resumable=True,
     )
+    checkpoint_every: int = _field(
+        0,
+        "also save a checkpoint every N training steps within an epoch (0: at the end "
+        "of each epoch only); SIGTERM and Ctrl-C save one at the current step anyway",
+        _int_at_least(0),
+        resumable=True,
+    )
     keep_checkpoints: int = _field(
         2, "checkpoints kept (the newest ones)", _int_at_least(1), resumable=True
     )

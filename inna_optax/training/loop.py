@@ -28,14 +28,27 @@ from inna_optax.training.data import Split, prepare
 from inna_optax.training.models import NiN, count_params
 
 
+class Interrupted(RuntimeError):
+    """Training stopped at a signal (SIGTERM, SIGINT) after saving a checkpoint."""
+
+    def __init__(self, epoch: int, step: int, saved: bool):
+        self.epoch, self.step, self.saved = epoch, step, saved
+        where = f"epoch {epoch}, step {step}"
+        super().__init__(
+            f"stopped at {where}; its checkpoint is saved: continue with --resume"
+            if saved
+            else f"stopped at {where}, before anything was saved: nothing to resume"
+        )
+
+
 class NonFiniteLoss(RuntimeError):
     """A replica's training loss became inf or NaN."""
 
-    def __init__(self, epoch: int, step: int, seeds, saved_epoch: int | None):
-        self.epoch, self.step, self.saved_epoch = epoch, step, saved_epoch
+    def __init__(self, epoch: int, step: int, seeds, saved: str | None):
+        self.epoch, self.step, self.saved = epoch, step, saved
         kept = (
-            f"the last good checkpoint (epoch {saved_epoch}) is kept"
-            if saved_epoch
+            f"the last good checkpoint ({saved}) is kept"
+            if saved
             else "no checkpoint was saved yet"
         )
         super().__init__(
@@ -286,6 +299,7 @@ def fit(
     allow_divergence: bool = False,
     log: Callable[[str], None] | None = None,
     desc: str = "",
+    stop: Callable[[int], bool] | None = None,
 ) -> History:
     """Trains one replica per seed of `config.seeds` for `config.epochs` epochs.
 
@@ -300,6 +314,9 @@ def fit(
         instead of raising :class:`NonFiniteLoss`.
       log: called with one line per epoch.
       desc: the progress bar's label.
+      stop: called with the number of steps done after each step; when it returns
+        True (a signal arrived: :mod:`inna_optax.training.preemption`), the run
+        saves a checkpoint at that step (with `run`) and raises :class:`Interrupted`.
 
     Returns:
       A :class:`History`.
@@ -308,6 +325,7 @@ def fit(
       ConfigError: a bad value in `config` (the message names its flag).
       NonFiniteLoss: a replica's training loss became inf or NaN (unless
         `allow_divergence`).
+      Interrupted: `stop` asked the run to stop.
 
     Example:
       >>> from inna_optax.training import Config, fit
@@ -338,16 +356,26 @@ def fit(
         opt_state = init_state(build, params, hp)
         states.append({"params": params, "stats": stats, "opt_state": opt_state})
 
-    first_epoch = 1
+    # where the run starts: (epoch, replica group, step within the group's epoch),
+    # a checkpoint's step counting every group's steps
+    sync = waits_each_step(mesh)
+    n, bs = len(data.x_train), config.batch_size
+    steps = n // bs
+    per_epoch_steps = steps * len(groups)
+    start, partial = (1, 0, 0), None
     if run is not None:
         restored = run.restore(states, fallback=config.resume_fallback) if config.resume else None
-        if restored is not None and restored[0] > config.epochs:
-            raise ConfigError(
-                f"--epochs: the run in {run.path} has done {restored[0]} epochs already"
-            )
-        run.begin()
         if restored is not None:
-            first_epoch, states = restored[0] + 1, restored[1]
+            done, states, meta = restored
+            if done // per_epoch_steps > config.epochs:
+                raise ConfigError(
+                    f"--epochs: the run in {run.path} has done {done // per_epoch_steps} "
+                    "epochs already"
+                )
+            start = (done // per_epoch_steps + 1, *divmod(done % per_epoch_steps, steps))
+            partial = meta.get("partial")
+        run.begin()
+    first_epoch = start[0]
     # the specs skip the replica axis, so every group (the last may be smaller) has
     # the same shardings
     sh = state_sharding(states[0], mesh, config.shard)
@@ -356,9 +384,6 @@ def fit(
         graphdef, build, (sh["params"], sh["stats"], sh["opt_state"]), mesh
     )
 
-    sync = waits_each_step(mesh)
-    n, bs = len(data.x_train), config.batch_size
-    steps = n // bs
     curves = {
         k: np.full((r, config.epochs), np.nan) for k in ("train_loss", "test_loss", "test_accuracy")
     }
@@ -374,27 +399,28 @@ def fit(
     )
     if run is not None:
         for record in run.history():
-            e = record["epoch"]
-            for k in curves:
-                curves[k][:, e - 1] = record[k]
-            if "train_loss_steps" in record:
-                windows[:, (e - 1) * per_epoch : e * per_epoch] = record["train_loss_steps"]
+            _put_epoch(curves, windows, per_epoch, record["epoch"], record)
+        if partial is not None:  # the epoch a mid-epoch checkpoint interrupted
+            _put_epoch(curves, windows, per_epoch, first_epoch, _from_json(partial))
     timed, timed_steps = 0.0, 0
-    saved_epoch = first_epoch - 1
+    saved = None if start == (1, 0, 0) else f"step {(first_epoch - 1) * per_epoch_steps}"
     bar = _Progress(  # process 0's alone when there are several; one for the whole run
         config.progress and distributed.is_primary(),
-        steps * len(groups) * (config.epochs - first_epoch + 1),
+        per_epoch_steps * (config.epochs - first_epoch + 1) - start[1] * steps - start[2],
         desc or "training",
     )
     for epoch in range(first_epoch, config.epochs + 1):
         for gi, part in enumerate(groups):
+            if (epoch, gi) < start[:2]:
+                continue  # done before the checkpoint the run resumed from
+            i0 = start[2] if (epoch, gi) == start[:2] else 0
             g_seeds = seeds[part]
             hp = {k: jnp.asarray(v[part]) for k, v in hparams.items()}
             orders = np.stack([epoch_order(int(s), epoch, n) for s in g_seeds])
             params, stats, opt_state = (states[gi][k] for k in ("params", "stats", "opt_state"))
-            losses = []
+            losses = list(_from_json(partial["losses"]).astype(np.float32)) if i0 else []
             t0 = time.perf_counter()
-            for i in range(steps):
+            for i in range(i0, steps):
                 idx = orders[:, i * bs : (i + 1) * bs]
                 xb = distributed.global_batch(batch_sharding, data.x_train, idx)
                 yb = distributed.global_batch(batch_sharding, data.y_train, idx)
@@ -403,14 +429,28 @@ def fit(
                     params, stats, opt_state, xb, yb, g_seeds, step, hp
                 )
                 losses.append(loss)
-                if sync or i == 0:
+                if sync or i == i0:
                     jax.block_until_ready(loss)
-                if i == 0:  # exclude compilation from the throughput
+                if i == i0:  # exclude compilation from the throughput
                     t0 = time.perf_counter()
                 bar.step(lambda losses=losses: float(np.mean(np.asarray(losses[-20:]))))
+                done = (epoch - 1) * per_epoch_steps + gi * steps + i + 1
+                stopping = stop is not None and stop(done)
+                every_n = config.checkpoint_every and done % config.checkpoint_every == 0
+                if run is not None and i + 1 < steps and (stopping or every_n):
+                    states[gi] = {"params": params, "stats": stats, "opt_state": opt_state}
+                    epoch_part = {
+                        **{k: v[:, epoch - 1] for k, v in curves.items()},
+                        "windows": windows[:, (epoch - 1) * per_epoch : epoch * per_epoch],
+                        "losses": np.asarray(jnp.stack(losses)),
+                    }
+                    run.save(done, states, epochs_done=epoch - 1, partial=_to_json(epoch_part))
+                    saved = f"step {done}"
+                if stopping and i + 1 < steps:
+                    raise Interrupted(epoch, gi * steps + i + 1, run is not None)
             epoch_losses = np.asarray(jnp.stack(losses))  # (steps, group)
             timed += time.perf_counter() - t0
-            timed_steps += steps - 1
+            timed_steps += steps - i0 - 1
             states[gi] = {"params": params, "stats": stats, "opt_state": opt_state}
             with np.errstate(invalid="ignore", over="ignore"):
                 curves["train_loss"][part, epoch - 1] = epoch_losses.mean(0)
@@ -419,7 +459,7 @@ def fit(
                 )
             if not allow_divergence and not np.all(np.isfinite(epoch_losses)):
                 bad = int(np.argmax(~np.all(np.isfinite(epoch_losses), axis=1)))
-                raise NonFiniteLoss(epoch, bad + 1, g_seeds.tolist(), saved_epoch)
+                raise NonFiniteLoss(epoch, bad + 1, g_seeds.tolist(), saved)
             test_loss, test_acc = evaluate(eval_step, params, stats, data.x_test, data.y_test)
             curves["test_loss"][part, epoch - 1] = test_loss
             curves["test_accuracy"][part, epoch - 1] = test_acc
@@ -429,14 +469,16 @@ def fit(
             "train_loss_steps": windows[:, (epoch - 1) * per_epoch : epoch * per_epoch].tolist(),
         }
         if run is not None:
-            run.save(epoch, states, record)
-            saved_epoch = epoch
+            run.save(epoch * per_epoch_steps, states, record, epochs_done=epoch)
+            saved = f"step {epoch * per_epoch_steps}"
         if log is not None:
             log(
                 f"epoch {epoch}/{config.epochs}: train loss {_fmt(record['train_loss'])}, "
                 f"test loss {_fmt(record['test_loss'])}, "
                 f"test accuracy {_fmt(100 * np.asarray(record['test_accuracy']), '.2f')}%"
             )
+        if stop is not None and epoch < config.epochs and stop(epoch * per_epoch_steps):
+            raise Interrupted(epoch + 1, 0, run is not None)
     bar.close()
     rate = timed_steps / timed if timed > 0 else math.nan
     history = History(
@@ -456,6 +498,38 @@ def fit(
     if run is not None:
         run.write_summary(summary(config, history))
     return history
+
+
+def _put_epoch(curves, windows, per_epoch: int, epoch: int, record: dict) -> None:
+    """Writes one epoch's record (metrics.jsonl's, or a mid-epoch checkpoint's part)
+    into the run's curves."""
+    for k in curves:
+        if k in record:
+            curves[k][:, epoch - 1] = record[k]
+    steps = record.get("train_loss_steps", record.get("windows"))
+    if steps is not None:
+        windows[:, (epoch - 1) * per_epoch : epoch * per_epoch] = steps
+
+
+def _to_json(part: dict) -> dict:
+    """A mid-epoch checkpoint's curves as JSON, NaN (what is not done yet, or a
+    diverged replica) as None; float32 values round-trip exactly through float64."""
+
+    def safe(x):
+        return [safe(v) for v in x] if isinstance(x, list) else (x if math.isfinite(x) else None)
+
+    return {k: safe(np.asarray(v, np.float64).tolist()) for k, v in part.items()}
+
+
+def _from_json(x):
+    """The arrays of :func:`_to_json`'s lists (None back to NaN)."""
+    if isinstance(x, dict):
+        return {k: _from_json(v) for k, v in x.items()}
+
+    def nan(v):
+        return [nan(u) for u in v] if isinstance(v, list) else (np.nan if v is None else v)
+
+    return np.asarray(nan(x), np.float64)
 
 
 def summary(config: Config, history: History) -> dict:

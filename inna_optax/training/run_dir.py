@@ -188,11 +188,13 @@ class RunDir:
         return self._manager
 
     def restore(self, template, fallback: bool = False):
-        """(epoch, state) of the newest good checkpoint, or None when there is none.
+        """(step, state, meta) of the newest good checkpoint, or None when there is
+        none: `step` is the number of training steps it follows (over every replica
+        group), `meta` what :meth:`save` stored beside it.
 
         A corrupt or unreadable checkpoint raises CheckpointError naming it, unless
-        `fallback`: then older ones are tried (and the bad newer ones removed).
-        metrics.jsonl is cut back to the restored epoch.
+        `fallback`: then older ones are tried (and the bad newer ones removed, each
+        named in a note). metrics.jsonl is cut back to the checkpoint's epochs.
         """
         import orbax.checkpoint as ocp
 
@@ -223,8 +225,8 @@ class RunDir:
                     )
                     self.manager.delete(bad)
                 if self.primary:
-                    self._cut_metrics(step)
-                return step, state
+                    self._cut_metrics(int(meta.get("epochs_done", 0)))
+                return step, state, meta
             if not fallback:
                 raise CheckpointError(
                     problems[-1] + "; pass --resume-fallback to continue from an older checkpoint"
@@ -235,35 +237,33 @@ class RunDir:
             self._cut_metrics(0)
         return None
 
-    def save(self, epoch: int, state, record: dict) -> None:
-        """Appends `record` to metrics.jsonl and saves `state` as checkpoint `epoch`;
-        returns once both are on disk."""
+    def save(self, step: int, state, record: dict | None = None, **meta) -> None:
+        """Saves `state` as checkpoint `step` (the training steps done so far), with
+        `meta` (JSON) beside it, after appending an epoch's `record` to
+        metrics.jsonl; returns once both are on disk."""
         import orbax.checkpoint as ocp
 
         try:
-            if self.primary:
+            if self.primary and record is not None:
                 with (self.path / "metrics.jsonl").open("a") as f:
                     f.write(json.dumps(record) + "\n")
             self.manager.save(
-                epoch,
+                step,
                 args=ocp.args.Composite(
                     state=ocp.args.StandardSave(state),
-                    meta=ocp.args.JsonSave({"digest": digest(state)}),
+                    meta=ocp.args.JsonSave({"digest": digest(state), **meta}),
                 ),
             )
-            self.manager.wait_until_finished()  # a checkpoint on disk means a finished epoch
+            self.manager.wait_until_finished()  # a checkpoint is on disk when this returns
         except Exception as e:  # noqa: BLE001 - orbax and tensorstore raise many kinds
-            kept = (
-                f"checkpoint {self.manager.latest_step()}"
-                if self.manager.latest_step()
-                else ("no checkpoint yet")
-            )
+            latest = self.manager.latest_step()
+            kept = f"checkpoint {latest} is intact" if latest else "no checkpoint was saved yet"
             raise RunDirError(
-                f"{_disk_error(self.path / 'checkpoints', e)} while saving epoch {epoch}; "
-                f"{kept} is intact"
+                f"{_disk_error(self.path / 'checkpoints', e)} while saving step {step}; {kept}"
             ) from None
 
-    def latest_epoch(self) -> int | None:
+    def latest_step(self) -> int | None:
+        """The newest checkpoint's step, or None."""
         return self.manager.latest_step()
 
     def _cut_metrics(self, epoch: int) -> None:
