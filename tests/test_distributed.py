@@ -194,3 +194,37 @@ def test_bad_distributed_flags_exit_2_naming_the_flag(tmp_path, bad, named, caps
     assert train.main(["--out", str(tmp_path / "x"), *bad]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and named in err, err
+
+
+def test_a_sigterm_to_one_process_stops_all_at_the_same_step(tmp_path):
+    """SIGTERM to process 1 after epoch 1: JAX's preemption notice reaches both, and
+    both save the same step, exit 143 and name that step."""
+    import signal
+
+    data = tmp_path / "mnist"
+    make_mnist(data, n_train=640, n_test=32)  # 80 steps an epoch
+    out, port = tmp_path / "run", _free_port()
+    argv = ["--dataset", "mnist", "--data-dir", str(data), *BASE, "--epochs", "30"]
+    procs = [
+        _start(
+            [*argv, "--out", str(out), "--coordinator", f"127.0.0.1:{port}"]
+            + ["--num-processes", "2", "--process-id", str(i), "--connect-timeout", "120"],
+            devices=1,
+        )
+        for i in (0, 1)
+    ]
+    deadline = time.monotonic() + 300
+    for line in procs[0].stdout:  # process 0 prints the epochs
+        if line.startswith("epoch 1/30") or time.monotonic() > deadline:
+            break
+    procs[1].send_signal(signal.SIGTERM)
+    results = [_finish(p) for p in procs]
+    stops = []
+    for code, _, err in results:
+        assert code == 143, err[-2000:]
+        stops += [line for line in err.splitlines() if line.startswith("SIGTERM: stopped at")]
+    assert len(stops) == 2 and stops[0] == stops[1], stops
+    step = int(stops[0].split("step ")[1].split(";")[0])
+    epoch = int(stops[0].split("epoch ")[1].split(",")[0])
+    saved = sorted(int(p.name) for p in (out / "checkpoints").iterdir() if p.name.isdigit())
+    assert saved[-1] == (epoch - 1) * 80 + step
