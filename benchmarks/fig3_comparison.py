@@ -59,40 +59,20 @@ def run(args) -> dict:
 
 
 def plot(result: dict, out: Path) -> Path:
-    plt = common.pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     labels = [f"{r['optimizer']} (gamma_0={r['lr']:g})" for r in result["rows"]]
-    common.loss_accuracy_panels(*axes, result["rows"], labels)
-    fig.suptitle(
-        f"Figure 3: INNA vs SGD, Adagrad, Adam, {result['dataset']} ({result['preset']} preset)",
-        fontsize=10,
-    )
-    return common.save_figure(fig, out, "fig3_comparison", result)
+    title = f"Figure 3: INNA vs SGD, Adagrad, Adam, {result['dataset']} ({result['preset']} preset)"
+    return tuning.plot(result, out, "fig3_comparison", title, labels)
 
 
 def table(result: dict) -> str:
     n_seeds = len(result["rows"][0]["train_loss_per_seed"])
-    lines = [
+    title = (
         f"Figure 3, {common.run_label(result)}: gamma_0 by grid search on "
         f"the training loss after {result['search_epochs']} epochs, q = {result['decay_power']:g} "
         f"for INNA and SGD; final epoch, mean "
-        f"[worst, best] over {n_seeds} seeds",
-        f"{'optimizer':>9} {'gamma_0':>8} | {common.STATS_HEADER}",
-    ]
-    for row in result["rows"]:
-        edge = " (grid edge)" if row["lr_at_grid_edge"] else ""
-        grid = ", ".join(f"{g:g}" for g in row["grid"])
-        lines.append(
-            f"{row['optimizer']:>9} {row['lr']:>8g} | {common.final_stats(row)}{edge}  "
-            f"(searched {grid})"
-        )
-    order = sorted(result["rows"], key=common.final_loss)
-    lines.append(
-        "ranked by mean final training loss: "
-        + " < ".join(r["optimizer"] for r in order)
-        + f"; {result['seconds']:.0f} s"
+        f"[worst, best] over {n_seeds} seeds"
     )
-    return "\n".join(lines)
+    return tuning.table(result, title, "optimizer", ("optimizer", "gamma_0"))
 
 
 def main(argv=None) -> int:

@@ -79,40 +79,20 @@ def run(args) -> dict:
 
 
 def plot(result: dict, out: Path) -> Path:
-    plt = common.pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     labels = [f"{r['name']}, lr {r['lr']:g}" for r in result["rows"]]
-    common.loss_accuracy_panels(*axes, result["rows"], labels)
-    fig.suptitle(
-        f"INNAprop vs AdamW, {result['dataset']} ({result['preset']} preset), cosine decay",
-        fontsize=10,
-    )
-    return common.save_figure(fig, out, NAME, result)
+    title = f"INNAprop vs AdamW, {result['dataset']} ({result['preset']} preset), cosine decay"
+    return tuning.plot(result, out, NAME, title, labels)
 
 
 def table(result: dict) -> str:
     n_seeds = len(result["rows"][0]["train_loss_per_seed"])
-    lines = [
+    title = (
         f"INNAprop vs AdamW, {common.run_label(result)}: learning rate by search on the "
         f"training loss after {result['search_epochs']} epochs, cosine decay, weight decay "
         f"{result['rows'][0]['weight_decay']:g}; final epoch, mean [worst, best] over "
-        f"{n_seeds} seeds",
-        f"{'':>19} {'lr':>7} | {common.STATS_HEADER}",
-    ]
-    for row in result["rows"]:
-        edge = " (grid edge)" if row["lr_at_grid_edge"] else ""
-        grid = ", ".join(f"{g:g}" for g in row["grid"])
-        lines.append(
-            f"{row['name']:>19} {row['lr']:>7g} | {common.final_stats(row)}{edge}  "
-            f"(searched {grid})"
-        )
-    order = sorted(result["rows"], key=common.final_loss)
-    lines.append(
-        "ranked by mean final training loss: "
-        + " < ".join(r["name"] for r in order)
-        + f"; {result['seconds']:.0f} s"
+        f"{n_seeds} seeds"
     )
-    return "\n".join(lines)
+    return tuning.table(result, title, "name", ("", "lr"))
 
 
 def main(argv=None) -> int:

@@ -102,3 +102,31 @@ def tuned_row(
         lr_at_grid_edge=len(grid) > 1 and pick in (0, len(grid) - 1),
     )
     return row, seconds
+
+
+def table(result: dict, title: str, key: str, heads: tuple[str, str]) -> str:
+    """A tuned comparison's table: `title`, then a row per candidate (its `key`, the
+    pick, final-epoch statistics, the grid searched) and the ranking by final
+    training loss. `heads`: the names of the first two columns."""
+    width = max(len(heads[0]), *(len(str(r[key])) for r in result["rows"]))
+    lines = [title, f"{heads[0]:>{width}} {heads[1]:>8} | {common.STATS_HEADER}"]
+    for row in result["rows"]:
+        edge = " (grid edge)" if row["lr_at_grid_edge"] else ""
+        grid = ", ".join(f"{g:g}" for g in row["grid"])
+        lines.append(
+            f"{row[key]:>{width}} {row['lr']:>8g} | {common.final_stats(row)}{edge}  "
+            f"(searched {grid})"
+        )
+    order = sorted(result["rows"], key=common.final_loss)
+    ranking = " < ".join(r[key] for r in order)
+    lines.append(f"ranked by mean final training loss: {ranking}; {result['seconds']:.0f} s")
+    return "\n".join(lines)
+
+
+def plot(result: dict, out, name: str, title: str, labels: list[str]):
+    """A tuned comparison's picture: training loss per step and test accuracy per
+    epoch, one band per candidate, saved as `name`'s PNG in `out`."""
+    fig, axes = common.pyplot().subplots(1, 2, figsize=(9, 3.4))
+    common.loss_accuracy_panels(*axes, result["rows"], labels)
+    fig.suptitle(title, fontsize=10)
+    return common.save_figure(fig, out, name, result)

@@ -55,17 +55,20 @@ def _finish(proc, timeout=600):
     return proc.returncode, out, err
 
 
-def _two_processes(argv, out: Path):
+def _start_two(argv, out: Path, devices: int):
     port = _free_port()
-    procs = [
+    return [
         _start(
             [*argv, "--out", str(out), "--coordinator", f"127.0.0.1:{port}"]
             + ["--num-processes", "2", "--process-id", str(i), "--connect-timeout", "120"],
-            devices=2,
+            devices=devices,
         )
         for i in (0, 1)
     ]
-    return [_finish(p) for p in procs]
+
+
+def _two_processes(argv, out: Path):
+    return [_finish(p) for p in _start_two(argv, out, devices=2)]
 
 
 def _metrics(out: Path) -> list[dict]:
@@ -203,16 +206,9 @@ def test_a_sigterm_to_one_process_stops_all_at_the_same_step(tmp_path):
 
     data = tmp_path / "mnist"
     make_mnist(data, n_train=640, n_test=32)  # 80 steps an epoch
-    out, port = tmp_path / "run", _free_port()
+    out = tmp_path / "run"
     argv = ["--dataset", "mnist", "--data-dir", str(data), *BASE, "--epochs", "30"]
-    procs = [
-        _start(
-            [*argv, "--out", str(out), "--coordinator", f"127.0.0.1:{port}"]
-            + ["--num-processes", "2", "--process-id", str(i), "--connect-timeout", "120"],
-            devices=1,
-        )
-        for i in (0, 1)
-    ]
+    procs = _start_two(argv, out, devices=1)
     deadline = time.monotonic() + 300
     for line in procs[0].stdout:  # process 0 prints the epochs
         if line.startswith("epoch 1/30") or time.monotonic() > deadline:

@@ -51,6 +51,17 @@ def cli(capsys, argv):
     return code, captured.out, captured.err
 
 
+def cli_process(argv) -> subprocess.CompletedProcess:
+    """The command line in a process of its own (one CPU device, as conftest sets)."""
+    return subprocess.run(
+        [sys.executable, "-m", "inna_optax.train", *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
 def snapshot(path: Path) -> dict:
     """Every file under `path` with its size and modification time."""
     return {
@@ -670,18 +681,7 @@ def test_a_full_tmpfs_is_one_line_and_leaves_no_temporary_file(tmp_path, mnist_d
     if done.returncode:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
     try:
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "inna_optax.train",
-                *args(mnist_dir, mount / "run", "--epochs", "1"),
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        proc = cli_process(args(mnist_dir, mount / "run", "--epochs", "1"))
         assert proc.returncode == 2, proc.stderr[-3000:]
         assert "the disk is full" in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr[-3000:]
@@ -696,18 +696,7 @@ def test_a_damaged_checkpoint_is_one_line_from_the_command_line(tmp_path, mnist_
     files = [p for p in (tmp_path / "checkpoints" / "8").rglob("*") if p.is_file()]
     biggest = max(files, key=lambda p: p.stat().st_size)
     biggest.write_bytes(biggest.read_bytes()[:10])
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "inna_optax.train",
-            *args(mnist_dir, tmp_path, "--epochs", "2", "--resume"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = cli_process(args(mnist_dir, tmp_path, "--epochs", "2", "--resume"))
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr[-3000:]
     assert "checkpoints/8" in proc.stderr
@@ -769,16 +758,9 @@ def test_sigterm_mid_epoch_saves_that_step_and_resume_is_bit_identical(tmp_path,
     assert "continue with --resume" in err[0]
     assert 11 in [int(p.name) for p in (tmp_path / "cut" / "checkpoints").iterdir()]
     # the resumed and the straight run in processes like the first (one CPU device)
-    command = [sys.executable, "-m", "inna_optax.train"]
-    resumed = subprocess.run(
-        [*command, *args(mnist_dir, tmp_path / "cut", *extra), "--resume"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    resumed = cli_process([*args(mnist_dir, tmp_path / "cut", *extra), "--resume"])
     assert resumed.returncode == 0 and resumed.stdout.startswith("epoch 2/3"), resumed.stderr
-    straight = subprocess.run(
-        [*command, *args(mnist_dir, tmp_path / "straight", *extra)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    straight = cli_process(args(mnist_dir, tmp_path / "straight", *extra))
     assert straight.returncode == 0, straight.stderr
     assert _final_digest(tmp_path / "cut") == _final_digest(tmp_path / "straight")
     assert metrics(tmp_path / "cut") == metrics(tmp_path / "straight")
