@@ -98,3 +98,21 @@ def test_cli_trains_innaprop_and_adamw_with_a_cosine_schedule(
         assert summary["hyperparameters"]["alpha"] == 0.1
         assert summary["hyperparameters"]["beta"] == 0.9
     assert np.isfinite(summary["train_loss"])
+
+
+@pytest.mark.parametrize(
+    "name, values, named",
+    [
+        ("sgd", {"alpha": 0.5}, "alpha"),
+        ("inna", {"beat": 0.1}, "beat"),
+        ("adamw", {"psi_init": "params"}, "psi_init"),
+    ],
+)
+def test_make_refuses_a_hyperparameter_the_optimizer_does_not_take(name, values, named):
+    with pytest.raises(ValueError, match=f"{name} takes no hyperparameter {named}"):
+        make(name, 0.1, **values)
+
+
+def test_make_refuses_an_unknown_optimizer():
+    with pytest.raises(ValueError, match="unknown optimizer 'adma'"):
+        make("adma", 0.1)

@@ -114,10 +114,12 @@ def optimizer_for(
     """`build(**hparams)`: the config's optimizer, with per-replica hyperparameters
     (lr, decay_power and the optimizer's `hyper` fields) overriding the config's.
     `total_steps`: the run's length, for the cosine schedule."""
-    values = {**dataclasses.asdict(config), "total_steps": total_steps}
+    spec = optimizers.OPTIMIZERS[config.optimizer]
+    values = {k: getattr(config, k) for k in spec.hyper + spec.options}
+    fixed = dict(decay_power=config.decay_power, schedule=config.schedule, total_steps=total_steps)
 
     def build(**hparams):
-        merged = {**values, "lr": config.learning_rate, **hparams}
+        merged = {**values, "lr": config.learning_rate, **fixed, **hparams}
         return optimizers.make(config.optimizer, **merged)
 
     return build

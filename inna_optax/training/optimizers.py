@@ -90,10 +90,21 @@ def make(
 
     `schedule` (default: the optimizer's) picks gamma_k; ``"cosine"`` needs
     `total_steps`. `values` holds the optimizer's `hyper` and `options` fields
-    (others are ignored, so a whole Config's worth can be passed; None means the
-    optimizer's default).
+    (None means the optimizer's default); any other name is refused.
+
+    Raises:
+      ValueError: an unknown optimizer or hyperparameter (named), or a cosine
+        schedule without `total_steps`.
     """
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; choose from {sorted(OPTIMIZERS)}")
     spec = OPTIMIZERS[name]
+    unknown = sorted(set(values) - set(spec.hyper + spec.options))
+    if unknown:
+        raise ValueError(
+            f"{name} takes no hyperparameter {', '.join(unknown)} "
+            f"(it takes {', '.join(spec.hyper + spec.options) or 'none but the learning rate'})"
+        )
     kind = schedule or spec.schedule
     if kind == "power":
         learning_rate = inna_optax.inverse_power_decay(lr, decay_power)
@@ -104,8 +115,7 @@ def make(
     else:
         learning_rate = lr
     kwargs = dict(spec.defaults)
-    names = spec.hyper + spec.options
-    kwargs.update({k: v for k, v in values.items() if k in names and v is not None})
+    kwargs.update({k: v for k, v in values.items() if v is not None})
     return spec.build(learning_rate, **kwargs)
 
 
