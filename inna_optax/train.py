@@ -96,7 +96,7 @@ def main(argv=None) -> int:
         distributed.initialize(config)
         distributed.check(config)
         # everything that can be refused is checked before the output directory is made
-        data = prepare(config)
+        data = prepare(config, strict=True)
         loop.mesh_for(config)
         if config.out is None:
             config = _fresh_out(config)

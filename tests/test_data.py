@@ -324,8 +324,9 @@ def test_archives_within_the_limit_load_and_the_total_is_bounded(tmp_path):
         data.load_folder(path, archive_limit=1000)  # the images' total is more
 
 
-def test_more_examples_than_the_data_set_has_are_refused():
+def test_more_examples_than_the_data_set_has_are_refused_when_strict():
     from inna_optax.training import Config, prepare
 
     with pytest.raises(data.DataError, match="--train-examples: 100,000 asked, digits has 1,437"):
-        prepare(Config(train_examples=100_000))
+        prepare(Config(train_examples=100_000), strict=True)
+    assert len(prepare(Config(train_examples=100_000)).x_train) == 1437  # presets: all of it

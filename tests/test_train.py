@@ -84,6 +84,7 @@ def test_writes_metrics_summary_checkpoints_and_names_the_directory(tmp_path, mn
     assert [m["epoch"] for m in metrics(out)] == [1, 2, 3]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["config"]["optimizer"] == "inna" and summary["epochs"] == 3
+    assert (summary["train_examples_used"], summary["test_examples_used"]) == (64, 32)
     assert 0.0 <= summary["test_accuracy"] <= 1.0
     # --keep-checkpoints defaults to 2: the newest two are kept
     # checkpoints are named by the steps done: 8 an epoch

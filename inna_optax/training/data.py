@@ -699,7 +699,7 @@ class Split(NamedTuple):
     name: str
 
 
-def prepare(config) -> Split:
+def prepare(config, strict: bool = False) -> Split:
     """The one data preparation: load `config.dataset` (from `config.data_dir`, or
     downloaded into `config.cache_dir`), draw `config.train_examples` and
     `config.test_examples` (a fixed random draw, :func:`subset`), and normalise both
@@ -707,13 +707,16 @@ def prepare(config) -> Split:
 
     Args:
       config: a :class:`~inna_optax.training.Config`.
+      strict: refuse `train_examples` or `test_examples` above what the data set
+        has (the command line's choice); otherwise all of it is used, and
+        ``summary.json`` records the numbers used.
 
     Returns:
       A :class:`Split` of float32 images and int32 labels.
 
     Raises:
-      DataError: bad files, more examples asked than the data set has, or fewer
-        training images than one batch.
+      DataError: bad files, more examples asked than the data set has (`strict`),
+        or fewer training images than one batch.
 
     Example:
       >>> from inna_optax.training import Config, prepare
@@ -734,7 +737,7 @@ def prepare(config) -> Split:
         ("--train-examples", config.train_examples, len(ds.x_train)),
         ("--test-examples", config.test_examples, len(ds.x_test)),
     ):
-        if asked is not None and asked > have:
+        if strict and asked is not None and asked > have:
             raise DataError(f"{flag}: {asked:,} asked, {ds.name} has {have:,}")
     x_train, y_train = subset(ds.x_train, ds.y_train, config.train_examples)
     x_test, y_test = subset(ds.x_test, ds.y_test, config.test_examples)

@@ -79,6 +79,8 @@ class History:
     replica_steps_per_second: float
     seconds: float
     devices: int
+    train_examples: int  # the numbers of images trained and tested on
+    test_examples: int
     first_epoch: int = 1  # > 1 when resumed
 
     def replica_params(self, i: int):
@@ -495,6 +497,8 @@ def fit(
         replica_steps_per_second=rate * min(group, r),
         seconds=time.perf_counter() - start_wall,
         devices=len(mesh.devices.flat),
+        train_examples=len(data.x_train),
+        test_examples=len(data.x_test),
         first_epoch=first_epoch,
     )
     if run is not None:
@@ -550,6 +554,8 @@ def summary(config: Config, history: History) -> dict:
         "replica_steps_per_second": history.replica_steps_per_second,
         "wall_seconds": history.seconds,
         "n_params": history.n_params,
+        "train_examples_used": history.train_examples,
+        "test_examples_used": history.test_examples,
         "devices": history.devices,
         "config": dataclasses.asdict(config),
     }
