@@ -398,7 +398,7 @@ def test_ctrl_c_saves_exits_130_and_the_run_resumes(tmp_path, mnist_dir, capsys,
 
 
 def test_ctrl_c_before_training_writes_nothing(tmp_path, mnist_dir, capsys, monkeypatch):
-    def interrupted(config):
+    def interrupted(config, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(train, "prepare", interrupted)
