@@ -41,8 +41,8 @@ class InnaState(NamedTuple):
       >>> import jax.numpy as jnp, inna_optax
       >>> tx = inna_optax.inna(0.1, alpha=0.5, beta=0.1, psi_init="params")
       >>> state = tx.init(jnp.ones(2))
-      >>> state.psi(jnp.ones(2))  # psi_0 = (1 - alpha beta) theta_0
-      Array([0.95, 0.95], dtype=float32)
+      >>> [round(float(v), 6) for v in state.psi(jnp.ones(2))]  # (1 - alpha beta) theta_0
+      [0.95, 0.95]
 
     References:
       Castera, Bolte, Fevotte and Pauwels, `An Inertial Newton Algorithm for
