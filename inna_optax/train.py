@@ -110,8 +110,8 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # the disk, the file system: one line, not a traceback
-        where = e.filename or (config.out if "config" in locals() else "")
-        print(f"error: {where}: {e.strerror or e}", file=sys.stderr)
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
     except NonFiniteLoss as e:
         print(f"error: {e}", file=sys.stderr)

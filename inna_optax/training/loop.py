@@ -353,31 +353,15 @@ def fit(
     graphdef, all_params, all_stats, n_params = init_replicas(
         config, seeds, data.x_train.shape[-1], data.num_classes
     )
-    states = []
-    for part in groups:
-        params, stats = jax.tree.map(lambda x, part=part: x[part], (all_params, all_stats))
-        hp = {k: jnp.asarray(v[part]) for k, v in hparams.items()}
-        opt_state = init_state(build, params, hp)
-        states.append({"params": params, "stats": stats, "opt_state": opt_state})
+    states = [_group_state(build, all_params, all_stats, hparams, part) for part in groups]
 
-    # where the run starts: (epoch, replica group, step within the group's epoch),
-    # a checkpoint's step counting every group's steps
     sync = waits_each_step(mesh)
     n, bs = len(data.x_train), config.batch_size
     steps = n // bs
     per_epoch_steps = steps * len(groups)
     start, partial = (1, 0, 0), None
     if run is not None:
-        restored = run.restore(states, fallback=config.resume_fallback) if config.resume else None
-        if restored is not None:
-            done, states, meta = restored
-            if done // per_epoch_steps > config.epochs:
-                raise ConfigError(
-                    f"--epochs: the run in {run.path} has done {done // per_epoch_steps} "
-                    "epochs already"
-                )
-            start = (done // per_epoch_steps + 1, *divmod(done % per_epoch_steps, steps))
-            partial = meta.get("partial")
+        start, states, partial = _resume_point(run, config, states, steps, per_epoch_steps)
         run.begin()
     first_epoch = start[0]
     # the specs skip the replica axis, so every group (the last may be smaller) has
@@ -388,24 +372,12 @@ def fit(
         graphdef, build, (sh["params"], sh["stats"], sh["opt_state"]), mesh
     )
 
-    curves = {
-        k: np.full((r, config.epochs), np.nan) for k in ("train_loss", "test_loss", "test_accuracy")
-    }
-    every = config.log_every
-    per_epoch = -(-steps // every)  # windows per epoch
-    windows = np.full((r, config.epochs * per_epoch), np.nan)
-    window_end = np.asarray(
-        [
-            e * steps + min((j + 1) * every, steps)
-            for e in range(config.epochs)
-            for j in range(per_epoch)
-        ]
-    )
+    curves = _Curves.empty(r, config.epochs, steps, config.log_every)
     if run is not None:
         for record in run.history():
-            _put_epoch(curves, windows, per_epoch, record["epoch"], record)
+            curves.put(record["epoch"], record)
         if partial is not None:  # the epoch a mid-epoch checkpoint interrupted
-            _put_epoch(curves, windows, per_epoch, first_epoch, _from_json(partial))
+            curves.put(first_epoch, partial)
     timed, timed_steps = 0.0, 0
     saved = None if start == (1, 0, 0) else f"step {(first_epoch - 1) * per_epoch_steps}"
     bar = _Progress(  # process 0's alone when there are several; one for the whole run
@@ -422,7 +394,7 @@ def fit(
             hp = {k: jnp.asarray(v[part]) for k, v in hparams.items()}
             orders = np.stack([epoch_order(int(s), epoch, n) for s in g_seeds])
             params, stats, opt_state = (states[gi][k] for k in ("params", "stats", "opt_state"))
-            losses = list(_from_json(partial["losses"]).astype(np.float32)) if i0 else []
+            losses = list(np.asarray(partial["losses"], np.float32)) if i0 else []
             t0 = time.perf_counter()
             for i in range(i0, steps):
                 idx = orders[:, i * bs : (i + 1) * bs]
@@ -441,37 +413,26 @@ def fit(
                 done = (epoch - 1) * per_epoch_steps + gi * steps + i + 1
                 stopping = stop is not None and stop(done)
                 every_n = config.checkpoint_every and done % config.checkpoint_every == 0
-                if run is not None and i + 1 < steps and (stopping or every_n):
-                    states[gi] = {"params": params, "stats": stats, "opt_state": opt_state}
-                    epoch_part = {
-                        **{k: v[:, epoch - 1] for k, v in curves.items()},
-                        "windows": windows[:, (epoch - 1) * per_epoch : epoch * per_epoch],
-                        "losses": np.asarray(jnp.stack(losses)),
-                    }
-                    run.save(done, states, epochs_done=epoch - 1, partial=_to_json(epoch_part))
-                    saved = f"step {done}"
-                if stopping and i + 1 < steps:
-                    raise Interrupted(epoch, gi * steps + i + 1, run is not None)
+                if i + 1 < steps and (stopping or every_n):  # within an epoch
+                    if run is not None:
+                        states[gi] = {"params": params, "stats": stats, "opt_state": opt_state}
+                        part_done = {**curves.of(epoch), "losses": np.asarray(jnp.stack(losses))}
+                        run.save(done, states, epochs_done=epoch - 1, partial=_plain(part_done))
+                        saved = f"step {done}"
+                    if stopping:
+                        raise Interrupted(epoch, gi * steps + i + 1, run is not None)
             epoch_losses = np.asarray(jnp.stack(losses))  # (steps, group)
             timed += time.perf_counter() - t0
             timed_steps += steps - i0 - 1
             states[gi] = {"params": params, "stats": stats, "opt_state": opt_state}
-            with np.errstate(invalid="ignore", over="ignore"):
-                curves["train_loss"][part, epoch - 1] = epoch_losses.mean(0)
-                windows[part, (epoch - 1) * per_epoch : epoch * per_epoch] = np.stack(
-                    [epoch_losses[a : a + every].mean(0) for a in range(0, steps, every)], axis=1
-                )
+            curves.put_losses(part, epoch, epoch_losses)
             if not allow_divergence and not np.all(np.isfinite(epoch_losses)):
                 bad = int(np.argmax(~np.all(np.isfinite(epoch_losses), axis=1)))
                 raise NonFiniteLoss(epoch, bad + 1, g_seeds.tolist(), saved)
             test_loss, test_acc = evaluate(eval_step, params, stats, data.x_test, data.y_test)
-            curves["test_loss"][part, epoch - 1] = test_loss
-            curves["test_accuracy"][part, epoch - 1] = test_acc
-        record = {
-            "epoch": epoch,
-            **{k: v[:, epoch - 1].tolist() for k, v in curves.items()},
-            "train_loss_steps": windows[:, (epoch - 1) * per_epoch : epoch * per_epoch].tolist(),
-        }
+            curves.epochs["test_loss"][part, epoch - 1] = test_loss
+            curves.epochs["test_accuracy"][part, epoch - 1] = test_acc
+        record = {"epoch": epoch, **_plain(curves.of(epoch))}
         if run is not None:
             run.save(epoch * per_epoch_steps, states, record, epochs_done=epoch)
             saved = f"step {epoch * per_epoch_steps}"
@@ -486,9 +447,9 @@ def fit(
     bar.close()
     rate = timed_steps / timed if timed > 0 else math.nan
     history = History(
-        **curves,
-        train_loss_steps=windows,
-        window_end_step=window_end,
+        **curves.epochs,
+        train_loss_steps=curves.windows,
+        window_end_step=curves.window_ends(steps),
         params=[s["params"] for s in states],
         opt_state=[s["opt_state"] for s in states],
         n_params=n_params,
@@ -506,36 +467,89 @@ def fit(
     return history
 
 
-def _put_epoch(curves, windows, per_epoch: int, epoch: int, record: dict) -> None:
-    """Writes one epoch's record (metrics.jsonl's, or a mid-epoch checkpoint's part)
-    into the run's curves."""
-    for k in curves:
-        if k in record:
-            curves[k][:, epoch - 1] = record[k]
-    steps = record.get("train_loss_steps", record.get("windows"))
-    if steps is not None:
-        windows[:, (epoch - 1) * per_epoch : epoch * per_epoch] = steps
+def _group_state(build, all_params, all_stats, hparams: dict, part: slice) -> dict:
+    """The fresh training state of one replica group: its slice of the replicas'
+    parameters and statistics, and its optimizer state."""
+    params, stats = jax.tree.map(lambda x: x[part], (all_params, all_stats))
+    hp = {k: jnp.asarray(v[part]) for k, v in hparams.items()}
+    return {"params": params, "stats": stats, "opt_state": init_state(build, params, hp)}
 
 
-def _to_json(part: dict) -> dict:
-    """A mid-epoch checkpoint's curves as JSON, NaN (what is not done yet, or a
-    diverged replica) as None; float32 values round-trip exactly through float64."""
+def _resume_point(run, config: Config, states, steps: int, per_epoch_steps: int):
+    """Where a run starts, from its newest good checkpoint when resumed:
+    ((epoch, replica group, step within the group's epoch), states, the interrupted
+    epoch's curves and losses or None). A checkpoint's step counts every group's."""
+    restored = run.restore(states, fallback=config.resume_fallback) if config.resume else None
+    if restored is None:
+        return (1, 0, 0), states, None
+    done, states, meta = restored
+    if done // per_epoch_steps > config.epochs:
+        raise ConfigError(
+            f"--epochs: the run in {run.path} has done {done // per_epoch_steps} epochs already"
+        )
+    start = (done // per_epoch_steps + 1, *divmod(done % per_epoch_steps, steps))
+    return start, states, meta.get("partial")
 
-    def safe(x):
-        return [safe(v) for v in x] if isinstance(x, list) else (x if math.isfinite(x) else None)
 
-    return {k: safe(np.asarray(v, np.float64).tolist()) for k, v in part.items()}
+@dataclasses.dataclass
+class _Curves:
+    """A run's curves, NaN where not done: per epoch (replicas, epochs) and per
+    window of `every` steps (replicas, epochs * per_epoch windows)."""
+
+    epochs: dict[str, np.ndarray]  # train_loss, test_loss, test_accuracy
+    windows: np.ndarray
+    per_epoch: int
+    every: int
+
+    @classmethod
+    def empty(cls, replicas: int, epochs: int, steps: int, every: int) -> "_Curves":
+        per_epoch = -(-steps // every)
+        names = ("train_loss", "test_loss", "test_accuracy")
+        return cls(
+            {k: np.full((replicas, epochs), np.nan) for k in names},
+            np.full((replicas, epochs * per_epoch), np.nan),
+            per_epoch,
+            every,
+        )
+
+    def _span(self, epoch: int) -> slice:
+        return slice((epoch - 1) * self.per_epoch, epoch * self.per_epoch)
+
+    def window_ends(self, steps: int) -> np.ndarray:
+        """The number of steps done at the end of each window."""
+        epochs = self.windows.shape[1] // self.per_epoch
+        ends = np.minimum(np.arange(1, self.per_epoch + 1) * self.every, steps)
+        return (np.arange(epochs)[:, None] * steps + ends).ravel()
+
+    def of(self, epoch: int) -> dict[str, np.ndarray]:
+        """One epoch's curves, as metrics.jsonl records them."""
+        return {
+            **{k: v[:, epoch - 1] for k, v in self.epochs.items()},
+            "train_loss_steps": self.windows[:, self._span(epoch)],
+        }
+
+    def put(self, epoch: int, record: dict) -> None:
+        """Writes back what :meth:`of` gave (from metrics.jsonl or a checkpoint)."""
+        for k, v in self.epochs.items():
+            v[:, epoch - 1] = np.asarray(record[k], np.float64)
+        if "train_loss_steps" in record:  # absent from the records of 0.1.0
+            self.windows[:, self._span(epoch)] = np.asarray(record["train_loss_steps"])
+
+    def put_losses(self, part: slice, epoch: int, losses: np.ndarray) -> None:
+        """A replica group's mini-batch losses of one epoch, (steps, group): their
+        mean and the mean of each window."""
+        with np.errstate(invalid="ignore", over="ignore"):
+            self.epochs["train_loss"][part, epoch - 1] = losses.mean(0)
+            windows = [
+                losses[a : a + self.every].mean(0) for a in range(0, len(losses), self.every)
+            ]
+            self.windows[part, self._span(epoch)] = np.stack(windows, axis=1)
 
 
-def _from_json(x):
-    """The arrays of :func:`_to_json`'s lists (None back to NaN)."""
-    if isinstance(x, dict):
-        return {k: _from_json(v) for k, v in x.items()}
-
-    def nan(v):
-        return [nan(u) for u in v] if isinstance(v, list) else (np.nan if v is None else v)
-
-    return np.asarray(nan(x), np.float64)
+def _plain(arrays: dict) -> dict:
+    """Lists for JSON (NaN included: orbax's JSON and json.loads read it back);
+    float32 values round-trip exactly through float64."""
+    return {k: np.asarray(v, np.float64).tolist() for k, v in arrays.items()}
 
 
 def summary(config: Config, history: History) -> dict:

@@ -262,10 +262,6 @@ class RunDir:
                 f"{_disk_error(self.path / 'checkpoints', e)} while saving step {step}; {kept}"
             ) from None
 
-    def latest_step(self) -> int | None:
-        """The newest checkpoint's step, or None."""
-        return self.manager.latest_step()
-
     def _cut_metrics(self, epoch: int) -> None:
         path = self.path / "metrics.jsonl"
         records = self._records()
