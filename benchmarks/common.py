@@ -27,7 +27,7 @@ from inna_optax.training import (
     ConfigError,
     DataError,
     Split,
-    distributed,
+    devices,
     fit,
     prepare,
     preset,
@@ -97,7 +97,7 @@ def resolve_preset(args, **changes) -> Config:
         config = preset(args.preset, args.dataset, **{**given, **changes}).validate(sweep=True)
     except ConfigError as e:
         raise SystemExit(f"error: {e}") from None
-    distributed.set_cpu_devices(config)
+    devices.set_cpu_devices(config)
     return config
 
 

@@ -26,8 +26,8 @@ import optax
 from flax import nnx
 
 from benchmarks import common
-from inna_optax.training import loop
 from inna_optax.training.models import NiN
+from inna_optax.training.trainer import epoch_order, setup
 
 # init[+bn]:optimizer:gamma_0
 DEFAULT_SETTINGS = (
@@ -56,46 +56,36 @@ def probe(model: NiN, x, key):
 
 def measure(config, data, steps: int, window: int) -> dict:
     """Trains one fresh NiN of `config` for `steps` steps, with per-layer probes."""
-    graphdef, params, stats, _ = loop.init_replicas(
-        config, [config.seeds[0]], data.x_train.shape[-1], data.num_classes
-    )
-    params, stats = jax.tree.map(lambda x: x[0], (params, stats))
-    build = loop.optimizer_for(config)
-    tx = build()
-    state = tx.init(params)
+    one = dataclasses.replace(config, seeds=config.seeds[:1], replica_group=1)
+    trainer = setup(one, data)
+    state = trainer.init()[0]
+    graphdef = trainer.graphdef
+
+    def model_of(state):
+        return nnx.merge(graphdef, *jax.tree.map(lambda x: x[0], (state.params, state.stats)))
+
     # a random probe batch: a loader may keep images sorted by class
     sample = np.random.default_rng(0).choice(len(data.x_train), 256, replace=False)
     probe_x = jnp.asarray(data.x_train[sample])
-
-    @jax.jit
-    def step(p, s, stats, x, y, k):
-        model = nnx.merge(graphdef, p, stats)
-
-        def loss_fn(model):
-            logits = model(x, train=True, key=jax.random.key(k))
-            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-
-        loss, grads = nnx.value_and_grad(loss_fn, argnums=nnx.DiffState(0, nnx.Param))(model)
-        updates, s = tx.update(grads, s, p)
-        stats = nnx.split(model, nnx.Param, ...)[2]
-        return optax.apply_updates(p, updates), s, stats, loss, grads
-
-    before, logits = probe(nnx.merge(graphdef, params, stats), probe_x, jax.random.key(1))
+    before, logits = probe(model_of(state), probe_x, jax.random.key(1))
     y0 = jnp.asarray(data.y_train[sample])
-    order = loop.epoch_order(config.seeds[0], 1, len(data.x_train))
-    losses, first_grads = [], None
+    order = epoch_order(config.seeds[0], 1, len(data.x_train))
     bs = config.batch_size
-    for i in range(steps):
-        idx = order[(i * bs) % (len(order) - bs) :][:bs]
-        x, y = data.x_train[idx], data.y_train[idx]
-        params, state, stats, loss, grads = step(params, state, stats, x, y, i)
-        if i == 0:
-            convs = grads["convs"]
-            first_grads = [
-                float(jnp.linalg.norm(convs[j]["kernel"][...])) for j in range(len(convs))
-            ]
-        losses.append(float(loss))
-    after, _ = probe(nnx.merge(graphdef, params, stats), probe_x, jax.random.key(1))
+    batches = [order[(i * bs) % (len(order) - bs) :][:bs] for i in range(steps)]
+
+    def loss_fn(model, x, y):
+        logits = model(x, train=True, key=jax.random.key(0))
+        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+    first = batches[0]
+    grads = nnx.grad(loss_fn)(model_of(state), data.x_train[first], data.y_train[first])
+    convs = grads["convs"]
+    first_grads = [float(jnp.linalg.norm(convs[j]["kernel"][...])) for j in range(len(convs))]
+    losses = []
+    for i, idx in enumerate(batches):  # the training command's step
+        state, loss = trainer.step(state, 0, data.x_train, data.y_train, idx[None], i)
+        losses.append(float(loss[0]))
+    after, _ = probe(model_of(state), probe_x, jax.random.key(1))
     windows = np.asarray(losses[: steps // window * window]).reshape(-1, window).mean(1)
     return {
         "init_logit_std": float(jnp.std(logits)),

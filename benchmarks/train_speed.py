@@ -20,11 +20,18 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec
 
-from inna_optax.training import Config, data, loop
+from inna_optax.training import Config, data
+from inna_optax.training.trainer import setup
 
-seeds = np.zeros(1, np.uint32)
+
+def random_split(shape: tuple[int, ...], n: int = 4096) -> data.Split:
+    """Random images of `shape` (normalised as the data sets are) and labels."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (n, *shape)).astype(np.uint8)
+    x = data.normalize(x, *data.channel_stats(x))
+    y = rng.integers(0, 10, n).astype(np.int32)
+    return data.Split(x, y, x[:500], y[:500], 10, "random")
 
 
 def main(argv=None):
@@ -53,70 +60,49 @@ def main(argv=None):
     shape = tuple(int(v) for v in a.shape.split(","))
 
     if a.data_dir:
-        config = Config(dataset="mnist", data_dir=a.data_dir, batch_size=a.batch_size)
-        x, y = data.prepare(config)[:2]
+        split = data.prepare(Config(dataset="mnist", data_dir=a.data_dir))
     else:
-        rng = np.random.default_rng(0)
-        x = rng.integers(0, 256, (4096, *shape)).astype(np.uint8)
-        y = rng.integers(0, 10, 4096).astype(np.int32)
-        x = data.normalize(x, *data.channel_stats(x))
+        split = random_split(shape)
 
     counts = [1, a.cpu_devices] if a.cpu_devices and a.cpu_devices > 1 else [None]
     runs = {}
     for name in a.optimizers.split(","):
         for n in counts:
-            config = Config(dataset="mnist", optimizer=name, width=a.width, batch_size=a.batch_size)
-            graphdef, params, stats, _ = loop.init_replicas(config, [0], x.shape[-1], 10)
-            build = loop.optimizer_for(config)
-            hparams = {k: jax.numpy.asarray(v) for k, v in loop.hyperparameters(config, 1).items()}
-            carry = (params, stats, loop.init_state(build, params, hparams))
-            place = lambda b: b  # noqa: E731 - one device: as the arrays come
-            wait = False
-            if n is None:
-                train_step, _ = loop.make_steps(graphdef, build)
-            else:  # the batch split over the first n devices, the rest replicated
-                mesh = jax.make_mesh((n,), ("data",), devices=jax.devices()[:n])
-                sh = loop.state_sharding(carry, mesh)
-                carry = jax.device_put(carry, sh)
-                train_step, _ = loop.make_steps(graphdef, build, sh, mesh)
-                split = NamedSharding(mesh, PartitionSpec(None, "data"))
-                place = lambda b, split=split: jax.device_put(b, split)  # noqa: E731
-                wait = loop.waits_each_step(mesh)  # as fit does there
+            config = Config(
+                dataset="mnist", optimizer=name, width=a.width, batch_size=a.batch_size, devices=n
+            )
+            trainer = setup(config, split)
             runs[name if n is None else f"{name}@{n}cpu"] = {
-                "step": lambda c, x, y, i, f=train_step, h=hparams, put=place: f(
-                    *c, put(x), put(y), seeds, i, h
-                ),
-                "carry": carry,
-                "wait": wait,
+                "trainer": trainer,
+                "state": trainer.init()[0],
+                "hparams": trainer.group_hparams(0),
                 "times": [],
             }
 
-    order = np.random.default_rng(0).permutation(len(x))
-    k = 0
+    order = np.random.default_rng(0).permutation(len(split.x_train))
+    batches = [
+        order[i : i + a.batch_size] for i in range(0, len(order) - a.batch_size, a.batch_size)
+    ]
 
-    def batch():
-        nonlocal k
-        idx = order[(k * a.batch_size) % (len(x) - a.batch_size) :][: a.batch_size][None]
-        k += 1
-        return x[idx], y[idx]
+    def steps(run, count: int, first: int = 0) -> None:
+        trainer, state = run["trainer"], run["state"]
+        for i in range(first, first + count):
+            idx = batches[i % len(batches)][None]
+            state, loss = trainer.step(
+                state, 0, split.x_train, split.y_train, idx, i, run["hparams"]
+            )
+            if trainer.sync:  # as fit waits there
+                jax.block_until_ready(loss)
+        jax.block_until_ready(loss)
+        run["state"] = state
 
     for run in runs.values():  # compile and warm up
-        xb, yb = batch()
-        *carry, loss = run["step"](run["carry"], xb, yb, 0)
-        jax.block_until_ready(loss)
-        run["carry"] = carry
-    for _ in range(a.chunks):
+        steps(run, 1)
+    for chunk in range(a.chunks):
         for run in runs.values():
             start = time.perf_counter()
-            carry = run["carry"]
-            for i in range(a.chunk_steps):
-                xb, yb = batch()
-                *carry, loss = run["step"](carry, xb, yb, i)
-                if run["wait"]:
-                    jax.block_until_ready(loss)
-            jax.block_until_ready(loss)
+            steps(run, a.chunk_steps, 1 + chunk * a.chunk_steps)
             run["times"].append(a.chunk_steps / (time.perf_counter() - start))
-            run["carry"] = carry
 
     first = next(iter(runs))
     base_name = "sgd" if "sgd" in runs else first if a.cpu_devices else None

@@ -24,9 +24,9 @@ from inna_optax.training import (
     DataError,
     NonFiniteLoss,
     RunDir,
+    devices,
     distributed,
     fit,
-    loop,
     prepare,
 )
 from inna_optax.training.config import add_flags
@@ -92,12 +92,12 @@ def main(argv=None) -> int:
         logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         config = parse_args(argv).validate()
-        distributed.set_cpu_devices(config)  # before any device is touched
+        devices.set_cpu_devices(config)  # before any device is touched
         distributed.initialize(config)
         distributed.check(config)
         # everything that can be refused is checked before the output directory is made
         data = prepare(config, strict=True)
-        loop.mesh_for(config)
+        devices.mesh_for(config)
         if config.out is None:
             config = _fresh_out(config)
         run = RunDir(config)

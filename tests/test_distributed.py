@@ -24,13 +24,6 @@ BASE = [
 ]
 
 
-@pytest.fixture(scope="module")
-def mnist_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("mnist")
-    make_mnist(d, n_train=64, n_test=32)
-    return d
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -104,10 +104,16 @@ def test_flags_table_is_the_command_lines_help():
         assert table[option] == text, option
 
 
-EXAMPLES = re.findall(r"```python\n(.*?)```", (DOCS / "getting_started.md").read_text(), flags=re.S)
+EXAMPLES = [
+    (f"{page}.md[block {i}]", block)
+    for page in ("getting_started", "training")
+    for i, block in enumerate(
+        re.findall(r"```python\n(.*?)```", (DOCS / f"{page}.md").read_text(), flags=re.S)
+    )
+]
 
 
-@pytest.mark.parametrize("index", range(len(EXAMPLES)))
-def test_getting_started_examples_run(index, capsys):
+@pytest.mark.parametrize("where, code", EXAMPLES, ids=[where for where, _ in EXAMPLES])
+def test_the_guides_python_examples_run(where, code, capsys):
     pytest.importorskip("flax")
-    exec(compile(EXAMPLES[index], f"getting_started.md[block {index}]", "exec"), {})
+    exec(compile(code, where, "exec"), {})

@@ -1,4 +1,4 @@
-"""Point 4: dtypes, stable state shapes, mixed precision and sharding."""
+"""Dtypes, stable state shapes, mixed precision and sharding."""
 
 import chex
 import jax

@@ -9,7 +9,7 @@ import optax
 import pytest
 
 import inna_optax
-from inna_optax.training import Config, loop
+from inna_optax.training import Config, Split, trainer
 from inna_optax.training.optimizers import OPTIMIZERS
 
 PLATFORMS = ("cuda", "tpu")
@@ -64,11 +64,11 @@ def test_optimizer_step_exports_for_gpu_and_tpu(make):
 def test_nin_train_step_exports_for_gpu_and_tpu(optimizer):
     config = Config(optimizer=optimizer, width=0.125, batch_size=8, seeds=(0, 1))
     seeds = np.asarray(config.seeds, np.uint32)
-    graphdef, params, stats, _ = loop.init_replicas(config, seeds, 1, 10)
-    hparams = {k: jnp.asarray(v) for k, v in loop.hyperparameters(config, len(seeds)).items()}
-    build = loop.optimizer_for(config, total_steps=100)
-    opt_state = loop.init_state(build, params, hparams)
-    train_step, eval_step = loop.make_steps(graphdef, build)
+    graphdef, params, stats, _ = trainer.init_replicas(config, seeds, 1, 10)
+    hparams = {k: jnp.asarray(v) for k, v in trainer.hyperparameters(config, len(seeds)).items()}
+    build = trainer.optimizer_for(config, total_steps=100)
+    opt_state = trainer.init_state(build, params, hparams)
+    train_step, eval_step = trainer.make_steps(graphdef, build)
     r, b = len(seeds), config.batch_size
     x = jnp.zeros((r, b, 28, 28, 1), jnp.float32)
     y = jnp.zeros((r, b), jnp.int32)
@@ -85,3 +85,27 @@ def test_the_export_check_can_fail_on_cpu_only_code():
 
     with pytest.raises(Exception, match="callback"):
         export(host_only, jnp.ones(3))
+
+
+@pytest.mark.parametrize("platform", ["cuda", "tpu", "cpu"])
+def test_auto_convolution_is_native_on_gpus_and_tpus_and_matrix_products_on_cpus(platform):
+    """`--conv auto` (the default) is decided at lowering: an export for CUDA or
+    TPU holds NiN's nine native convolutions forward and their gradients, the
+    CPU lowering none (matrix products instead)."""
+    config = Config(width=0.125, batch_size=8, seeds=(0,))
+    data = Split(np.zeros((16, 28, 28, 1), np.float32), np.zeros(16, np.int32), None, None, 10, "")
+    t = trainer.setup(config, data)
+    state = t.init()[0]
+    x = jnp.zeros((1, 8, 28, 28, 1), jnp.float32)
+    y = jnp.zeros((1, 8), jnp.int32)
+    args = (*state, x, y, jnp.asarray(t.seeds), jnp.int32(0), t.group_hparams(0))
+    leaves, treedef = jax.tree.flatten(args)
+    step = jax.jit(
+        lambda *leaves: jax.tree.leaves(t.train_step(*jax.tree.unflatten(treedef, leaves)))
+    )
+    text = jax.export.export(step, platforms=(platform,))(*_abstract(leaves)).mlir_module()
+    convolutions = text.count("stablehlo.convolution")
+    if platform == "cpu":
+        assert convolutions == 0 and "stablehlo.dot_general" in text
+    else:  # 9 forward, 9 for the inputs' gradients but the first layer's, 9 for the kernels'
+        assert convolutions >= 9 * 2

@@ -1,4 +1,4 @@
-"""Point 2: the paper's Figure 1 problem reaches (1, 1) in float64."""
+"""The paper's Figure 1 problem reaches (1, 1) in float64."""
 
 import jax.numpy as jnp
 import numpy as np

@@ -1,4 +1,4 @@
-"""Point 5: INNA as the `tx` of flax.nnx.Optimizer."""
+"""INNA as the `tx` of flax.nnx.Optimizer."""
 
 import jax
 import jax.numpy as jnp

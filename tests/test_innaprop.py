@@ -7,7 +7,7 @@ import numpy as np
 import optax
 import pytest
 from reference import innaprop_reference
-from test_exactness import assert_close, make_problem, run_inna
+from test_inna import assert_close, make_problem, run_inna
 
 import inna_optax
 

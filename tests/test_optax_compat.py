@@ -1,4 +1,4 @@
-"""Point 3: INNA composes with the rest of optax."""
+"""INNA composes with the rest of optax."""
 
 import chex
 import jax

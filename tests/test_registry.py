@@ -8,8 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from datagen import make_mnist
-from test_train import args, cli
+from runs import args, cli
 
 import inna_optax
 from inna_optax.training import Config, ConfigError
@@ -54,6 +53,32 @@ def test_config_fields_left_unset_take_each_optimizers_default():
     assert Config(optimizer="sgd").schedule_kind == "power"
 
 
+def test_each_default_has_one_source_the_factorys_signature():
+    """The registry's defaults are read from the factories (AdamW's weight decay,
+    PyTorch's 0.01, is the one override), the flags' help is written from the
+    registry, and the README and the docs state the same values."""
+    import dataclasses
+    import inspect
+    from pathlib import Path
+
+    helps = {f.name: f.metadata["help"] for f in dataclasses.fields(Config)}
+    for name, spec in OPTIMIZERS.items():
+        signature = inspect.signature(spec.build).parameters
+        for field, value in spec.defaults.items():
+            assert value == spec.overrides.get(field, signature[field].default), (name, field)
+    assert OPTIMIZERS["adamw"].defaults == {"weight_decay": 0.01}
+    for field in ("alpha", "beta", "weight_decay"):
+        for name, spec in OPTIMIZERS.items():
+            if field in spec.defaults:
+                assert f"{name} {spec.defaults[field]:g}" in helps[field]
+    innaprop = OPTIMIZERS["innaprop"].defaults
+    stated = "(α, β) = ({alpha:g}, {beta:g}), weight decay {weight_decay:g}".format(**innaprop)
+    root = Path(__file__).resolve().parents[1]
+    for page in ("README.md", "docs/getting_started.md"):
+        text = " ".join((root / page).read_text().split())
+        assert stated in text, page
+
+
 def test_cosine_schedule_reaches_zero_at_the_last_step():
     schedule_tx = make("adamw", 1e-3, schedule="cosine", total_steps=10)
     params = {"w": jnp.ones(3)}
@@ -65,13 +90,6 @@ def test_cosine_schedule_reaches_zero_at_the_last_step():
     np.testing.assert_allclose(updates["w"], 0.0, atol=1e-12)
     with pytest.raises(ValueError, match="number of steps"):
         make("inna", 1.0, schedule="cosine")
-
-
-@pytest.fixture(scope="module")
-def mnist_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("mnist")
-    make_mnist(d, n_train=64, n_test=32)
-    return d
 
 
 def test_weight_decay_is_refused_for_optimizers_without_it():

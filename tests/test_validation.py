@@ -1,4 +1,4 @@
-"""Point 6: bad input raises clear errors; traced hyperparameters still work."""
+"""Bad input raises clear errors; traced hyperparameters still work."""
 
 import jax
 import jax.numpy as jnp

@@ -4,6 +4,9 @@ figure benchmarks and the notebooks. It imports Flax; the core optimizer does no
 
     from inna_optax.training import Config, fit
     history = fit(Config(epochs=2))      # the embedded digits, INNA
+
+:func:`fit` is a loop over :func:`setup`'s :class:`Trainer` (the compiled steps, the
+mesh and each replica group's :class:`TrainState`), which the benchmarks use too.
 """
 
 from inna_optax.training.config import PRESETS, Config, ConfigError, preset
@@ -11,6 +14,7 @@ from inna_optax.training.data import DataError, Split, prepare
 from inna_optax.training.loop import History, NonFiniteLoss, fit
 from inna_optax.training.optimizers import OPTIMIZERS
 from inna_optax.training.run_dir import CheckpointError, RunDir, RunDirError
+from inna_optax.training.trainer import Trainer, TrainState, setup
 
 __all__ = [
     "OPTIMIZERS",
@@ -24,7 +28,10 @@ __all__ = [
     "RunDir",
     "RunDirError",
     "Split",
+    "TrainState",
+    "Trainer",
     "fit",
     "prepare",
     "preset",
+    "setup",
 ]

@@ -13,7 +13,8 @@ import time
 import typing
 from typing import Any
 
-from inna_optax.training.optimizers import OPTIMIZERS, SCHEDULES
+from inna_optax.training.convolution import CONVOLUTIONS
+from inna_optax.training.optimizers import DECAY_POWER, OPTIMIZERS, SCHEDULES, defaults_text
 
 DATASETS = ("digits", "mnist", "cifar10", "cifar100", "folder")
 PSI_INITS = ("gradient", "params")
@@ -152,6 +153,14 @@ class Config:
         "batch normalisation before each hidden ReLU of NiN (without it, NiN with the "
         "paper's settings stays on a plateau: see the documentation's training page)",
     )
+    conv: str = _field(
+        "auto",
+        "how NiN's convolutions are computed: auto (matrix products on a CPU, where "
+        "they are faster, the native convolution on GPUs and TPUs), native or matmul; "
+        "the same network up to float rounding",
+        choices=CONVOLUTIONS,
+        resumable=True,
+    )
     dropout: float | None = _field(
         None,
         "dropout rate after blocks 1 and 2 (default 0.5, the paper's; 0 on digits)",
@@ -166,12 +175,12 @@ class Config:
     )
     alpha: float | None = _field(
         None,
-        "alpha (viscous damping), >= 0 (default: inna 0.5, innaprop 0.1)",
+        f"alpha (viscous damping), >= 0 (default: {defaults_text('alpha')})",
         _finite(0),
     )
     beta: float | None = _field(
         None,
-        "beta (Newtonian damping), > 0 (default: inna 0.1, innaprop 0.9)",
+        f"beta (Newtonian damping), > 0 (default: {defaults_text('beta')})",
         _finite(0, lo_open=True),
     )
     schedule: str | None = _field(
@@ -181,16 +190,18 @@ class Config:
         choices=SCHEDULES,
     )
     decay_power: float = _field(
-        0.5, "q of the power schedule gamma_0 (k+1)^-q, in (0, 1]", _finite(0, 1, lo_open=True)
+        DECAY_POWER,
+        "q of the power schedule gamma_0 (k+1)^-q, in (0, 1]",
+        _finite(0, 1, lo_open=True),
     )
     weight_decay: float | None = _field(
         None,
         "decoupled weight decay lambda, >= 0, for inna, innaprop and adamw "
-        "(default: inna 0, innaprop and adamw 0.01)",
+        f"(default: {defaults_text('weight_decay')})",
         _finite(0),
     )
     psi_init: str = _field(
-        "gradient",
+        OPTIMIZERS["inna"].defaults["psi_init"],
         "INNA's psi_0: 'gradient' (the paper's: the first move is -gamma_0 grad J) or 'params'",
         choices=PSI_INITS,
     )

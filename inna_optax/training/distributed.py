@@ -22,56 +22,6 @@ class DistributedError(RuntimeError):
     """The processes could not connect (wrong coordinator, count or id)."""
 
 
-def usable_cores() -> int:
-    """The cores this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
-
-
-def default_cpu_devices(batch_size: int, cores: int) -> int:
-    """One CPU device per core, as many as divide the batch: the largest divisor of
-    `batch_size` that is at most `cores` (32 on 2 cores: 2; on 6 cores: 4)."""
-    return next(d for d in range(min(cores, batch_size), 0, -1) if batch_size % d == 0)
-
-
-def cpu_devices(config: Config, environ=os.environ, cores: int | None = None) -> int | None:
-    """The CPU devices the command line makes of this host: --cpu-devices N, or by
-    default one per core (:func:`default_cpu_devices`), the batch split over them.
-    None (JAX's own count) where the environment already sets it
-    (JAX_NUM_CPU_DEVICES, or XLA_FLAGS' --xla_force_host_platform_device_count) and
-    for runs of several processes, where the global batch is split over every
-    process's devices: give --cpu-devices there."""
-    if config.cpu_devices is not None:
-        return config.cpu_devices
-    if environ.get("JAX_NUM_CPU_DEVICES") or "device_count" in environ.get("XLA_FLAGS", ""):
-        return None
-    if config.coordinator or config.distributed:
-        return None
-    if config.devices is not None:
-        return config.devices
-    return default_cpu_devices(config.batch_size, usable_cores() if cores is None else cores)
-
-
-def set_cpu_devices(config: Config) -> None:
-    """Makes :func:`cpu_devices` CPU devices before JAX starts; a no-op once it has
-    (a notebook, the tests: JAX keeps the devices it has). An accelerator's backend
-    is not touched by the CPU's count.
-
-    A CPU host runs as one device by default in JAX, and XLA:CPU then keeps about
-    1.5 of 2 cores busy in a NiN step; split over one device per core the step was
-    faster at every width and input measured (README, "Many devices and many
-    hosts"). `fit` waits for each step there (see `loop.waits_each_step`)."""
-    n = cpu_devices(config)
-    if n is None:
-        return
-    try:
-        jax.config.update("jax_num_cpu_devices", n)
-    except RuntimeError:
-        pass
-
-
 def initialize(config: Config) -> None:
     """Joins the job described by --coordinator/--num-processes/--process-id, or the
     cluster's (SLURM, Open MPI, Kubernetes, Cloud TPU: what `jax.distributed`
@@ -121,7 +71,9 @@ def initialize(config: Config) -> None:
 def _agree(config: Config) -> None:
     """Every process must have been started with the same --num-processes and
     --coordinator: JAX's runtime accepts a mismatch and the first collective then
-    waits forever. The processes compare them through its key-value store."""
+    waits forever. The processes compare them through its key-value store, which
+    jax has no public name for (``jax.experimental.multihost_utils`` offers only
+    collectives, which would wait forever on the very mismatch checked here)."""
     from jax._src import distributed as runtime
 
     client = runtime.global_state.client

@@ -18,14 +18,11 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-from flax import nnx
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from inna_optax.training import distributed, optimizers
 from inna_optax.training.config import Config, ConfigError
 from inna_optax.training.data import Split, prepare
-from inna_optax.training.models import NiN, count_params
+from inna_optax.training.trainer import TrainState, epoch_order, setup
 
 
 class Interrupted(RuntimeError):
@@ -87,172 +84,6 @@ class History:
         """The parameters of replica `i`."""
         size = len(jax.tree.leaves(self.params[0])[0])
         return jax.tree.map(lambda x: x[i % size], self.params[i // size])
-
-
-def init_replicas(config: Config, seeds, in_channels: int, num_classes: int):
-    """NiN of each seed, stacked along a leading axis: (graphdef, params, stats,
-    parameter count), `stats` holding the batch-norm statistics (empty without)."""
-    models = [
-        NiN(
-            num_classes,
-            in_channels,
-            config.width,
-            config.dropout_rate,
-            init=config.init,
-            norm=config.norm,
-            rngs=nnx.Rngs(int(s)),
-        )
-        for s in seeds
-    ]
-    graphdef = nnx.split(models[0], nnx.Param, ...)[0]
-    parts = [nnx.split(m, nnx.Param, ...)[1:] for m in models]
-    params, stats = (jax.tree.map(lambda *xs: jnp.stack(xs), *p) for p in zip(*parts, strict=True))
-    return graphdef, params, stats, count_params(models[0])
-
-
-def optimizer_for(
-    config: Config, total_steps: int | None = None
-) -> Callable[..., optax.GradientTransformation]:
-    """`build(**hparams)`: the config's optimizer, with per-replica hyperparameters
-    (lr, decay_power and the optimizer's `hyper` fields) overriding the config's.
-    `total_steps`: the run's length, for the cosine schedule."""
-    spec = optimizers.OPTIMIZERS[config.optimizer]
-    values = {k: getattr(config, k) for k in spec.hyper + spec.options}
-    fixed = dict(decay_power=config.decay_power, schedule=config.schedule, total_steps=total_steps)
-
-    def build(**hparams):
-        merged = {**values, "lr": config.learning_rate, **fixed, **hparams}
-        return optimizers.make(config.optimizer, **merged)
-
-    return build
-
-
-def hyperparameters(config: Config, replicas: int, sweep: dict | None = None) -> dict:
-    """Per-replica (replicas,) float32 arrays of every traced hyperparameter."""
-    spec = optimizers.OPTIMIZERS[config.optimizer]
-    names = ("lr", *(("decay_power",) if config.schedule_kind == "power" else ()), *spec.hyper)
-    values = {"lr": config.learning_rate}
-    values.update({k: config.value(k) for k in names if k != "lr"})
-    values.update(sweep or {})
-    unknown = set(values) - set(names)
-    if unknown:
-        raise ConfigError(f"{config.optimizer} takes no hyperparameter {sorted(unknown)}")
-    return {k: np.broadcast_to(np.asarray(v, np.float32), (replicas,)) for k, v in values.items()}
-
-
-def state_sharding(tree, mesh, shard: str = "none"):
-    """The sharding of each leaf of a replica-stacked tree (params, batch-norm
-    statistics, optimizer state): replicated, or with ``shard="params"`` split over
-    the mesh's "data" axis along the first dimension after the replica axis that
-    the device count divides (FSDP style); leaves with no such dimension (biases
-    of odd size, scalars, step counts) stay replicated. An optimizer state leaf of
-    a parameter's shape gets the parameter's sharding."""
-    n = mesh.shape["data"]
-
-    def one(x):
-        shape = np.shape(x)
-        if shard == "params":
-            for axis in range(1, len(shape)):
-                if shape[axis] >= n and shape[axis] % n == 0:
-                    spec = [None] * len(shape)
-                    spec[axis] = "data"
-                    return NamedSharding(mesh, PartitionSpec(*spec))
-        return NamedSharding(mesh, PartitionSpec())
-
-    return jax.tree.map(one, tree)
-
-
-def make_steps(
-    graphdef, build: Callable[..., optax.GradientTransformation], shardings=None, mesh=None
-):
-    """Jitted train and eval steps, vmapped over a leading axis of replicas.
-
-    `build(**hparams)` returns the optimizer of one replica; `hparams` holds its
-    traced hyperparameters, so one compilation serves a whole grid. `stats` (the
-    batch-norm statistics, possibly empty) are carried beside the parameters.
-    """
-
-    def train_step(params, stats, opt_state, x, y, seed, step, hparams):
-        key = jax.random.fold_in(jax.random.key(seed), step)
-        model = nnx.merge(graphdef, params, stats)
-
-        def loss_fn(model):
-            logits = model(x, train=True, key=key)  # updates the batch-norm statistics
-            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-
-        loss, grads = nnx.value_and_grad(loss_fn, argnums=nnx.DiffState(0, nnx.Param))(model)
-        stats = nnx.split(model, nnx.Param, ...)[2]
-        updates, opt_state = build(**hparams).update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), stats, opt_state, loss
-
-    def eval_step(params, stats, x, y, mask):
-        logits = nnx.merge(graphdef, params, stats)(x)
-        losses = optax.softmax_cross_entropy_with_integer_labels(logits, y)
-        correct = (jnp.argmax(logits, -1) == y).astype(jnp.float32)
-        return jnp.sum(losses * mask), jnp.sum(correct * mask)
-
-    # `shardings`: (params, stats, opt_state) shardings the step keeps; on `mesh`
-    # the losses and sums come back replicated, readable by every process
-    whole = {} if mesh is None else {"out_shardings": NamedSharding(mesh, PartitionSpec())}
-    keep = {} if shardings is None else {"out_shardings": (*shardings, *whole.values())}
-    train = jax.jit(
-        jax.vmap(train_step, in_axes=(0, 0, 0, 0, 0, 0, None, 0)), donate_argnums=(0, 1, 2), **keep
-    )
-    evaluate_batch = jax.jit(jax.vmap(eval_step, in_axes=(0, 0, None, None, None)), **whole)
-    return train, evaluate_batch
-
-
-def init_state(build, params, hparams):
-    return jax.vmap(lambda p, h: build(**h).init(p))(params, hparams)
-
-
-def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
-    """Deterministic data order of one replica for one epoch."""
-    return np.random.default_rng([seed, epoch]).permutation(n)
-
-
-def evaluate(eval_step, params, stats, x, y, batch=500):
-    """Mean test loss and accuracy per replica."""
-    n = len(x)
-    total_loss, total_correct = 0.0, 0.0
-    for start in range(0, n, batch):
-        xb, yb = x[start : start + batch], y[start : start + batch]
-        mask = np.ones(len(xb), np.float32)
-        if len(xb) < batch and n > batch:  # pad to one compiled shape
-            pad = batch - len(xb)
-            xb = np.concatenate([xb, np.zeros((pad, *xb.shape[1:]), xb.dtype)])
-            yb = np.concatenate([yb, np.zeros(pad, yb.dtype)])
-            mask = np.concatenate([mask, np.zeros(pad, np.float32)])
-        loss, correct = eval_step(params, stats, xb, yb, mask)
-        total_loss = total_loss + loss
-        total_correct = total_correct + correct
-    return np.asarray(total_loss) / n, np.asarray(total_correct) / n
-
-
-def mesh_for(config: Config) -> Mesh:
-    """The one-axis ("data") mesh of the devices `config` asks for; ConfigError when
-    there are too few or they do not divide the batch."""
-    available = jax.devices()  # every process's, with jax.distributed
-    n = config.devices or len(available)
-    if n > len(available):
-        raise ConfigError(f"--devices: {n} asked, {len(available)} device(s) available")
-    if config.batch_size % n:
-        raise ConfigError(
-            f"--batch-size: {config.batch_size} is not divisible by the {n} devices "
-            "it is sharded over (--devices)"
-        )
-    return jax.make_mesh(
-        (n,), ("data",), devices=available[:n], axis_types=(jax.sharding.AxisType.Auto,)
-    )
-
-
-def waits_each_step(mesh: Mesh) -> bool:
-    """Whether a loop over `mesh` must wait for each step before queueing the next:
-    on several CPU devices. Steps queued ahead can take every thread of XLA:CPU's
-    pool while waiting in an all-reduce for a device that then has no thread to run
-    on ("Expected 2 threads to join the rendezvous, but only 1 of them arrived";
-    seen on 2 devices of 2 cores, and XLA aborts after 40 s)."""
-    return mesh.devices.flat[0].platform == "cpu" and mesh.devices.size > 1
 
 
 class _Progress:
@@ -341,21 +172,9 @@ def fit(
     distributed.check(config)
     start_wall = time.perf_counter()
     data = prepare(config) if data is None else data
-    mesh = mesh_for(config)
-    batch_sharding = NamedSharding(mesh, PartitionSpec(None, "data"))
-
-    seeds = np.asarray(config.seeds, np.uint32)
-    r = len(seeds)
-    group = config.replica_group or (1 if jax.default_backend() == "cpu" else r)
-    groups = [slice(g, min(g + group, r)) for g in range(0, r, group)]
-    hparams = hyperparameters(config, r, sweep)
-    build = optimizer_for(config, config.epochs * (len(data.x_train) // config.batch_size))
-    graphdef, all_params, all_stats, n_params = init_replicas(
-        config, seeds, data.x_train.shape[-1], data.num_classes
-    )
-    states = [_group_state(build, all_params, all_stats, hparams, part) for part in groups]
-
-    sync = waits_each_step(mesh)
+    trainer = setup(config, data, sweep)
+    states = list(trainer.fresh)
+    r, groups = len(trainer.seeds), trainer.groups
     n, bs = len(data.x_train), config.batch_size
     steps = n // bs
     per_epoch_steps = steps * len(groups)
@@ -364,13 +183,7 @@ def fit(
         start, states, partial = _resume_point(run, config, states, steps, per_epoch_steps)
         run.begin()
     first_epoch = start[0]
-    # the specs skip the replica axis, so every group (the last may be smaller) has
-    # the same shardings
-    sh = state_sharding(states[0], mesh, config.shard)
-    states = [jax.device_put(state, sh) for state in states]
-    train_step, eval_step = make_steps(
-        graphdef, build, (sh["params"], sh["stats"], sh["opt_state"]), mesh
-    )
+    states = trainer.place(states)
 
     curves = _Curves.empty(r, config.epochs, steps, config.log_every)
     if run is not None:
@@ -390,22 +203,17 @@ def fit(
             if (epoch, gi) < start[:2]:
                 continue  # done before the checkpoint the run resumed from
             i0 = start[2] if (epoch, gi) == start[:2] else 0
-            g_seeds = seeds[part]
-            hp = {k: jnp.asarray(v[part]) for k, v in hparams.items()}
-            orders = np.stack([epoch_order(int(s), epoch, n) for s in g_seeds])
-            params, stats, opt_state = (states[gi][k] for k in ("params", "stats", "opt_state"))
+            hp = trainer.group_hparams(gi)
+            orders = np.stack([epoch_order(int(s), epoch, n) for s in trainer.seeds[part]])
+            state = states[gi]
             losses = list(np.asarray(partial["losses"], np.float32)) if i0 else []
             t0 = time.perf_counter()
             for i in range(i0, steps):
                 idx = orders[:, i * bs : (i + 1) * bs]
-                xb = distributed.global_batch(batch_sharding, data.x_train, idx)
-                yb = distributed.global_batch(batch_sharding, data.y_train, idx)
                 step = (epoch - 1) * steps + i
-                params, stats, opt_state, loss = train_step(
-                    params, stats, opt_state, xb, yb, g_seeds, step, hp
-                )
+                state, loss = trainer.step(state, gi, data.x_train, data.y_train, idx, step, hp)
                 losses.append(loss)
-                if sync or i == i0:
+                if trainer.sync or i == i0:
                     jax.block_until_ready(loss)
                 if i == i0:  # exclude compilation from the throughput
                     t0 = time.perf_counter()
@@ -415,26 +223,28 @@ def fit(
                 every_n = config.checkpoint_every and done % config.checkpoint_every == 0
                 if i + 1 < steps and (stopping or every_n):  # within an epoch
                     if run is not None:
-                        states[gi] = {"params": params, "stats": stats, "opt_state": opt_state}
+                        states[gi] = state
                         part_done = {**curves.of(epoch), "losses": np.asarray(jnp.stack(losses))}
-                        run.save(done, states, epochs_done=epoch - 1, partial=_plain(part_done))
+                        run.save(
+                            done, _saved(states), epochs_done=epoch - 1, partial=_plain(part_done)
+                        )
                         saved = f"step {done}"
                     if stopping:
                         raise Interrupted(epoch, gi * steps + i + 1, run is not None)
             epoch_losses = np.asarray(jnp.stack(losses))  # (steps, group)
             timed += time.perf_counter() - t0
             timed_steps += steps - i0 - 1
-            states[gi] = {"params": params, "stats": stats, "opt_state": opt_state}
+            states[gi] = state
             curves.put_losses(part, epoch, epoch_losses)
             if not allow_divergence and not np.all(np.isfinite(epoch_losses)):
                 bad = int(np.argmax(~np.all(np.isfinite(epoch_losses), axis=1)))
-                raise NonFiniteLoss(epoch, bad + 1, g_seeds.tolist(), saved)
-            test_loss, test_acc = evaluate(eval_step, params, stats, data.x_test, data.y_test)
+                raise NonFiniteLoss(epoch, bad + 1, trainer.seeds[part].tolist(), saved)
+            test_loss, test_acc = trainer.evaluate(state, data.x_test, data.y_test)
             curves.epochs["test_loss"][part, epoch - 1] = test_loss
             curves.epochs["test_accuracy"][part, epoch - 1] = test_acc
         record = {"epoch": epoch, **_plain(curves.of(epoch))}
         if run is not None:
-            run.save(epoch * per_epoch_steps, states, record, epochs_done=epoch)
+            run.save(epoch * per_epoch_steps, _saved(states), record, epochs_done=epoch)
             saved = f"step {epoch * per_epoch_steps}"
         if log is not None:
             log(
@@ -450,14 +260,14 @@ def fit(
         **curves.epochs,
         train_loss_steps=curves.windows,
         window_end_step=curves.window_ends(steps),
-        params=[s["params"] for s in states],
-        opt_state=[s["opt_state"] for s in states],
-        n_params=n_params,
+        params=[s.params for s in states],
+        opt_state=[s.opt_state for s in states],
+        n_params=trainer.n_params,
         steps_per_epoch=steps,
         steps_per_second=rate,
-        replica_steps_per_second=rate * min(group, r),
+        replica_steps_per_second=rate * (groups[0].stop - groups[0].start),
         seconds=time.perf_counter() - start_wall,
-        devices=len(mesh.devices.flat),
+        devices=len(trainer.mesh.devices.flat),
         train_examples=len(data.x_train),
         test_examples=len(data.x_test),
         first_epoch=first_epoch,
@@ -467,22 +277,22 @@ def fit(
     return history
 
 
-def _group_state(build, all_params, all_stats, hparams: dict, part: slice) -> dict:
-    """The fresh training state of one replica group: its slice of the replicas'
-    parameters and statistics, and its optimizer state."""
-    params, stats = jax.tree.map(lambda x: x[part], (all_params, all_stats))
-    hp = {k: jnp.asarray(v[part]) for k, v in hparams.items()}
-    return {"params": params, "stats": stats, "opt_state": init_state(build, params, hp)}
+def _saved(states: list[TrainState]) -> list[dict]:
+    """The states as checkpoints hold them: a dict per replica group."""
+    return [s._asdict() for s in states]
 
 
 def _resume_point(run, config: Config, states, steps: int, per_epoch_steps: int):
     """Where a run starts, from its newest good checkpoint when resumed:
     ((epoch, replica group, step within the group's epoch), states, the interrupted
     epoch's curves and losses or None). A checkpoint's step counts every group's."""
-    restored = run.restore(states, fallback=config.resume_fallback) if config.resume else None
+    restored = (
+        run.restore(_saved(states), fallback=config.resume_fallback) if config.resume else None
+    )
     if restored is None:
         return (1, 0, 0), states, None
-    done, states, meta = restored
+    done, saved, meta = restored
+    states = [TrainState(**s) for s in saved]
     if done // per_epoch_steps > config.epochs:
         raise ConfigError(
             f"--epochs: the run in {run.path} has done {done // per_epoch_steps} epochs already"

@@ -7,6 +7,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from inna_optax.training import convolution
+
 # Kernel initialisations: a normal law of variance scale / fan, truncated at 2 std.
 INITS = {
     "lecun": nnx.initializers.lecun_normal(),  # 1 / fan_in (Flax's default)
@@ -38,6 +40,10 @@ class NiN(nnx.Module):
       init: the kernels' initialisation, a key of :data:`INITS`.
       norm: batch normalisation before each hidden ReLU (its statistics are
         ``nnx.BatchStat`` variables, updated by a training call).
+      conv: how the convolutions are computed, one of
+        :data:`~inna_optax.training.convolution.CONVOLUTIONS`: ``"auto"`` (matrix
+        products when lowered for a CPU, the native convolution elsewhere),
+        ``"native"`` or ``"matmul"``; the same network up to float rounding.
       rngs: `nnx.Rngs` for the initialisation.
 
     Example:
@@ -62,6 +68,7 @@ class NiN(nnx.Module):
         *,
         init: str = "he",
         norm: bool = False,
+        conv: str = "auto",
         rngs: nnx.Rngs,
     ):
         if width <= 0:
@@ -69,6 +76,7 @@ class NiN(nnx.Module):
         if init not in INITS:
             raise ValueError(f"NiN: `init` must be one of {sorted(INITS)}, got {init!r}.")
         self.dropout = dropout
+        conv_fn = convolution.get(conv)
         convs = []
         channels = in_channels
         for block in BLOCKS:
@@ -81,6 +89,7 @@ class NiN(nnx.Module):
                         (kernel, kernel),
                         padding="SAME",
                         kernel_init=INITS[init],
+                        conv_general_dilated=conv_fn,
                         rngs=rngs,
                     )
                 )

@@ -5,6 +5,7 @@ benchmarks' gamma_0 grids are all read from :data:`OPTIMIZERS`.
 """
 
 import dataclasses
+import inspect
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -31,9 +32,11 @@ class Optimizer:
       hyper: Config fields passed to ``build`` as numbers (they may be traced
         per replica in a sweep).
       options: Config fields passed to ``build`` as Python values.
-      defaults: the values of `hyper` and `options` fields left unset (None) in
-        the Config.
+      overrides: defaults of ours that differ from `build`'s signature.
       help: one line for the command line.
+
+    The value a `hyper` or `options` field left unset (None) in the Config takes
+    is `build`'s default, unless `overrides` names another (:attr:`defaults`).
     """
 
     build: Callable[..., optax.GradientTransformation]
@@ -42,7 +45,14 @@ class Optimizer:
     help: str
     hyper: tuple[str, ...] = ()
     options: tuple[str, ...] = ()
-    defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """The default of each `hyper` and `options` field: `build`'s own (its
+        signature's), or an override."""
+        signature = inspect.signature(self.build).parameters
+        return {k: self.overrides.get(k, signature[k].default) for k in self.hyper + self.options}
 
 
 #: The registry: name -> :class:`Optimizer` (its factory, default gamma_0 and
@@ -55,7 +65,6 @@ OPTIMIZERS: dict[str, Optimizer] = {
         schedule="power",
         hyper=("alpha", "beta"),
         options=("psi_init", "weight_decay"),
-        defaults=dict(alpha=0.5, beta=0.1, psi_init="gradient", weight_decay=0.0),
         help="INNA, gamma_0 (k+1)^-q",
     ),
     "sgd": Optimizer(optax.sgd, lr=1.0, schedule="power", help="SGD, gamma_0 (k+1)^-q"),
@@ -69,7 +78,6 @@ OPTIMIZERS: dict[str, Optimizer] = {
         schedule="constant",
         hyper=("alpha", "beta"),
         options=("weight_decay",),
-        defaults=dict(alpha=0.1, beta=0.9, weight_decay=0.01),
         help="INNAprop (Bolte et al. 2024), the authors' defaults",
     ),
     "adamw": Optimizer(
@@ -77,14 +85,27 @@ OPTIMIZERS: dict[str, Optimizer] = {
         lr=1e-3,
         schedule="constant",
         options=("weight_decay",),
-        defaults=dict(weight_decay=0.01),
+        overrides=dict(weight_decay=0.01),  # PyTorch's AdamW default (optax's: 1e-4)
         help="AdamW, weight decay 0.01 (PyTorch's default, INNAprop's)",
     ),
 }
 
 
+#: q of the power schedule gamma_0 (k+1)^-q when none is given: the schedule's own
+DECAY_POWER: float = inspect.signature(inna_optax.inverse_power_decay).parameters["power"].default
+
+
+def defaults_text(field: str) -> str:
+    """Who defaults `field` to what, for the flags' help: ``"inna 0.5, innaprop 0.1"``."""
+    return ", ".join(
+        f"{name} {spec.defaults[field]:g}"
+        for name, spec in OPTIMIZERS.items()
+        if field in spec.defaults
+    )
+
+
 def make(
-    name: str, lr, decay_power=0.5, schedule=None, total_steps=None, **values
+    name: str, lr, decay_power=DECAY_POWER, schedule=None, total_steps=None, **values
 ) -> optax.GradientTransformation:
     """The transformation `name` with gamma_0 = `lr` (a number or a traced scalar).
 

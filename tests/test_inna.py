@@ -1,4 +1,4 @@
-"""Point 1: the parameters follow a literal float64 transcription of eq. (12)."""
+"""The parameters follow a literal float64 transcription of eq. (12)."""
 
 import jax
 import jax.numpy as jnp

@@ -1,0 +1,280 @@
+"""The pieces of training: the replicas' state, the compiled steps and the mesh.
+
+:func:`setup` builds a :class:`Trainer` for a :class:`~inna_optax.training.Config`
+and a data split: NiN of each seed stacked along a leading replica axis, the
+optimizer with its per-replica hyperparameters, the mesh the batch is sharded over,
+the state's shardings and the jitted train and eval steps. :func:`~inna_optax.
+training.fit` is a loop over it; the speed benchmarks time the same step.
+
+    trainer = setup(config, data)
+    states = trainer.init()                     # one TrainState per replica group
+    state, loss = trainer.step(states[0], 0, data.x_train, data.y_train, idx, step=0)
+    test_loss, test_accuracy = trainer.evaluate(state, data.x_test, data.y_test)
+"""
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from inna_optax.training import distributed, optimizers
+from inna_optax.training.config import Config, ConfigError
+from inna_optax.training.data import Split
+from inna_optax.training.devices import mesh_for, waits_each_step
+from inna_optax.training.models import NiN, count_params
+
+
+class TrainState(NamedTuple):
+    """The training state of a group of replicas, each leaf stacked along a leading
+    replica axis."""
+
+    params: Any  # NiN's nnx.Param state
+    stats: Any  # its batch-norm statistics (nnx.BatchStat; empty without)
+    opt_state: Any
+
+
+def init_replicas(config: Config, seeds, in_channels: int, num_classes: int):
+    """NiN of each seed, stacked along a leading axis: (graphdef, params, stats,
+    parameter count), `stats` holding the batch-norm statistics (empty without)."""
+    models = [
+        NiN(
+            num_classes,
+            in_channels,
+            config.width,
+            config.dropout_rate,
+            init=config.init,
+            norm=config.norm,
+            conv=config.conv,
+            rngs=nnx.Rngs(int(s)),
+        )
+        for s in seeds
+    ]
+    graphdef = nnx.split(models[0], nnx.Param, ...)[0]
+    parts = [nnx.split(m, nnx.Param, ...)[1:] for m in models]
+    params, stats = (jax.tree.map(lambda *xs: jnp.stack(xs), *p) for p in zip(*parts, strict=True))
+    return graphdef, params, stats, count_params(models[0])
+
+
+def optimizer_for(
+    config: Config, total_steps: int | None = None
+) -> Callable[..., optax.GradientTransformation]:
+    """`build(**hparams)`: the config's optimizer, with per-replica hyperparameters
+    (lr, decay_power and the optimizer's `hyper` fields) overriding the config's.
+    `total_steps`: the run's length, for the cosine schedule."""
+    spec = optimizers.OPTIMIZERS[config.optimizer]
+    values = {k: getattr(config, k) for k in spec.hyper + spec.options}
+    fixed = dict(decay_power=config.decay_power, schedule=config.schedule, total_steps=total_steps)
+
+    def build(**hparams):
+        merged = {**values, "lr": config.learning_rate, **fixed, **hparams}
+        return optimizers.make(config.optimizer, **merged)
+
+    return build
+
+
+def hyperparameters(config: Config, replicas: int, sweep: dict | None = None) -> dict:
+    """Per-replica (replicas,) float32 arrays of every traced hyperparameter."""
+    spec = optimizers.OPTIMIZERS[config.optimizer]
+    names = ("lr", *(("decay_power",) if config.schedule_kind == "power" else ()), *spec.hyper)
+    values = {"lr": config.learning_rate}
+    values.update({k: config.value(k) for k in names if k != "lr"})
+    values.update(sweep or {})
+    unknown = set(values) - set(names)
+    if unknown:
+        raise ConfigError(f"{config.optimizer} takes no hyperparameter {sorted(unknown)}")
+    return {k: np.broadcast_to(np.asarray(v, np.float32), (replicas,)) for k, v in values.items()}
+
+
+def state_sharding(tree, mesh, shard: str = "none"):
+    """The sharding of each leaf of a replica-stacked tree (params, batch-norm
+    statistics, optimizer state): replicated, or with ``shard="params"`` split over
+    the mesh's "data" axis along the first dimension after the replica axis that
+    the device count divides (FSDP style); leaves with no such dimension (biases
+    of odd size, scalars, step counts) stay replicated. An optimizer state leaf of
+    a parameter's shape gets the parameter's sharding."""
+    n = mesh.shape["data"]
+
+    def one(x):
+        shape = np.shape(x)
+        if shard == "params":
+            for axis in range(1, len(shape)):
+                if shape[axis] >= n and shape[axis] % n == 0:
+                    spec = [None] * len(shape)
+                    spec[axis] = "data"
+                    return NamedSharding(mesh, PartitionSpec(*spec))
+        return NamedSharding(mesh, PartitionSpec())
+
+    return jax.tree.map(one, tree)
+
+
+def make_steps(
+    graphdef, build: Callable[..., optax.GradientTransformation], shardings=None, mesh=None
+):
+    """Jitted train and eval steps, vmapped over a leading axis of replicas.
+
+    `build(**hparams)` returns the optimizer of one replica; `hparams` holds its
+    traced hyperparameters, so one compilation serves a whole grid. `stats` (the
+    batch-norm statistics, possibly empty) are carried beside the parameters.
+    """
+
+    def train_step(params, stats, opt_state, x, y, seed, step, hparams):
+        key = jax.random.fold_in(jax.random.key(seed), step)
+        model = nnx.merge(graphdef, params, stats)
+
+        def loss_fn(model):
+            logits = model(x, train=True, key=key)  # updates the batch-norm statistics
+            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+        loss, grads = nnx.value_and_grad(loss_fn, argnums=nnx.DiffState(0, nnx.Param))(model)
+        stats = nnx.split(model, nnx.Param, ...)[2]
+        updates, opt_state = build(**hparams).update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), stats, opt_state, loss
+
+    def eval_step(params, stats, x, y, mask):
+        logits = nnx.merge(graphdef, params, stats)(x)
+        losses = optax.softmax_cross_entropy_with_integer_labels(logits, y)
+        correct = (jnp.argmax(logits, -1) == y).astype(jnp.float32)
+        return jnp.sum(losses * mask), jnp.sum(correct * mask)
+
+    # `shardings`: (params, stats, opt_state) shardings the step keeps; on `mesh`
+    # the losses and sums come back replicated, readable by every process
+    whole = {} if mesh is None else {"out_shardings": NamedSharding(mesh, PartitionSpec())}
+    keep = {} if shardings is None else {"out_shardings": (*shardings, *whole.values())}
+    train = jax.jit(
+        jax.vmap(train_step, in_axes=(0, 0, 0, 0, 0, 0, None, 0)), donate_argnums=(0, 1, 2), **keep
+    )
+    evaluate_batch = jax.jit(jax.vmap(eval_step, in_axes=(0, 0, None, None, None)), **whole)
+    return train, evaluate_batch
+
+
+def init_state(build, params, hparams):
+    return jax.vmap(lambda p, h: build(**h).init(p))(params, hparams)
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+    """Deterministic data order of one replica for one epoch."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def evaluate(eval_step, params, stats, x, y, batch=500):
+    """Mean test loss and accuracy per replica."""
+    n = len(x)
+    total_loss, total_correct = 0.0, 0.0
+    for start in range(0, n, batch):
+        xb, yb = x[start : start + batch], y[start : start + batch]
+        mask = np.ones(len(xb), np.float32)
+        if len(xb) < batch and n > batch:  # pad to one compiled shape
+            pad = batch - len(xb)
+            xb = np.concatenate([xb, np.zeros((pad, *xb.shape[1:]), xb.dtype)])
+            yb = np.concatenate([yb, np.zeros(pad, yb.dtype)])
+            mask = np.concatenate([mask, np.zeros(pad, np.float32)])
+        loss, correct = eval_step(params, stats, xb, yb, mask)
+        total_loss = total_loss + loss
+        total_correct = total_correct + correct
+    return np.asarray(total_loss) / n, np.asarray(total_correct) / n
+
+
+@dataclasses.dataclass(frozen=True)
+class Trainer:
+    """What :func:`setup` builds: everything a training loop needs but the data order.
+
+    Attributes:
+      config: the run.
+      graphdef: NiN's structure (``nnx.split``); the weights live in the states.
+      build: ``build(**hparams)``, the optimizer of one replica.
+      mesh: the one-axis ("data") mesh each batch is sharded over.
+      seeds: the replicas' seeds, (replicas,).
+      groups: the slices of replicas trained together (``config.replica_group``).
+      hparams: per-replica traced hyperparameters, (replicas,) float32 arrays.
+      n_params: NiN's parameter count (one replica).
+      shardings: the :class:`TrainState` of the shardings a state is kept in.
+      train_step: the jitted, vmapped, donating step (see :func:`make_steps`).
+      eval_step: the jitted, vmapped evaluation of one batch.
+      fresh: the initial state of each group, before it is placed on the mesh.
+    """
+
+    config: Config
+    graphdef: Any
+    build: Callable[..., optax.GradientTransformation]
+    mesh: Mesh
+    seeds: np.ndarray
+    groups: tuple[slice, ...]
+    hparams: dict[str, np.ndarray]
+    n_params: int
+    shardings: TrainState
+    train_step: Callable
+    eval_step: Callable
+    fresh: tuple[TrainState, ...]
+
+    @property
+    def sync(self) -> bool:
+        """Whether each step is waited for before the next is queued
+        (:func:`waits_each_step`)."""
+        return waits_each_step(self.mesh)
+
+    def init(self) -> list[TrainState]:
+        """Each group's initial state, placed on the mesh."""
+        return self.place(self.fresh)
+
+    def place(self, states) -> list[TrainState]:
+        """`states` (restored ones, say) put in the trainer's shardings."""
+        return [TrainState(*jax.device_put(tuple(s), tuple(self.shardings))) for s in states]
+
+    def group_hparams(self, group: int) -> dict[str, jax.Array]:
+        return {k: jnp.asarray(v[self.groups[group]]) for k, v in self.hparams.items()}
+
+    def step(self, state: TrainState, group: int, x, y, idx, step: int, hparams=None):
+        """One training step of group `group` on the images ``x[idx]`` and labels
+        ``y[idx]`` (`x`, `y` the host's whole arrays, `idx` of shape (the group's
+        replicas, batch)); `step` counts the steps before it (the dropout keys and
+        the schedules). Returns the new state and the (replicas,) losses, not
+        waited for. `hparams`: :meth:`group_hparams`, computed once by a loop."""
+        sharding = NamedSharding(self.mesh, PartitionSpec(None, "data"))
+        xb = distributed.global_batch(sharding, x, idx)
+        yb = distributed.global_batch(sharding, y, idx)
+        hp = self.group_hparams(group) if hparams is None else hparams
+        *new, loss = self.train_step(*state, xb, yb, self.seeds[self.groups[group]], step, hp)
+        return TrainState(*new), loss
+
+    def evaluate(self, state: TrainState, x, y, batch: int = 500):
+        """Mean test loss and accuracy of each replica of `state`."""
+        return evaluate(self.eval_step, state.params, state.stats, x, y, batch)
+
+
+def setup(config: Config, data: Split, sweep: dict | None = None) -> Trainer:
+    """The :class:`Trainer` of `config` on `data` (its shapes and length; `sweep`:
+    per-replica hyperparameters as in :func:`~inna_optax.training.fit`).
+
+    Raises:
+      ConfigError: too few devices, a batch they do not divide, or a `sweep` name
+        the optimizer does not take.
+    """
+    mesh = mesh_for(config)
+    seeds = np.asarray(config.seeds, np.uint32)
+    r = len(seeds)
+    group = config.replica_group or (1 if jax.default_backend() == "cpu" else r)
+    groups = tuple(slice(g, min(g + group, r)) for g in range(0, r, group))
+    hparams = hyperparameters(config, r, sweep)
+    build = optimizer_for(config, config.epochs * (len(data.x_train) // config.batch_size))
+    graphdef, params, stats, n_params = init_replicas(
+        config, seeds, data.x_train.shape[-1], data.num_classes
+    )
+    fresh = []
+    for part in groups:
+        p, s = jax.tree.map(lambda x, part=part: x[part], (params, stats))
+        hp = {k: jnp.asarray(v[part]) for k, v in hparams.items()}
+        fresh.append(TrainState(p, s, init_state(build, p, hp)))
+    # the specs skip the replica axis, so every group (the last may be smaller) has
+    # the same shardings
+    shardings = TrainState(*state_sharding(tuple(fresh[0]), mesh, config.shard))
+    train_step, eval_step = make_steps(graphdef, build, tuple(shardings), mesh)
+    return Trainer(
+        config, graphdef, build, mesh, seeds, groups, hparams, n_params,
+        shardings, train_step, eval_step, tuple(fresh),
+    )  # fmt: skip

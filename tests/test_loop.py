@@ -1,0 +1,146 @@
+"""The training loop (`training.loop.fit` over `training.trainer`): per-step curves,
+progress, devices and sharding, replicas and sweeps, and NiN leaving the plateau."""
+
+import dataclasses
+
+import jax
+import numpy as np
+import pytest
+from datagen import make_mnist
+
+pytest.importorskip("flax.nnx")
+from runs import args, cli, metrics, tiny  # noqa: E402
+
+from inna_optax.training import Config, fit  # noqa: E402
+
+
+def test_per_step_curve_averages_windows_of_the_epochs_losses(mnist_dir):
+    """64 images of batch 8: 8 steps an epoch, in windows of 3, 3 and 2 steps; the
+    windows, weighted by their steps, average to the epoch's mean loss."""
+    history = fit(tiny(mnist_dir, epochs=2, log_every=3, seeds=(0, 1)))
+    assert history.train_loss_steps.shape == (2, 6)
+    np.testing.assert_array_equal(history.window_end_step, [3, 6, 8, 11, 14, 16])
+    weights = np.asarray([3, 3, 2])
+    for epoch in range(2):
+        windows = history.train_loss_steps[:, 3 * epoch : 3 * epoch + 3]
+        np.testing.assert_allclose(windows @ weights / 8, history.train_loss[:, epoch], rtol=1e-6)
+    # the windows differ: a curve, not the epoch's mean repeated
+    assert len(set(np.round(history.train_loss_steps[0], 6))) == 6
+
+
+def test_metrics_record_the_per_step_curve(tmp_path, mnist_dir, capsys):
+    assert cli(capsys, args(mnist_dir, tmp_path, "--epochs", "2", "--log-every", "4"))[0] == 0
+    records = metrics(tmp_path)
+    assert [np.shape(r["train_loss_steps"]) for r in records] == [(1, 2), (1, 2)]
+    for r in records:
+        assert np.mean(r["train_loss_steps"]) == pytest.approx(r["train_loss"][0], rel=1e-6)
+
+
+def test_progress_off_a_terminal_prints_a_line_every_interval(capsys):
+    from inna_optax.training.loop import _Progress
+
+    bar = _Progress(True, total=3, desc="fig3 search", every=0.0)
+    for _ in range(3):
+        bar.step(lambda: 1.25)
+    bar.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 3 and lines[-1].startswith("fig3 search: step 3/3, ")
+    assert lines[-1].endswith("loss 1.2500") and "\r" not in lines[-1]
+    quiet = _Progress(False, total=3, desc="off", every=0.0)
+    quiet.step(lambda: 1.0)
+    assert capsys.readouterr().err == ""
+
+
+def test_four_devices_match_one_device(mnist_dir):
+    assert len(jax.local_devices()) >= 4
+    base = tiny(mnist_dir)
+    one = fit(dataclasses.replace(base, devices=1))
+    four = fit(dataclasses.replace(base, devices=4))
+    assert four.devices == 4
+    np.testing.assert_allclose(four.train_loss, one.train_loss, rtol=1e-4)
+    # batch statistics are summed in another order over 4 shards: the running averages
+    # used at test time differ by rounding (3e-4 measured after two tiny epochs)
+    np.testing.assert_allclose(four.test_loss, one.test_loss, rtol=2e-3)
+    plain = [fit(dataclasses.replace(base, devices=d, norm=False)) for d in (1, 4)]
+    np.testing.assert_allclose(plain[1].test_loss, plain[0].test_loss, rtol=1e-4)
+
+
+def _device_bytes(tree, device) -> int:
+    return sum(
+        shard.data.nbytes
+        for leaf in jax.tree.leaves(tree)
+        for shard in leaf.addressable_shards
+        if shard.device == device
+    )
+
+
+@pytest.mark.parametrize("optimizer", ["inna", "innaprop", "adam"])
+def test_sharded_params_match_replicated_and_hold_a_quarter_each(mnist_dir, optimizer):
+    # LeCun init without batch norm: losses that move, and no batch statistics
+    # whose reductions the sharding reorders (with batch norm: rounding, below)
+    base = tiny(mnist_dir, devices=4, norm=False, init="lecun", optimizer=optimizer)
+    replicated = fit(base)
+    sharded = fit(dataclasses.replace(base, shard="params"))
+    np.testing.assert_allclose(sharded.train_loss, replicated.train_loss, rtol=1e-5)
+    np.testing.assert_allclose(sharded.test_loss, replicated.test_loss, rtol=1e-5)
+    assert replicated.train_loss[0, -1] < replicated.train_loss[0, 0]  # it trains
+    for tree in (sharded.params[0], sharded.opt_state[0]):
+        total = sum(leaf.nbytes for leaf in jax.tree.leaves(tree))
+        unsplit = sum(
+            leaf.nbytes for leaf in jax.tree.leaves(tree) if leaf.sharding.is_fully_replicated
+        )
+        assert unsplit < total / 10  # only biases of odd size and counts stay whole
+        for device in jax.local_devices()[:4]:
+            assert _device_bytes(tree, device) <= total / 4 + unsplit
+    # the optimizer's state keeps its parameter's sharding
+    specs = {leaf.shape: leaf.sharding.spec for leaf in jax.tree.leaves(sharded.params[0])}
+    for leaf in jax.tree.leaves(sharded.opt_state[0]):
+        if leaf.shape in specs:
+            assert leaf.sharding.spec == specs[leaf.shape]
+
+
+def test_sharded_params_with_batch_norm_match_to_rounding(mnist_dir):
+    base = tiny(mnist_dir, devices=4)
+    replicated = fit(base)
+    sharded = fit(dataclasses.replace(base, shard="params"))
+    np.testing.assert_allclose(sharded.train_loss, replicated.train_loss, rtol=2e-3)
+
+
+def test_vmapped_seeds_match_single_runs(mnist_dir):
+    base = tiny(mnist_dir, epochs=1, dropout=0.5)
+    both = fit(dataclasses.replace(base, seeds=(0, 1), replica_group=2))
+    single = fit(dataclasses.replace(base, seeds=(1,)))
+    np.testing.assert_allclose(both.train_loss[1], single.train_loss[0], rtol=1e-4)
+    np.testing.assert_allclose(both.test_loss[1], single.test_loss[0], rtol=1e-4)
+
+
+def test_a_sweep_replica_equals_the_same_run_alone(mnist_dir):
+    """Per-replica hyperparameters: replica 1 of a grid equals its own run."""
+    base = tiny(mnist_dir, seeds=(0, 0))
+    sweep = {"lr": [0.1, 0.05], "alpha": [0.5, 0.1], "beta": [0.1, 1.0]}
+    grid = fit(base, sweep=sweep)
+    alone = fit(dataclasses.replace(base, seeds=(0,), lr=0.05, alpha=0.1, beta=1.0))
+    np.testing.assert_allclose(grid.train_loss[1], alone.train_loss[0], rtol=1e-5)
+    together = fit(dataclasses.replace(base, replica_group=2), sweep=sweep)
+    np.testing.assert_allclose(together.train_loss, grid.train_loss, rtol=1e-4)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "inna", "adam", "adagrad"])
+def test_full_depth_nin_with_the_papers_settings_leaves_the_plateau(tmp_path, optimizer):
+    """All nine convolutions, dropout 0.5, q = 1/2, psi_0 aligned with the gradient and
+    the registry's default gamma_0: 300 steps cut the training loss 2.5x (measured: SGD
+    3.2x, INNA 10x, Adam 3.2x, Adagrad 26x; the plain NiN of before, He init and
+    gamma_0 0.1: SGD 1.85x and INNA 2.0x)."""
+    make_mnist(tmp_path, n_train=960, n_test=64)
+    config = Config(
+        dataset="mnist",
+        data_dir=str(tmp_path),
+        optimizer=optimizer,
+        width=0.125,
+        epochs=10,
+        progress=False,
+    )
+    assert (config.dropout_rate, config.decay_power, config.psi_init) == (0.5, 0.5, "gradient")
+    history = fit(config)  # 300 steps of 32
+    first, last = history.train_loss[0, 0], history.train_loss[0, -1]
+    assert last < first / 2.5, history.train_loss[0]

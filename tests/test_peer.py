@@ -1,0 +1,89 @@
+"""The PyTorch peer of the speed benchmark (`benchmarks.torch_nin`,
+`benchmarks.peer_speed`): the same network and the same INNA. Skipped without
+PyTorch (the optional ``peer`` extra) but for the benchmark's own plumbing."""
+
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+
+from benchmarks import peer_speed
+from inna_optax.training.models import NiN
+
+
+@pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3)])
+@pytest.mark.parametrize("norm", [True, False])
+def test_the_torch_nin_gives_our_logits_for_our_weights(shape, norm):
+    torch = pytest.importorskip("torch")
+    from benchmarks import torch_nin
+
+    x = np.random.default_rng(0).normal(size=(4, *shape)).astype(np.float32)
+    ours = NiN(10, shape[-1], 0.25, norm=norm, rngs=nnx.Rngs(0))
+    ours(x, train=True, key=jax.random.key(0))  # moves the batch-norm statistics
+    params = nnx.state(ours, nnx.Param).to_pure_dict()
+    stats = nnx.state(ours, nnx.BatchStat).to_pure_dict() if norm else None
+    theirs = torch_nin.load_flax(torch_nin.NiN(10, shape[-1], 0.25, 0.5, norm), params, stats)
+    x_nchw = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
+    theirs.eval()  # running statistics, no dropout
+    np.testing.assert_allclose(theirs(x_nchw).detach().numpy(), ours(x), rtol=1e-4, atol=2e-5)
+    theirs.train()
+    theirs.dropout = ours.dropout = 0.0  # the batch's statistics
+    np.testing.assert_allclose(
+        theirs(x_nchw).detach().numpy(), ours(x, train=True), rtol=1e-4, atol=2e-5
+    )
+
+
+def test_the_torch_nin_draws_kernels_from_our_law():
+    torch = pytest.importorskip("torch")
+    from benchmarks import torch_nin
+
+    torch.manual_seed(0)
+    theirs = torch_nin.NiN(10, 3, 1.0)
+    ours = nnx.state(NiN(10, 3, 1.0, rngs=nnx.Rngs(0)), nnx.Param).to_pure_dict()
+    for i, conv in enumerate(theirs.convs):
+        a = conv.weight.detach().numpy()
+        b = np.asarray(ours["convs"][i]["kernel"])
+        assert a.size == b.size
+        np.testing.assert_allclose(a.std(), b.std(), rtol=0.1)  # sqrt(2 / fan_in)
+        assert np.abs(a).max() <= 2 * np.sqrt(2 / np.prod(b.shape[:3])) / 0.8796 + 1e-6
+
+
+def test_the_torch_inna_is_eq_12_as_inna_optax_computes_it(x64):
+    """Five steps of the PyTorch optimizer against `inna_optax.inna` on the same
+    gradients, in float64 (gamma_0 (k+1)^-1/2, psi_0 with initial speed 1)."""
+    torch = pytest.importorskip("torch")
+    import optax
+
+    import inna_optax
+    from benchmarks import torch_nin
+
+    rng = np.random.default_rng(0)
+    theta0 = rng.normal(size=(3, 4))
+    grads = [rng.normal(size=(3, 4)) for _ in range(5)]
+    p = torch.nn.Parameter(torch.from_numpy(theta0.copy()))
+    opt = torch_nin.INNA([p], lr=0.3, alpha=0.5, beta=0.1, decay_power=0.5)
+    tx = inna_optax.inna(inna_optax.inverse_power_decay(0.3, 0.5), alpha=0.5, beta=0.1)
+    theta = jax.numpy.asarray(theta0)
+    state = tx.init(theta)
+    for g in grads:
+        p.grad = torch.from_numpy(g)
+        opt.step()
+        updates, state = tx.update(jax.numpy.asarray(g), state, theta)
+        theta = optax.apply_updates(theta, updates)
+    assert theta.dtype == np.float64
+    np.testing.assert_allclose(p.detach().numpy(), np.asarray(theta), rtol=1e-12, atol=1e-12)
+
+
+def test_the_peer_benchmark_times_our_contenders_without_pytorch(tmp_path, capsys):
+    argv = ["--widths", "0.0625", "--shapes", "28,28,1", "--rounds", "2", "--block", "2"]
+    argv += ["--warmup", "1", "--contenders", "jax-native,jax-auto", "--out", str(tmp_path)]
+    assert peer_speed.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "jax-native" in out and "jax-auto" in out
+    import json
+
+    rows = json.loads((tmp_path / "peer_speed.json").read_text())["rows"]
+    assert rows[0]["shape"] == "28x28x1" and set(rows[0]["steps_per_second"]) == {
+        "jax-native",
+        "jax-auto",
+    }
