@@ -4,24 +4,27 @@ Castera, Bolte, Fevotte and Pauwels, "An Inertial Newton Algorithm for Deep
 Learning", JMLR 22(134), 2021. Equation numbers below refer to that paper.
 """
 
-import math
 import numbers
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import chex
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
-PSI_INITS = ("gradient", "params")
-
-_NO_PARAMS_MSG = (
-    "{who} needs params: its update depends on theta_k, so call "
-    "`tx.update(grads, state, params)` (optax's `params` argument), not "
-    "`tx.update(grads, state)`."
+from inna_optax._common import (
+    NO_PARAMS_MSG,
+    check_learning_rate,
+    check_number,
+    check_params,
+    check_shapes,
+    compute_dtype,
+    inertial_step,
+    psi_of,
+    weight_decay_mask,
 )
+
+PSI_INITS = ("gradient", "params")
 
 
 class InnaState(NamedTuple):
@@ -60,115 +63,6 @@ class InnaState(NamedTuple):
         is only known at the first update.
         """
         return psi_of(params, self.theta_minus_psi)
-
-
-def psi_of(params: optax.Params, theta_minus_psi: optax.Updates) -> optax.Updates:
-    """psi = theta - D, leaf by leaf, in D's dtype."""
-    return jax.tree.map(lambda p, d: p.astype(d.dtype) - d, params, theta_minus_psi)
-
-
-def check_number(who: str, name: str, value: Any, ok: Callable[[float], bool], req: str) -> None:
-    """Raises ValueError when a concrete hyperparameter fails `ok` or is not finite.
-
-    Python and NumPy numbers and concrete JAX arrays are checked; traced values
-    (under ``jax.jit``, ``jax.vmap`` or ``optax.inject_hyperparams`` inside a
-    jitted step) cannot be inspected and pass through.
-    """
-    if isinstance(value, bool) or isinstance(value, jax.core.Tracer):
-        return
-    if isinstance(value, numbers.Real):
-        values = [float(value)]
-    elif isinstance(value, (jax.Array, np.ndarray)) and jnp.issubdtype(value.dtype, jnp.number):
-        values = [complex(v).real if np.iscomplexobj(v) else float(v) for v in np.ravel(value)]
-    else:
-        raise ValueError(
-            f"{who}: `{name}` must be a number or a JAX or NumPy array, got "
-            f"{type(value).__name__} {value!r}."
-        )
-    for v in values:
-        if not (math.isfinite(v) and ok(v)):
-            raise ValueError(f"{who}: `{name}` must be finite and {req}, got {value!r}.")
-
-
-def check_learning_rate(who: str, learning_rate: Any) -> None:
-    """A schedule, or a number (or array) > 0; anything else is refused by name."""
-    if callable(learning_rate):
-        return
-    if not isinstance(learning_rate, (numbers.Real, jax.Array, np.ndarray, jax.core.Tracer)):
-        raise ValueError(
-            f"{who}: `learning_rate` must be a number, an optax schedule or a JAX or NumPy "
-            f"array, got {type(learning_rate).__name__} {learning_rate!r}."
-        )
-    check_number(who, "learning_rate", learning_rate, lambda v: v > 0, "> 0")
-
-
-def check_shapes(who: str, updates: optax.Updates, params: optax.Params) -> None:
-    """Each gradient leaf has its parameter's shape; the message names the leaf."""
-    leaves = jax.tree_util.tree_leaves_with_path(updates)
-    for (path, g), p in zip(leaves, jax.tree.structure(updates).flatten_up_to(params), strict=True):
-        if jnp.shape(g) != jnp.shape(p):
-            raise ValueError(
-                f"{who}: the gradient at {jax.tree_util.keystr(path) or 'the root'} has shape "
-                f"{jnp.shape(g)}, its parameter {jnp.shape(p)}."
-            )
-
-
-def check_params(who: str, params: optax.Params, state_dtype: Any) -> None:
-    """Params must be floating or complex, and a real state cannot hold complex params."""
-    for path, p in jax.tree_util.tree_leaves_with_path(params):
-        dtype = jnp.result_type(p)
-        where = jax.tree_util.keystr(path) or "params"
-        if not jnp.issubdtype(dtype, jnp.inexact):
-            raise ValueError(
-                f"{who}: params must be floating-point, but {where} has dtype {dtype}; "
-                "leave integer or boolean leaves out with optax.masked or "
-                "optax.multi_transform."
-            )
-        if (
-            state_dtype is not None
-            and jnp.issubdtype(dtype, jnp.complexfloating)
-            and not jnp.issubdtype(state_dtype, jnp.complexfloating)
-        ):
-            raise ValueError(
-                f"{who}: {where} is complex ({dtype}) but psi_dtype={jnp.dtype(state_dtype)} "
-                "is real and would drop the imaginary part; pass a complex psi_dtype."
-            )
-
-
-def weight_decay_mask(mask: Any, params: optax.Params, leaves: int, treedef) -> list:
-    """The mask's value for each leaf of params (a tree prefix is broadcast)."""
-    if mask is None:
-        return [True] * leaves
-    tree = mask(params) if callable(mask) else mask
-    full = jax.tree.map(lambda m, sub: jax.tree.map(lambda _: m, sub), tree, params)
-    return treedef.flatten_up_to(full)
-
-
-def compute_dtype(dtype) -> jnp.dtype:
-    """At least float32: half-precision arithmetic on the state loses too much."""
-    return jnp.promote_types(dtype, jnp.float32)
-
-
-def inertial_step(v, d_k, theta, gamma, alpha, beta, decay, v_step=None):
-    """One step of eq. (12) in D form, in theta's compute dtype (all arrays cast).
-
-    With decoupled weight decay `decay` = gamma lambda (None for none), theta is
-    first scaled by (1 - gamma lambda) and psi left alone, so D loses
-    gamma lambda theta. Returns (theta_{k+1} - theta_k, D_{k+1}); neither reads
-    D_k after D_{k+1} is known, so a donated D is updated in place. `v_step`, the
-    same values as `v` computed apart, is used in (b) when given (INNAprop).
-    """
-    v_step = v if v_step is None else v_step
-    if decay is not None:
-        d_k = d_k - decay * theta
-        decayed = theta - decay * theta
-    else:
-        decayed = theta
-    d_next = d_k - gamma * beta * v  # (a)
-    step = gamma * (d_next / beta - alpha * decayed - (beta - gamma) * v_step)  # (b)
-    if decay is not None:
-        step = step - decay * theta
-    return step, d_next
 
 
 def inverse_power_decay(init_value: float, power: float = 0.5) -> optax.Schedule:
@@ -325,7 +219,7 @@ def scale_by_inna(
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
         if params is None:
-            raise ValueError(_NO_PARAMS_MSG.format(who=who))
+            raise ValueError(NO_PARAMS_MSG.format(who=who))
         check_shapes(who, updates, params)
         count = state.count
         gamma = learning_rate(count) if callable(learning_rate) else learning_rate
@@ -336,17 +230,17 @@ def scale_by_inna(
         thetas = treedef.flatten_up_to(params)
         masks = weight_decay_mask(mask, params, len(grads), treedef)
         steps, d_next = [], []
-        for v, d, theta, decays in zip(grads, ds, thetas, masks, strict=True):
+        for grad, d, theta, decays in zip(grads, ds, thetas, masks, strict=True):
             cdt = compute_dtype(d.dtype)
-            v, d_k, th = v.astype(cdt), d.astype(cdt), theta.astype(cdt)
-            g, a, b = (jnp.asarray(x, cdt) for x in (gamma, alpha, beta))
+            grad, d_k, th = grad.astype(cdt), d.astype(cdt), theta.astype(cdt)
+            gam, a, b = (jnp.asarray(x, cdt) for x in (gamma, alpha, beta))
             if speed is not None:  # D_0 = alpha beta theta_0 + (beta^2 - beta s) v_0
                 s = jnp.asarray(speed, cdt)
-                d_k = jnp.where(first, d_k + (b * b - b * s) * v, d_k)
+                d_k = jnp.where(first, d_k + (b * b - b * s) * grad, d_k)
             decay = None
             if not no_decay and decays is not False:
-                decay = g * jnp.asarray(weight_decay, cdt) * jnp.asarray(decays, cdt)
-            step, d_new = inertial_step(v, d_k, th, g, a, b, decay)
+                decay = gam * jnp.asarray(weight_decay, cdt) * jnp.asarray(decays, cdt)
+            step, d_new = inertial_step(grad, d_k, th, gam, a, b, decay)
             steps.append(step.astype(theta.dtype))
             d_next.append(d_new.astype(d.dtype))
         return treedef.unflatten(steps), InnaState(

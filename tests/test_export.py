@@ -109,3 +109,22 @@ def test_auto_convolution_is_native_on_gpus_and_tpus_and_matrix_products_on_cpus
         assert convolutions == 0 and "stablehlo.dot_general" in text
     else:  # 9 forward, 9 for the inputs' gradients but the first layer's, 9 for the kernels'
         assert convolutions >= 9 * 2
+
+
+@pytest.mark.parametrize("platform", ["cuda", "tpu", "cpu"])
+def test_innaprops_recomputation_barrier_is_lowered_for_the_cpu_only(platform):
+    """INNAprop recomputes u = g / (sqrt(v_hat) + eps) behind an optimization
+    barrier on XLA:CPU (which fuses each output apart); GPUs and TPUs fuse both
+    outputs and lower without it."""
+    tx = inna_optax.innaprop(1e-3)
+    params = {"w": jnp.ones((64, 32))}
+    state = tx.init(params)
+
+    def step(params, state, grads):
+        updates, state = tx.update(grads, state, params)
+        return optax.apply_updates(params, updates), state
+
+    leaves, treedef = jax.tree.flatten((params, state, params))
+    flat = jax.jit(lambda *xs: jax.tree.leaves(step(*jax.tree.unflatten(treedef, xs))))
+    text = jax.export.export(flat, platforms=(platform,))(*_abstract(leaves)).mlir_module()
+    assert ("optimization_barrier" in text) == (platform == "cpu")
