@@ -19,7 +19,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from inna_optax import plots
+from inna_optax.paper import plots
 from inna_optax.training import (
     OPTIMIZERS,
     PRESETS,

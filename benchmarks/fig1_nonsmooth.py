@@ -26,7 +26,7 @@ def run(steps: int):
     jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
 
-    from inna_optax.nonsmooth import FIG1_GAMMA, FIG1_START, fig1_loss, run_inna
+    from inna_optax.paper.nonsmooth import FIG1_GAMMA, FIG1_START, fig1_loss, run_inna
 
     results = []
     for alpha, beta in SETTINGS:
@@ -57,7 +57,7 @@ def plot(results, path: Path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from inna_optax import plots
+    from inna_optax.paper import plots
 
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.8))
     for ax, r, letter in zip(axes[:3], results, "abc", strict=True):

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import common
-from inna_optax import plots
+from inna_optax.paper import plots
 
 POWERS = (1 / 2, 1 / 4, 1 / 8, 1 / 16)
 # Figure 2's (alpha, beta) and Figure 3's gamma_0, through flags or --picks-from

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import common, tuning
-from inna_optax import plots
+from inna_optax.paper import plots
 from inna_optax.training.data import DataError
 from inna_optax.training.language import LMConfig, load_text, train
 

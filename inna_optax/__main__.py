@@ -11,7 +11,7 @@ import time
 import jax
 import jax.numpy as jnp
 
-from inna_optax.nonsmooth import FIG1_GAMMA, FIG1_START, fig1_loss, run_inna
+from inna_optax.paper.nonsmooth import FIG1_GAMMA, FIG1_START, fig1_loss, run_inna
 
 SETTINGS = ((0.5, 0.1), (1.3, 0.1))
 

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from inna_optax.nonsmooth import FIG1_GAMMA, FIG1_START, fig1_loss, run_inna
+from inna_optax.paper.nonsmooth import FIG1_GAMMA, FIG1_START, fig1_loss, run_inna
 
 pytestmark = pytest.mark.usefixtures("x64")  # compared in float64
 

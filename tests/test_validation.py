@@ -98,7 +98,7 @@ def test_core_package_imports_only_jax_optax_chex():
     import sys
 
     code = (
-        "import sys, inna_optax, inna_optax.nonsmooth\n"
+        "import sys, inna_optax, inna_optax.paper.nonsmooth\n"
         "bad = [m for m in ('flax', 'orbax', 'sklearn', 'tqdm', 'PIL', 'matplotlib')"
         " if m in sys.modules]\n"
         "assert not bad, bad\n"

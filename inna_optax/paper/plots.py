@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from inna_optax.nonsmooth import FIG1_MINIMUM, FIG1_START
+from inna_optax.paper.nonsmooth import FIG1_MINIMUM, FIG1_START
 
 
 def fig1_contour(ax, xlim=(-1.6, 1.6), ylim=(-0.5, 2.5), levels=20):
