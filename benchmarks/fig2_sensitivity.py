@@ -19,16 +19,16 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from benchmarks import common
+from benchmarks import common, options, report
 
 SETTINGS = ((0.1, 0.1), (0.5, 0.1), (0.5, 0.5), (0.5, 1.0))
 
 
 def run(args) -> dict:
-    base = common.resolve_preset(args, optimizer="inna")
+    base = options.resolve_preset(args, optimizer="inna")
     settings = [(a, b) for a, b in SETTINGS for _ in base.seeds]
     config = dataclasses.replace(base, seeds=base.seeds * len(SETTINGS))  # setting-major
-    split = common.load(config)
+    split = options.load(config)
     sweep = {"alpha": [a for a, _ in settings], "beta": [b for _, b in settings]}
     res = common.train(config, split, sweep, desc="fig2 INNA x4")
     k = len(base.seeds)
@@ -37,7 +37,7 @@ def run(args) -> dict:
         part = slice(i * k, (i + 1) * k)
         rows.append(common.result_row(res, part, alpha=alpha, beta=beta))
     return {
-        **common.result_header(args, "fig2_sensitivity", 2, split, config),
+        **report.result_header(args, "fig2_sensitivity", 2, split, config),
         "n_params": res["n_params"],
         "lr": config.learning_rate,
         "decay_power": config.decay_power,
@@ -49,27 +49,27 @@ def run(args) -> dict:
 
 
 def plot(result: dict, out: Path) -> Path:
-    plt = common.pyplot()
+    plt = report.pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     labels = [f"alpha={r['alpha']:g}, beta={r['beta']:g}" for r in result["rows"]]
-    common.loss_accuracy_panels(*axes, result["rows"], labels)
+    report.loss_accuracy_panels(*axes, result["rows"], labels)
     fig.suptitle(
         f"Figure 2: INNA, four (alpha, beta), {result['dataset']} ({result['preset']} preset, "
         f"{len(result['rows'][0]['train_loss_per_seed'])} seeds)",
         fontsize=10,
     )
-    return common.save_figure(fig, out, "fig2_sensitivity", result)
+    return report.save_figure(fig, out, "fig2_sensitivity", result)
 
 
 def table(result: dict) -> str:
     lines = [
-        f"Figure 2, {common.run_label(result)}: INNA, gamma_0 = "
+        f"Figure 2, {report.run_label(result)}: INNA, gamma_0 = "
         f"{result['lr']:g}, q = {result['decay_power']:g}; final epoch, mean [worst, best] "
         f"over {len(result['rows'][0]['train_loss_per_seed'])} seeds",
-        f"{'alpha':>6} {'beta':>5} | {common.STATS_HEADER}",
+        f"{'alpha':>6} {'beta':>5} | {report.STATS_HEADER}",
     ]
     for row in result["rows"]:
-        lines.append(f"{row['alpha']:>6g} {row['beta']:>5g} | {common.final_stats(row)}")
+        lines.append(f"{row['alpha']:>6g} {row['beta']:>5g} | {report.final_stats(row)}")
     best = min(result["rows"], key=common.final_loss)
     lines.append(
         f"lowest mean training loss: (alpha, beta) = ({best['alpha']:g}, {best['beta']:g}); "
@@ -81,11 +81,11 @@ def table(result: dict) -> str:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    common.add_common_args(p)
-    common.add_optimizer_args(p, "lr", "decay_power", "psi_init")
+    options.add_common_args(p)
+    options.add_optimizer_args(p, "lr", "decay_power", "psi_init")
     args = p.parse_args(argv)
     args.argv = argv
-    return common.finish(args, run(args), "fig2_sensitivity", plot, table)
+    return report.finish(args, run(args), "fig2_sensitivity", plot, table)
 
 
 if __name__ == "__main__":

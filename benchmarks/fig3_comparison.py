@@ -20,7 +20,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from benchmarks import common, tuning
+from benchmarks import options, report, tuning
 from inna_optax.training import OPTIMIZERS
 
 # INNA's (alpha, beta): Figure 2's best, through --alpha/--beta or --picks-from
@@ -33,8 +33,8 @@ PAPER = ("inna", "sgd", "adagrad", "adam")  # the paper's four, the default --op
 
 
 def run(args) -> dict:
-    base = common.resolve_preset(args)
-    split = common.load(base)
+    base = options.resolve_preset(args)
+    split = options.load(base)
     search_epochs = args.search_epochs or min(SEARCH_EPOCHS[args.preset], base.epochs)
     rows, seconds = [], 0.0
     for opt in args.optimizers:
@@ -47,7 +47,7 @@ def run(args) -> dict:
         rows.append(row)
         seconds += spent
     return {
-        **common.result_header(args, "fig3_comparison", 3, split, base),
+        **report.result_header(args, "fig3_comparison", 3, split, base),
         "search_epochs": search_epochs,
         "alpha": args.alpha,
         "beta": args.beta,
@@ -67,7 +67,7 @@ def plot(result: dict, out: Path) -> Path:
 def table(result: dict) -> str:
     n_seeds = len(result["rows"][0]["train_loss_per_seed"])
     title = (
-        f"Figure 3, {common.run_label(result)}: gamma_0 by grid search on "
+        f"Figure 3, {report.run_label(result)}: gamma_0 by grid search on "
         f"the training loss after {result['search_epochs']} epochs, q = {result['decay_power']:g} "
         f"for INNA and SGD; final epoch, mean "
         f"[worst, best] over {n_seeds} seeds"
@@ -78,22 +78,22 @@ def table(result: dict) -> str:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    common.add_common_args(p)
+    options.add_common_args(p)
     p.add_argument(
         "--optimizers",
         default=",".join(PAPER),
         help="comma-separated, from " + ",".join(OPTIMIZERS) + " (default: the paper's four)",
     )
     p.add_argument("--search-epochs", type=int, default=None, help="default: preset's")
-    common.add_pick_args(p, PICKS)
-    common.add_optimizer_args(p, "decay_power", "psi_init")
+    options.add_pick_args(p, PICKS)
+    options.add_optimizer_args(p, "decay_power", "psi_init")
     args = p.parse_args(argv)
     args.argv = argv
     args.optimizers = [o.strip() for o in args.optimizers.split(",") if o.strip()]
     if unknown := set(args.optimizers) - set(OPTIMIZERS):
         p.error(f"unknown optimizers {sorted(unknown)}; choose from {sorted(OPTIMIZERS)}")
-    common.resolve_picks(args, PICKS)
-    return common.finish(args, run(args), "fig3_comparison", plot, table)
+    options.resolve_picks(args, PICKS)
+    return report.finish(args, run(args), "fig3_comparison", plot, table)
 
 
 if __name__ == "__main__":

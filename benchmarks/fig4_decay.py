@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks import common
+from benchmarks import common, options, report
 from inna_optax.paper import plots
 
 POWERS = (1 / 2, 1 / 4, 1 / 8, 1 / 16)
@@ -33,10 +33,10 @@ def _label(q: float) -> str:
 
 
 def run(args) -> dict:
-    base = common.resolve_preset(args, optimizer="inna")  # with --alpha, --beta, --lr
+    base = options.resolve_preset(args, optimizer="inna")  # with --alpha, --beta, --lr
     k = len(base.seeds)
     inna_config = dataclasses.replace(base, seeds=base.seeds * len(POWERS))  # q-major
-    split = common.load(base)
+    split = options.load(base)
     inna = common.train(
         inna_config, split, {"decay_power": np.repeat(POWERS, k)}, desc="fig4 INNA x4 q"
     )
@@ -50,7 +50,7 @@ def run(args) -> dict:
     best = min(rows, key=common.final_loss)
     rows.append(_row("Adam", None, args.adam_lr, adam, slice(0, k)))
     return {
-        **common.result_header(args, "fig4_decay", 4, split, inna_config),
+        **report.result_header(args, "fig4_decay", 4, split, inna_config),
         "alpha": args.alpha,
         "beta": args.beta,
         "psi_init": inna_config.psi_init,
@@ -65,7 +65,7 @@ def _row(name, q, lr, res, part) -> dict:
 
 
 def plot(result: dict, out: Path) -> Path:
-    plt = common.pyplot()
+    plt = report.pyplot()
     fig, (ax_q, ax_loss, ax_acc) = plt.subplots(1, 3, figsize=(13, 3.6), layout="constrained")
     inna_rows = [r for r in result["rows"] if r["q"] is not None]
     adam = result["rows"][-1]
@@ -73,7 +73,7 @@ def plot(result: dict, out: Path) -> Path:
     for row in inna_rows:
         plots.band(ax_q, np.asarray(row["train_loss_per_seed"]), row["name"], log=True)
     labels = [f"{r['name']} (gamma_0={r['lr']:g})" for r in (best, adam)]
-    common.loss_accuracy_panels(ax_loss, ax_acc, [best, adam], labels, ["C0", "C3"])
+    report.loss_accuracy_panels(ax_loss, ax_acc, [best, adam], labels, ["C0", "C3"])
     ax_q.set_title("INNA, gamma_0 (k+1)^-q", fontsize=9)
     ax_q.set_ylabel("log10 training loss")
     ax_q.legend(fontsize=8)
@@ -81,18 +81,18 @@ def plot(result: dict, out: Path) -> Path:
     fig.suptitle(
         f"Figure 4: step-size decay, {result['dataset']} ({result['preset']} preset)", fontsize=10
     )
-    return common.save_figure(fig, out, "fig4_decay", result)
+    return report.save_figure(fig, out, "fig4_decay", result)
 
 
 def table(result: dict) -> str:
     n_seeds = len(result["rows"][0]["train_loss_per_seed"])
     lines = [
-        f"Figure 4, {common.run_label(result)}: final epoch, mean "
+        f"Figure 4, {report.run_label(result)}: final epoch, mean "
         f"[worst, best] over {n_seeds} seeds",
-        f"{'run':>13} {'gamma_0':>8} | {common.STATS_HEADER}",
+        f"{'run':>13} {'gamma_0':>8} | {report.STATS_HEADER}",
     ]
     for row in result["rows"]:
-        lines.append(f"{row['name']:>13} {row['lr']:>8g} | {common.final_stats(row)}")
+        lines.append(f"{row['name']:>13} {row['lr']:>8g} | {report.final_stats(row)}")
     best = next(r for r in result["rows"] if r["q"] == result["best_q"])
     adam = result["rows"][-1]
     ratio = best["train_loss"]["mean"][-1] / adam["train_loss"]["mean"][-1]
@@ -106,13 +106,13 @@ def table(result: dict) -> str:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    common.add_common_args(p)
-    common.add_pick_args(p, PICKS)
-    common.add_optimizer_args(p, "psi_init")
+    options.add_common_args(p)
+    options.add_pick_args(p, PICKS)
+    options.add_optimizer_args(p, "psi_init")
     args = p.parse_args(argv)
     args.argv = argv
-    common.resolve_picks(args, PICKS)
-    return common.finish(args, run(args), "fig4_decay", plot, table)
+    options.resolve_picks(args, PICKS)
+    return report.finish(args, run(args), "fig4_decay", plot, table)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks import common, tuning
+from benchmarks import report, tuning
 from inna_optax.paper import plots
 from inna_optax.training.data import DataError
 from inna_optax.training.language import LMConfig, load_text, train
@@ -140,7 +140,7 @@ def first_reach(row: dict, eval_steps, target: float):
 
 
 def plot(result: dict, out: Path) -> Path:
-    plt = common.pyplot()
+    plt = report.pyplot()
     fig, (ax_t, ax_v) = plt.subplots(1, 2, figsize=(9, 3.4))
     for row in result["rows"]:
         label = f"{row['name']}, lr {row['lr']:g}"
@@ -198,7 +198,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     args.argv = argv
     result = run(args)
-    common.write_json(Path(args.out), _stem(args.preset), result)
+    report.write_json(Path(args.out), _stem(args.preset), result)
     plot(result, Path(args.out))
     print(table(result))
     return 0

@@ -26,7 +26,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from benchmarks import common, tuning
+from benchmarks import options, report, tuning
 
 # (label, optimizer, Config changes); weight decay is the registry's 0.01 for both
 VARIANTS = (
@@ -50,8 +50,8 @@ NAME = "innaprop_cifar"
 def run(args) -> dict:
     given = {k for k, v in vars(args).items() if v is not None}
     sizes = {k: v for k, v in SIZES[args.preset].items() if k not in given}
-    base = common.resolve_preset(args, schedule="cosine", **sizes)
-    split = common.load(base)
+    base = options.resolve_preset(args, schedule="cosine", **sizes)
+    split = options.load(base)
     rows, seconds = [], 0.0
     for label, opt, changes in VARIANTS:
         config = dataclasses.replace(base, optimizer=opt, **changes)
@@ -70,7 +70,7 @@ def run(args) -> dict:
         rows.append(row)
         seconds += spent
     return {
-        **common.result_header(args, NAME, "INNAprop vs AdamW", split, base),
+        **report.result_header(args, NAME, "INNAprop vs AdamW", split, base),
         "search_epochs": base.epochs,
         "schedule": base.schedule,
         "seconds": seconds,
@@ -87,7 +87,7 @@ def plot(result: dict, out: Path) -> Path:
 def table(result: dict) -> str:
     n_seeds = len(result["rows"][0]["train_loss_per_seed"])
     title = (
-        f"INNAprop vs AdamW, {common.run_label(result)}: learning rate by search on the "
+        f"INNAprop vs AdamW, {report.run_label(result)}: learning rate by search on the "
         f"training loss after {result['search_epochs']} epochs, cosine decay, weight decay "
         f"{result['rows'][0]['weight_decay']:g}; final epoch, mean [worst, best] over "
         f"{n_seeds} seeds"
@@ -98,11 +98,11 @@ def table(result: dict) -> str:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    common.add_common_args(p, default_dataset="cifar10")
-    common.add_optimizer_args(p, "batch_size", "log_every")
+    options.add_common_args(p, default_dataset="cifar10")
+    options.add_optimizer_args(p, "batch_size", "log_every")
     args = p.parse_args(argv)
     args.argv = argv
-    return common.finish(args, run(args), NAME, plot, table)
+    return report.finish(args, run(args), NAME, plot, table)
 
 
 if __name__ == "__main__":

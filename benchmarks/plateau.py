@@ -25,7 +25,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from benchmarks import common
+from benchmarks import options, report
 from inna_optax.training.models import NiN
 from inna_optax.training.trainer import epoch_order, setup
 
@@ -102,16 +102,16 @@ def measure(config, data, steps: int, window: int) -> dict:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    common.add_common_args(p)
+    options.add_common_args(p)
     p.add_argument("--settings", default=DEFAULT_SETTINGS, help="init:optimizer:gamma_0,...")
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--window", type=int, default=50)
     args = p.parse_args(argv)
     args.argv = argv
-    base = common.resolve_preset(
+    base = options.resolve_preset(
         args, train_examples=args.train_examples or 20_000, width=args.width or 0.5
     )
-    data = common.load(base)
+    data = options.load(base)
     rows = []
     for setting in args.settings.split(","):
         init, opt, lr = setting.split(":")
@@ -121,13 +121,13 @@ def main(argv=None) -> int:
         rows.append({**row, **measure(config, data, args.steps, args.window)})
         print(_line(rows[-1]), flush=True)
     result = {
-        **common.result_header(args, "plateau", 0, data, base),
+        **report.result_header(args, "plateau", 0, data, base),
         "steps": args.steps,
         "window": args.window,
         "rows": rows,
     }
     out = Path(args.out)
-    common.write_json(out, f"plateau_{args.dataset}", result)
+    report.write_json(out, f"plateau_{args.dataset}", result)
     print(table(result))
     return 0
 
@@ -146,7 +146,7 @@ def _line(row: dict) -> str:
 
 def table(result: dict) -> str:
     lines = [
-        f"Plateau probe, {common.run_label(result)}, NiN width {result['config'].width}, "
+        f"Plateau probe, {report.run_label(result)}, NiN width {result['config'].width}, "
         f"dropout {result['config'].dropout_rate:g}, q = 1/2, batch 32: {result['steps']} steps",
         "  init   opt gamma0 | loss0  logit | pre-act RMS at init, layers 1,3,5,7,9 "
         "| dead ReLUs at the end, same layers | mean loss per "

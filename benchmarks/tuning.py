@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from benchmarks import common
+from benchmarks import common, report
 from inna_optax.training import OPTIMIZERS, Config, Split
 from inna_optax.training.optimizers import ladder, rung
 
@@ -109,12 +109,12 @@ def table(result: dict, title: str, key: str, heads: tuple[str, str]) -> str:
     pick, final-epoch statistics, the grid searched) and the ranking by final
     training loss. `heads`: the names of the first two columns."""
     width = max(len(heads[0]), *(len(str(r[key])) for r in result["rows"]))
-    lines = [title, f"{heads[0]:>{width}} {heads[1]:>8} | {common.STATS_HEADER}"]
+    lines = [title, f"{heads[0]:>{width}} {heads[1]:>8} | {report.STATS_HEADER}"]
     for row in result["rows"]:
         edge = " (grid edge)" if row["lr_at_grid_edge"] else ""
         grid = ", ".join(f"{g:g}" for g in row["grid"])
         lines.append(
-            f"{row[key]:>{width}} {row['lr']:>8g} | {common.final_stats(row)}{edge}  "
+            f"{row[key]:>{width}} {row['lr']:>8g} | {report.final_stats(row)}{edge}  "
             f"(searched {grid})"
         )
     order = sorted(result["rows"], key=common.final_loss)
@@ -126,7 +126,7 @@ def table(result: dict, title: str, key: str, heads: tuple[str, str]) -> str:
 def plot(result: dict, out, name: str, title: str, labels: list[str]):
     """A tuned comparison's picture: training loss per step and test accuracy per
     epoch, one band per candidate, saved as `name`'s PNG in `out`."""
-    fig, axes = common.pyplot().subplots(1, 2, figsize=(9, 3.4))
-    common.loss_accuracy_panels(*axes, result["rows"], labels)
+    fig, axes = report.pyplot().subplots(1, 2, figsize=(9, 3.4))
+    report.loss_accuracy_panels(*axes, result["rows"], labels)
     fig.suptitle(title, fontsize=10)
-    return common.save_figure(fig, out, name, result)
+    return report.save_figure(fig, out, name, result)

@@ -135,9 +135,9 @@ def test_fig4_decay_smoke(tmp_path, capsys):
 def test_presets_write_apart_into_one_out():
     """The quick preset keeps the names RESULTS.md links; the others add theirs, so a
     medium run into the quick run's --out overwrites nothing."""
-    from benchmarks import common
+    from benchmarks import report
 
-    names = {p: common.stem("fig3_comparison", "mnist", p) for p in ("quick", "medium")}
+    names = {p: report.stem("fig3_comparison", "mnist", p) for p in ("quick", "medium")}
     assert names == {"quick": "fig3_comparison_mnist", "medium": "fig3_comparison_mnist_medium"}
 
 
@@ -237,13 +237,13 @@ def test_paper_preset_runs_shrunk(tmp_path, capsys):
 def test_presets_are_sized_per_dataset_and_overridable():
     import argparse
 
-    from benchmarks import common
+    from benchmarks import options
 
     parser = argparse.ArgumentParser()
-    common.add_common_args(parser)
+    options.add_common_args(parser)
 
     def resolve(*argv):
-        return common.resolve_preset(parser.parse_args(["--data-dir", "d", *argv]))
+        return options.resolve_preset(parser.parse_args(["--data-dir", "d", *argv]))
 
     mnist, cifar = resolve("--dataset", "mnist"), resolve("--dataset", "cifar10")
     # CIFAR's quick preset halves the training subset; the paper's settings everywhere.
