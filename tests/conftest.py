@@ -18,3 +18,13 @@ os.environ["JAX_NUM_CPU_DEVICES"] = "1"
 def x64():
     with jax.enable_x64(True):
         yield
+
+
+@pytest.fixture(scope="session")
+def mnist_dir(tmp_path_factory):
+    """A tiny MNIST in IDX files (64 training and 32 test images)."""
+    from datagen import make_mnist
+
+    d = tmp_path_factory.mktemp("mnist")
+    make_mnist(d, n_train=64, n_test=32)
+    return d

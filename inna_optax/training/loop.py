@@ -22,7 +22,7 @@ import numpy as np
 from inna_optax.training import distributed, optimizers
 from inna_optax.training.config import Config, ConfigError
 from inna_optax.training.data import Split, prepare
-from inna_optax.training.trainer import TrainState, epoch_order, setup
+from inna_optax.training.trainer import TrainState, setup
 
 
 class Interrupted(RuntimeError):
@@ -172,109 +172,134 @@ def fit(
     distributed.check(config)
     start_wall = time.perf_counter()
     data = prepare(config) if data is None else data
-    trainer = setup(config, data, sweep)
-    states = list(trainer.fresh)
-    r, groups = len(trainer.seeds), trainer.groups
-    n, bs = len(data.x_train), config.batch_size
-    steps = n // bs
-    per_epoch_steps = steps * len(groups)
-    start, partial = (1, 0, 0), None
-    if run is not None:
-        start, states, partial = _resume_point(run, config, states, steps, per_epoch_steps)
-        run.begin()
-    first_epoch = start[0]
-    states = trainer.place(states)
-
-    curves = _Curves.empty(r, config.epochs, steps, config.log_every)
-    if run is not None:
-        for record in run.history():
-            curves.put(record["epoch"], record)
-        if partial is not None:  # the epoch a mid-epoch checkpoint interrupted
-            curves.put(first_epoch, partial)
-    timed, timed_steps = 0.0, 0
-    saved = None if start == (1, 0, 0) else f"step {(first_epoch - 1) * per_epoch_steps}"
-    bar = _Progress(  # process 0's alone when there are several; one for the whole run
-        config.progress and distributed.is_primary(),
-        per_epoch_steps * (config.epochs - first_epoch + 1) - start[1] * steps - start[2],
-        desc or "training",
-    )
-    for epoch in range(first_epoch, config.epochs + 1):
-        for gi, part in enumerate(groups):
-            if (epoch, gi) < start[:2]:
-                continue  # done before the checkpoint the run resumed from
-            i0 = start[2] if (epoch, gi) == start[:2] else 0
-            hp = trainer.group_hparams(gi)
-            orders = np.stack([epoch_order(int(s), epoch, n) for s in trainer.seeds[part]])
-            state = states[gi]
-            losses = list(np.asarray(partial["losses"], np.float32)) if i0 else []
-            t0 = time.perf_counter()
-            for i in range(i0, steps):
-                idx = orders[:, i * bs : (i + 1) * bs]
-                step = (epoch - 1) * steps + i
-                state, loss = trainer.step(state, gi, data.x_train, data.y_train, idx, step, hp)
-                losses.append(loss)
-                if trainer.sync or i == i0:
-                    jax.block_until_ready(loss)
-                if i == i0:  # exclude compilation from the throughput
-                    t0 = time.perf_counter()
-                bar.step(lambda losses=losses: float(np.mean(np.asarray(losses[-20:]))))
-                done = (epoch - 1) * per_epoch_steps + gi * steps + i + 1
-                stopping = stop is not None and stop(done)
-                every_n = config.checkpoint_every and done % config.checkpoint_every == 0
-                if i + 1 < steps and (stopping or every_n):  # within an epoch
-                    if run is not None:
-                        states[gi] = state
-                        part_done = {**curves.of(epoch), "losses": np.asarray(jnp.stack(losses))}
-                        run.save(
-                            done, _saved(states), epochs_done=epoch - 1, partial=_plain(part_done)
-                        )
-                        saved = f"step {done}"
-                    if stopping:
-                        raise Interrupted(epoch, gi * steps + i + 1, run is not None)
-            epoch_losses = np.asarray(jnp.stack(losses))  # (steps, group)
-            timed += time.perf_counter() - t0
-            timed_steps += steps - i0 - 1
-            states[gi] = state
-            curves.put_losses(part, epoch, epoch_losses)
-            if not allow_divergence and not np.all(np.isfinite(epoch_losses)):
-                bad = int(np.argmax(~np.all(np.isfinite(epoch_losses), axis=1)))
-                raise NonFiniteLoss(epoch, bad + 1, trainer.seeds[part].tolist(), saved)
-            test_loss, test_acc = trainer.evaluate(state, data.x_test, data.y_test)
-            curves.epochs["test_loss"][part, epoch - 1] = test_loss
-            curves.epochs["test_accuracy"][part, epoch - 1] = test_acc
-        record = {"epoch": epoch, **_plain(curves.of(epoch))}
+    fitting = _Fitting(config, data, setup(config, data, sweep), run, stop)
+    fitting.start(desc)
+    for epoch in range(fitting.first_epoch, config.epochs + 1):
+        for group in range(len(fitting.trainer.groups)):
+            if (epoch, group) >= fitting.resume_at[:2]:  # else done before the checkpoint
+                fitting.train_group(epoch, group, allow_divergence)
+        record = {"epoch": epoch, **_plain(fitting.curves.of(epoch))}
         if run is not None:
-            run.save(epoch * per_epoch_steps, _saved(states), record, epochs_done=epoch)
-            saved = f"step {epoch * per_epoch_steps}"
+            fitting.save(epoch * fitting.per_epoch_steps, record, epochs_done=epoch)
         if log is not None:
             log(
                 f"epoch {epoch}/{config.epochs}: train loss {_fmt(record['train_loss'])}, "
                 f"test loss {_fmt(record['test_loss'])}, "
                 f"test accuracy {_fmt(100 * np.asarray(record['test_accuracy']), '.2f')}%"
             )
-        if stop is not None and epoch < config.epochs and stop(epoch * per_epoch_steps):
+        if stop is not None and epoch < config.epochs and stop(epoch * fitting.per_epoch_steps):
             raise Interrupted(epoch + 1, 0, run is not None)
-    bar.close()
-    rate = timed_steps / timed if timed > 0 else math.nan
-    history = History(
-        **curves.epochs,
-        train_loss_steps=curves.windows,
-        window_end_step=curves.window_ends(steps),
-        params=[s.params for s in states],
-        opt_state=[s.opt_state for s in states],
-        n_params=trainer.n_params,
-        steps_per_epoch=steps,
-        steps_per_second=rate,
-        replica_steps_per_second=rate * (groups[0].stop - groups[0].start),
-        seconds=time.perf_counter() - start_wall,
-        devices=len(trainer.mesh.devices.flat),
-        train_examples=len(data.x_train),
-        test_examples=len(data.x_test),
-        first_epoch=first_epoch,
-    )
+    fitting.bar.close()
+    history = fitting.history(time.perf_counter() - start_wall)
     if run is not None:
         run.write_summary(summary(config, history))
     return history
+
+
+class _Fitting:
+    """The state of one :func:`fit` call: the trainer, each group's state, where the
+    run resumes, the curves, the progress bar and the throughput's clock."""
+
+    def __init__(self, config: Config, data: Split, trainer, run, stop):
+        self.config, self.data, self.trainer, self.run, self.stop = (
+            config, data, trainer, run, stop
+        )  # fmt: skip
+        self.steps = len(data.x_train) // config.batch_size
+        self.per_epoch_steps = self.steps * len(trainer.groups)
+        states, self.resume_at, self.partial = list(trainer.fresh), (1, 0, 0), None
+        if run is not None:
+            self.resume_at, states, self.partial = _resume_point(
+                run, config, states, self.steps, self.per_epoch_steps
+            )
+            run.begin()
+        self.first_epoch = self.resume_at[0]
+        self.states = trainer.place(states)
+        self.curves = _Curves.empty(len(trainer.seeds), config.epochs, self.steps, config.log_every)
+        if run is not None:
+            for record in run.history():
+                self.curves.put(record["epoch"], record)
+            if self.partial is not None:  # the epoch a mid-epoch checkpoint interrupted
+                self.curves.put(self.first_epoch, self.partial)
+        done = (self.first_epoch - 1) * self.per_epoch_steps
+        self.saved = None if self.resume_at == (1, 0, 0) else f"step {done}"
+        self.timed, self.timed_steps = 0.0, 0
+
+    def start(self, desc: str) -> None:
+        start = self.resume_at
+        self.bar = _Progress(  # process 0's alone when there are several; one for the run
+            self.config.progress and distributed.is_primary(),
+            self.per_epoch_steps * (self.config.epochs - start[0] + 1)
+            - start[1] * self.steps
+            - start[2],
+            desc or "training",
+        )
+
+    def save(self, done: int, record: dict | None = None, **meta) -> None:
+        self.run.save(done, _saved(self.states), record, **meta)
+        self.saved = f"step {done}"
+
+    def train_group(self, epoch: int, group: int, allow_divergence: bool) -> None:
+        """One epoch of one replica group, then its evaluation."""
+        first = self.resume_at[2] if (epoch, group) == self.resume_at[:2] else 0
+        earlier = list(np.asarray(self.partial["losses"], np.float32)) if first else []
+        clock = [time.perf_counter()]
+
+        def after_step(i, state, losses):
+            if i == first:  # exclude compilation from the throughput
+                clock[0] = time.perf_counter()
+            self.bar.step(lambda: float(np.mean(np.asarray((earlier + losses)[-20:]))))
+            self._maybe_stop(epoch, group, i, state, earlier + losses)
+
+        state, losses = self.trainer.train_epoch(
+            self.states[group], group, self.data.x_train, self.data.y_train, epoch, first,
+            after_step,
+        )  # fmt: skip
+        epoch_losses = np.asarray(jnp.stack(earlier + losses))  # (steps, group)
+        self.timed += time.perf_counter() - clock[0]
+        self.timed_steps += self.steps - first - 1
+        self.states[group] = state
+        part = self.trainer.groups[group]
+        self.curves.put_losses(part, epoch, epoch_losses)
+        if not allow_divergence and not np.all(np.isfinite(epoch_losses)):
+            bad = int(np.argmax(~np.all(np.isfinite(epoch_losses), axis=1)))
+            raise NonFiniteLoss(epoch, bad + 1, self.trainer.seeds[part].tolist(), self.saved)
+        test_loss, test_acc = self.trainer.evaluate(state, self.data.x_test, self.data.y_test)
+        self.curves.epochs["test_loss"][part, epoch - 1] = test_loss
+        self.curves.epochs["test_accuracy"][part, epoch - 1] = test_acc
+
+    def _maybe_stop(self, epoch: int, group: int, i: int, state, losses: list) -> None:
+        """After step `i` of a group's epoch: a checkpoint within the epoch when
+        --checkpoint-every or a stop asks for one, and the stop itself."""
+        done = (epoch - 1) * self.per_epoch_steps + group * self.steps + i + 1
+        stopping = self.stop is not None and self.stop(done)
+        every = self.config.checkpoint_every
+        if i + 1 < self.steps and (stopping or (every and done % every == 0)):
+            if self.run is not None:
+                self.states[group] = state
+                so_far = {**self.curves.of(epoch), "losses": np.asarray(jnp.stack(losses))}
+                self.save(done, epochs_done=epoch - 1, partial=_plain(so_far))
+            if stopping:
+                raise Interrupted(epoch, group * self.steps + i + 1, self.run is not None)
+
+    def history(self, seconds: float) -> History:
+        rate = self.timed_steps / self.timed if self.timed > 0 else math.nan
+        group = self.trainer.groups[0]
+        return History(
+            **self.curves.epochs,
+            train_loss_steps=self.curves.windows,
+            window_end_step=self.curves.window_ends(self.steps),
+            params=[s.params for s in self.states],
+            opt_state=[s.opt_state for s in self.states],
+            n_params=self.trainer.n_params,
+            steps_per_epoch=self.steps,
+            steps_per_second=rate,
+            replica_steps_per_second=rate * (group.stop - group.start),
+            seconds=seconds,
+            devices=len(self.trainer.mesh.devices.flat),
+            train_examples=len(self.data.x_train),
+            test_examples=len(self.data.x_test),
+            first_epoch=self.first_epoch,
+        )
 
 
 def _saved(states: list[TrainState]) -> list[dict]:

@@ -242,6 +242,39 @@ class Trainer:
         *new, loss = self.train_step(*state, xb, yb, self.seeds[self.groups[group]], step, hp)
         return TrainState(*new), loss
 
+    def train_epoch(
+        self,
+        state: TrainState,
+        group: int,
+        x,
+        y,
+        epoch: int,
+        start: int = 0,
+        after_step: Callable[[int, TrainState, list], None] | None = None,
+    ) -> tuple[TrainState, list]:
+        """Steps `start` to the end of epoch `epoch` (from 1) of group `group`, each
+        replica in its own order (:func:`epoch_order`), on `x`, `y`.
+
+        `after_step(i, state, losses)` is called after step `i` (from 0) with the
+        losses so far (device arrays; waited for at the first step, and at every
+        step where :attr:`sync`); it may raise to stop the epoch. Returns the state
+        and the losses of the steps run.
+        """
+        n, bs = len(x), self.config.batch_size
+        steps = n // bs
+        hp = self.group_hparams(group)
+        orders = np.stack([epoch_order(int(s), epoch, n) for s in self.seeds[self.groups[group]]])
+        losses = []
+        for i in range(start, steps):
+            idx = orders[:, i * bs : (i + 1) * bs]
+            state, loss = self.step(state, group, x, y, idx, (epoch - 1) * steps + i, hp)
+            losses.append(loss)
+            if self.sync or i == start:
+                jax.block_until_ready(loss)
+            if after_step is not None:
+                after_step(i, state, losses)
+        return state, losses
+
     def evaluate(self, state: TrainState, x, y, batch: int = 500):
         """Mean test loss and accuracy of each replica of `state`."""
         return evaluate(self.eval_step, state.params, state.stats, x, y, batch)
