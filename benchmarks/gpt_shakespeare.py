@@ -26,7 +26,7 @@ import numpy as np
 
 from benchmarks import report, tuning
 from inna_optax.paper import plots
-from inna_optax.training.data import DataError
+from inna_optax.training import DataError
 from inna_optax.training.language import LMConfig, load_text, train
 
 VARIANTS = (

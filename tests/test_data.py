@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from datagen import make_cifar, make_folder, make_mnist, write_idx
 
-from inna_optax.training import data
+from inna_optax.training import DataError, data, loaders
 
 
 @pytest.mark.parametrize("gz", [True, False])
@@ -25,26 +25,26 @@ def test_mnist_truncated_file_names_the_file(tmp_path):
     make_mnist(tmp_path, gz=False)
     path = tmp_path / "train-images-idx3-ubyte"
     path.write_bytes(path.read_bytes()[:-100])
-    with pytest.raises(data.DataError, match="train-images-idx3-ubyte.*truncated"):
+    with pytest.raises(DataError, match="train-images-idx3-ubyte.*truncated"):
         data.load("mnist", tmp_path)
 
 
 def test_mnist_bad_magic_and_bad_labels(tmp_path):
     make_mnist(tmp_path, gz=False)
     (tmp_path / "t10k-images-idx3-ubyte").write_bytes(b"\x01\x02\x03\x04" + b"\0" * 20)
-    with pytest.raises(data.DataError, match="t10k-images-idx3-ubyte.*not an IDX"):
+    with pytest.raises(DataError, match="t10k-images-idx3-ubyte.*not an IDX"):
         data.load("mnist", tmp_path)
     make_mnist(tmp_path, gz=False)
     write_idx(tmp_path / "train-labels-idx1-ubyte", np.full(64, 12))
-    with pytest.raises(data.DataError, match=r"train-labels-idx1-ubyte.*\[0, 10\)"):
+    with pytest.raises(DataError, match=r"train-labels-idx1-ubyte.*\[0, 10\)"):
         data.load("mnist", tmp_path)
     write_idx(tmp_path / "train-labels-idx1-ubyte", np.zeros(63))
-    with pytest.raises(data.DataError, match="63 labels for 64 images"):
+    with pytest.raises(DataError, match="63 labels for 64 images"):
         data.load("mnist", tmp_path)
 
 
 def test_missing_file_is_named(tmp_path):
-    with pytest.raises(data.DataError, match="train-images-idx3-ubyte.*not found"):
+    with pytest.raises(DataError, match="train-images-idx3-ubyte.*not found"):
         data.load("mnist", tmp_path)
 
 
@@ -63,7 +63,7 @@ def test_cifar_pickles_directory_or_tar(tmp_path, which, as_tar):
 def test_cifar_corrupted_batch_is_named(tmp_path):
     source, _ = make_cifar(tmp_path, "cifar10")
     (source / "cifar-10-batches-py" / "data_batch_3").write_bytes(b"not a pickle")
-    with pytest.raises(data.DataError, match="data_batch_3"):
+    with pytest.raises(DataError, match="data_batch_3"):
         data.load("cifar10", source)
 
 
@@ -78,7 +78,7 @@ def test_image_folder_directory_or_zip(tmp_path, as_zip):
 def test_image_folder_bad_image_is_named(tmp_path):
     source = make_folder(tmp_path / "imgs")
     (source / "test" / "dog" / "0001.png").write_bytes(b"garbage")
-    with pytest.raises(data.DataError, match="test/dog/0001.png"):
+    with pytest.raises(DataError, match="test/dog/0001.png"):
         data.load("folder", source)
 
 
@@ -125,7 +125,7 @@ def test_download_of_corrupted_file_leaves_no_partial_file(tmp_path, http_server
     root, url = http_server
     (root / "train-images-idx3-ubyte.gz").write_bytes(b"corrupted bytes")
     cache = tmp_path / "cache"
-    with pytest.raises(data.DataError, match="SHA-256"):
+    with pytest.raises(DataError, match="SHA-256"):
         data.download(
             "mnist",
             cache,
@@ -133,7 +133,7 @@ def test_download_of_corrupted_file_leaves_no_partial_file(tmp_path, http_server
             progress=False,
         )
     assert list(cache.iterdir()) == []
-    with pytest.raises(data.DataError, match="missing.gz: download failed"):
+    with pytest.raises(DataError, match="missing.gz: download failed"):
         data.download("mnist", cache, sources=[(f"{url}/missing.gz", "0" * 64)], progress=False)
     assert list(cache.iterdir()) == []
 
@@ -146,7 +146,7 @@ def test_cifar10_as_image_folder(tmp_path, as_zip):
     ds = data.load("cifar10", tmp_path)
     assert ds.num_classes == 10 and ds.x_train.shape == (10, 8, 8, 3)
     assert ds.name.startswith("cifar10:")
-    with pytest.raises(data.DataError, match="10 classes, cifar100 has 100"):
+    with pytest.raises(DataError, match="10 classes, cifar100 has 100"):
         data.load("cifar100", tmp_path)
 
 
@@ -182,12 +182,12 @@ def test_cifar_unpickler_refuses_code_before_running_it(tmp_path):
     victim = tmp_path / "pwned"
     batch = root / "cifar-10-batches-py" / "data_batch_1"
     batch.write_bytes(pickle.dumps({b"data": _Payload(str(victim)), b"labels": [0]}))
-    with pytest.raises(data.DataError, match="data_batch_1.*not allowed"):
-        data.load_cifar(root)
+    with pytest.raises(DataError, match="data_batch_1.*not allowed"):
+        loaders.load_cifar(root)
     assert not victim.exists()
     # the official files' contents (dicts, lists, bytes, NumPy arrays) still load
     make_cifar(tmp_path / "ok")
-    assert data.load_cifar(tmp_path / "ok").x_train.shape == (40, 32, 32, 3)
+    assert loaders.load_cifar(tmp_path / "ok").x_train.shape == (40, 32, 32, 3)
 
 
 # ------------------------------------------------- decoding what it cannot represent
@@ -208,10 +208,10 @@ def _folder_of(tmp_path, train: bytes, test: bytes):
 
 def test_16_bit_gray_pngs_are_scaled_not_wrapped(tmp_path):
     raw = _png(np.full((4, 4), 2342, np.uint16))  # 2342 / 257 = 9.1; mod 256 = 38
-    ds = data.load_folder(_folder_of(tmp_path, raw, raw))
+    ds = loaders.load_folder(_folder_of(tmp_path, raw, raw))
     assert ds.x_train.shape == (1, 4, 4, 1)
     assert np.all(ds.x_train == 9)
-    white = data.load_folder(
+    white = loaders.load_folder(
         _folder_of(tmp_path / "w", *[_png(np.full((2, 2), 65535, np.uint16))] * 2)
     )
     assert np.all(white.x_train == 255)
@@ -225,7 +225,7 @@ def test_palette_pngs_are_read_as_their_colours(tmp_path):
     img.putpixel((1, 1), 1)
     buf = io.BytesIO()
     img.save(buf, format="PNG")
-    ds = data.load_folder(_folder_of(tmp_path, buf.getvalue(), buf.getvalue()))
+    ds = loaders.load_folder(_folder_of(tmp_path, buf.getvalue(), buf.getvalue()))
     assert ds.x_train.shape == (1, 3, 3, 3)
     assert ds.x_train[0, 1, 1].tolist() == [200, 100, 50]
     assert ds.x_train[0, 0, 0].tolist() == [0, 0, 0]
@@ -236,8 +236,8 @@ def test_float_images_are_refused_naming_the_file_and_mode():
 
     buf = io.BytesIO()
     Image.fromarray(np.ones((2, 2), np.float32), mode="F").save(buf, format="TIFF")
-    with pytest.raises(data.DataError, match=r"x\.tif: image mode F \(32-bit float\)"):
-        data._decode_image("x.tif", buf.getvalue(), Image)
+    with pytest.raises(DataError, match=r"x\.tif: image mode F \(32-bit float\)"):
+        loaders._decode_image("x.tif", buf.getvalue(), Image)
 
 
 @pytest.mark.parametrize(
@@ -255,8 +255,8 @@ def test_cifar_data_that_is_not_uint8_pixels_is_refused(tmp_path, array, message
     d.mkdir()
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         (d / name).write_bytes(pickle.dumps({b"data": array, b"labels": [0, 1]}))
-    with pytest.raises(data.DataError, match=message) as e:
-        data.load_cifar(tmp_path)
+    with pytest.raises(DataError, match=message) as e:
+        loaders.load_cifar(tmp_path)
     assert "data_batch_1" in str(e.value)
 
 
@@ -268,15 +268,13 @@ def test_cifar_integer_data_within_0_255_is_accepted(tmp_path):
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         batch = {b"data": np.full((2, 3072), 200, np.int64), b"labels": [0, 1]}
         (d / name).write_bytes(pickle.dumps(batch))
-    assert np.all(data.load_cifar(tmp_path).x_train == 200)
+    assert np.all(loaders.load_cifar(tmp_path).x_train == 200)
 
 
 def test_mnist_test_images_of_another_size_are_refused(tmp_path):
     make_mnist(tmp_path, n_train=8, n_test=4)
     write_idx(tmp_path / "t10k-images-idx3-ubyte", np.zeros((4, 20, 20), np.uint8), gz=True)
-    with pytest.raises(
-        data.DataError, match="test images are 20x20x1, the training images 28x28x1"
-    ):
+    with pytest.raises(DataError, match="test images are 20x20x1, the training images 28x28x1"):
         data.load("mnist", tmp_path)
 
 
@@ -294,8 +292,8 @@ def test_cifar_archive_members_that_are_links_are_refused(tmp_path, target):
                 dst.addfile(link)
             else:
                 dst.addfile(member, src.extractfile(member))
-    with pytest.raises(data.DataError, match=f"data_batch_1: is a link \\(to '{target}'\\)"):
-        data.load_cifar(bad)
+    with pytest.raises(DataError, match=f"data_batch_1: is a link \\(to '{target}'\\)"):
+        loaders.load_cifar(bad)
 
 
 def test_a_zip_bomb_is_refused_before_it_is_inflated(tmp_path):
@@ -310,8 +308,8 @@ def test_a_zip_bomb_is_refused_before_it_is_inflated(tmp_path):
         z.writestr("train/cat/huge.png", b"\0" * (64 << 20))  # 64 MiB of zeros, 64 KiB zipped
     assert bomb.stat().st_size < 1 << 20
     tracemalloc.start()
-    with pytest.raises(data.DataError, match=r"huge\.png: inflates to 67,108,864 bytes"):
-        data.load_folder(bomb, archive_limit=16 << 20)  # a member at most 4 MiB
+    with pytest.raises(DataError, match=r"huge\.png: inflates to 67,108,864 bytes"):
+        loaders.load_folder(bomb, archive_limit=16 << 20)  # a member at most 4 MiB
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 8 << 20
@@ -319,14 +317,14 @@ def test_a_zip_bomb_is_refused_before_it_is_inflated(tmp_path):
 
 def test_archives_within_the_limit_load_and_the_total_is_bounded(tmp_path):
     path = make_folder(tmp_path, per_class=3, as_zip=True)
-    assert data.load_folder(path).x_train.shape[0] == 6
-    with pytest.raises(data.DataError, match="inflates to"):
-        data.load_folder(path, archive_limit=1000)  # the images' total is more
+    assert loaders.load_folder(path).x_train.shape[0] == 6
+    with pytest.raises(DataError, match="inflates to"):
+        loaders.load_folder(path, archive_limit=1000)  # the images' total is more
 
 
 def test_more_examples_than_the_data_set_has_are_refused_when_strict():
     from inna_optax.training import Config, prepare
 
-    with pytest.raises(data.DataError, match="--train-examples: 100,000 asked, digits has 1,437"):
+    with pytest.raises(DataError, match="--train-examples: 100,000 asked, digits has 1,437"):
         prepare(Config(train_examples=100_000), strict=True)
     assert len(prepare(Config(train_examples=100_000)).x_train) == 1437  # presets: all of it

@@ -9,9 +9,9 @@ import optax
 import pytest
 
 nnx = pytest.importorskip("flax.nnx")
-from inna_optax.training import language  # noqa: E402
-from inna_optax.training.data import DataError, load_text  # noqa: E402
+from inna_optax.training import DataError, language  # noqa: E402
 from inna_optax.training.models import GPT, count_params  # noqa: E402
+from inna_optax.training.text import load_text  # noqa: E402
 
 TINY = language.LMConfig(
     layers=1, heads=2, width=16, context=8, batch_size=4, steps=12, warmup=3,

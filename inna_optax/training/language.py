@@ -22,8 +22,8 @@ import optax
 from flax import nnx
 
 import inna_optax
-from inna_optax.training.data import Text, load_text
 from inna_optax.training.models import GPT, count_params
+from inna_optax.training.text import Text, load_text
 
 __all__ = ["LMConfig", "Text", "decay_mask", "load_text", "make_optimizer", "train"]
 
@@ -150,7 +150,7 @@ def train(config: LMConfig, text: Text, lr: float, seed: int, progress=None) -> 
 
     Args:
       config: the run (:class:`LMConfig`).
-      text: the corpus (:func:`load_text`).
+      text: the corpus (:func:`~inna_optax.training.text.load_text`).
       lr: the peak learning rate.
       seed: the initialisation's and the batches' seed.
       progress: called as ``progress(step, loss)`` after each step, or None.
