@@ -19,7 +19,8 @@ from inna_optax.training import (
     prepare,
     preset,
 )
-from inna_optax.training.config import DATASETS, add_flags, flag
+from inna_optax.training.config import DATASETS, flag
+from inna_optax.training.flags import add_flags
 
 # Config fields every figure script takes as flags, over its preset
 PRESET_FIELDS = ("data_dir", "epochs", "seeds", "train_examples", "test_examples", "width")

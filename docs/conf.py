@@ -18,7 +18,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 import inna_optax  # noqa: E402
-from inna_optax.training.config import flags_table  # noqa: E402
+from inna_optax.training.flags import flags_table  # noqa: E402
 
 
 # -- Generated pages ---------------------------------------------------------

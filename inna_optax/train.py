@@ -29,7 +29,7 @@ from inna_optax.training import (
     fit,
     prepare,
 )
-from inna_optax.training.config import add_flags
+from inna_optax.training.flags import add_flags
 from inna_optax.training.loop import Interrupted
 from inna_optax.training.preemption import StopSignals
 from inna_optax.training.run_dir import RunDirError

@@ -16,7 +16,7 @@ from runs import ROOT, TINY, args, cli, cli_process, metrics, snapshot  # noqa: 
 
 from inna_optax import train  # noqa: E402
 from inna_optax.training import Config, devices  # noqa: E402
-from inna_optax.training.config import add_flags  # noqa: E402
+from inna_optax.training.flags import add_flags  # noqa: E402
 
 
 def test_writes_metrics_summary_checkpoints_and_names_the_directory(tmp_path, mnist_dir, capsys):

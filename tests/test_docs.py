@@ -91,7 +91,7 @@ def _help_options() -> dict[str, str]:
 
 def test_flags_table_is_the_command_lines_help():
     pytest.importorskip("flax")
-    from inna_optax.training.config import flags_table
+    from inna_optax.training.flags import flags_table
 
     table = {}
     for row in flags_table().splitlines()[2:]:

@@ -10,10 +10,11 @@ mesh and each replica group's :class:`TrainState`), which the benchmarks use too
 """
 
 from inna_optax.training.archives import DataError
-from inna_optax.training.config import PRESETS, Config, ConfigError, preset
+from inna_optax.training.config import Config, ConfigError
 from inna_optax.training.data import Split, prepare
 from inna_optax.training.loop import History, NonFiniteLoss, fit
 from inna_optax.training.optimizers import OPTIMIZERS
+from inna_optax.training.presets import PRESETS, preset
 from inna_optax.training.run_dir import CheckpointError, RunDir, RunDirError
 from inna_optax.training.trainer import Trainer, TrainState, setup
 

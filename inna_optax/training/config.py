@@ -1,16 +1,15 @@
 """The one training configuration: a dataclass whose fields carry their default,
-their help and their check, and the presets, as data.
+their help, their check and whether they may change on ``--resume``.
 
-The command line's flags are generated from the fields (`inna_optax.train`), the
-figure benchmarks start from a preset, and :func:`Config.validate` checks every value
+The command line's flags are generated from the fields
+(:mod:`inna_optax.training.flags`), the figure benchmarks start from a preset
+(:mod:`inna_optax.training.presets`), and :func:`Config.validate` checks every value
 before anything touches the disk.
 """
 
-import argparse
 import dataclasses
 import math
 import time
-import typing
 from typing import Any
 
 from inna_optax.training.convolution import CONVOLUTIONS
@@ -389,126 +388,5 @@ def resumable_fields() -> frozenset[str]:
 
 
 def flag(name: str) -> str:
+    """The command-line flag of a Config field: ``"--" + name`` with dashes."""
     return "--" + name.replace("_", "-")
-
-
-def _seed_list(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(s) for s in text.split(",") if s.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not a comma-separated list of integers: {text!r}"
-        ) from None
-
-
-def _flag_spec(f: dataclasses.Field, kind, default_none: bool = False):
-    """The option strings and argparse settings of the flag of Config field `f`."""
-    meta = f.metadata
-    if kind is bool:
-        negative = f.default
-        option = f"--no-{f.name.replace('_', '-')}" if negative else flag(f.name)
-        return (option,), dict(
-            dest=f.name,
-            action="store_false" if negative else "store_true",
-            default=None if default_none else f.default,
-            help=meta["help"],
-        )
-    base = next(t for t in typing.get_args(kind) or (kind,) if t is not type(None))
-    shown = "" if f.default is None or "default" in meta["help"] else f" (default {f.default})"
-    return (flag(f.name), *meta.get("aliases", ())), dict(
-        dest=f.name,
-        type=_seed_list if f.name == "seeds" else base,
-        default=None if default_none else f.default,
-        help=meta["help"] + shown,
-        **{k: meta[k] for k in ("choices", "metavar") if k in meta},
-    )
-
-
-def add_flags(parser: argparse.ArgumentParser, names=None, default_none: bool = False) -> None:
-    """Adds one flag per Config field (those in `names`, default all), with the
-    field's type, default, choices and help. `default_none`: every flag defaults to
-    None (unset), for callers that layer it over a preset."""
-    hints = typing.get_type_hints(Config)
-    for f in dataclasses.fields(Config):
-        if names is None or f.name in names:
-            options, settings = _flag_spec(f, hints[f.name], default_none)
-            parser.add_argument(*options, **settings)
-
-
-def flags_table() -> str:
-    """The command line's flags as a Markdown table (flag, choices or value, help),
-    generated from the Config fields as :func:`add_flags` makes them: the table of
-    the documentation's training page."""
-    hints = typing.get_type_hints(Config)
-    rows = ["| flag | value | what it sets |", "| --- | --- | --- |"]
-    for f in dataclasses.fields(Config):
-        options, settings = _flag_spec(f, hints[f.name])
-        if "choices" in settings:
-            value = " \\| ".join(f"`{c}`" for c in settings["choices"])
-        elif "type" in settings:
-            value = settings.get("metavar") or f.name.upper()
-        else:
-            value = ""
-        names = ", ".join(f"`{o}`" for o in options)
-        text = settings["help"].replace("|", "\\|").replace("<", "\\<")
-        rows.append(f"| {names} | {value} | {text} |")
-    return "\n".join(rows) + "\n"
-
-
-#: Run sizes of the figure benchmarks, as Config changes (None: the whole split):
-#: ``smoke`` (seconds on tiny data, for the tests), ``quick`` (a 2-core CPU, about
-#: 20 minutes per figure), ``medium`` (the full-width NiN on a CPU in an hour or
-#: two), ``long`` (ten times the quick preset's steps per run, about two hours on a
-#: CPU) and ``paper`` (the paper's sizes, for a GPU). See :func:`preset`.
-PRESETS: dict[str, dict[str, Any]] = {
-    # seconds on tiny data: the test suite's smoke runs
-    "smoke": dict(
-        train_examples=64, test_examples=32, width=0.0625, epochs=2, seeds=(0, 1), batch_size=16
-    ),
-    # a 2-core CPU, within about 20 minutes per figure: the paper's settings, small
-    "quick": dict(train_examples=3200, test_examples=1000, width=0.125, epochs=10, seeds=(0, 1, 2)),
-    # Figure 3 on a CPU in an hour or two: the paper's full-width NiN
-    "medium": dict(train_examples=10_000, test_examples=2000, width=1.0, epochs=2, seeds=(0, 1, 2)),
-    # ten times the quick preset's steps per run (10,000 on MNIST), on a CPU in about
-    # two hours per figure: the quick preset's width on 40,000 images for 8 epochs
-    "long": dict(
-        train_examples=40_000,
-        test_examples=2000,
-        width=0.125,
-        epochs=8,
-        seeds=(0, 1),
-        log_every=50,
-    ),
-    # the paper: full data and NiN, batch 32, five seeds (meant for a GPU)
-    "paper": dict(
-        train_examples=None, test_examples=None, width=1.0, epochs=100, seeds=(0, 1, 2, 3, 4)
-    ),
-}
-# A CIFAR step (3 colour channels, 32x32 pixels) costs about twice an MNIST step on a
-# 2-core CPU, so the quick preset trains on half as many images there.
-DATASET_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
-    ("quick", "cifar10"): dict(train_examples=1600),
-    ("quick", "cifar100"): dict(train_examples=1600),
-}
-
-
-def preset(name: str, dataset: str, **changes) -> Config:
-    """The Config of preset `name` for `dataset`, with `changes` (None values ignored).
-
-    Args:
-      name: a key of :data:`PRESETS`.
-      dataset: the data set; CIFAR's quick preset draws half as many images.
-      **changes: Config fields to set over the preset.
-
-    Returns:
-      A :class:`Config` (not yet validated: see :meth:`Config.validate`).
-
-    Example:
-      >>> from inna_optax.training import preset
-      >>> config = preset("quick", "cifar10", epochs=2)
-      >>> config.train_examples, config.width, config.epochs
-      (1600, 0.125, 2)
-    """
-    values = {**PRESETS[name], **DATASET_PRESETS.get((name, dataset), {})}
-    values.update({k: v for k, v in changes.items() if v is not None})
-    return Config(dataset=dataset, **values)

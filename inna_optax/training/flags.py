@@ -1,0 +1,72 @@
+"""The command line's flags, generated from :class:`~inna_optax.training.Config`'s
+fields (their defaults, help, choices and checks), and the documentation's table of
+them."""
+
+import argparse
+import dataclasses
+import typing
+
+from inna_optax.training.config import Config, flag
+
+
+def _seed_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a comma-separated list of integers: {text!r}"
+        ) from None
+
+
+def _flag_spec(f: dataclasses.Field, kind, default_none: bool = False):
+    """The option strings and argparse settings of the flag of Config field `f`."""
+    meta = f.metadata
+    if kind is bool:
+        negative = f.default
+        option = f"--no-{f.name.replace('_', '-')}" if negative else flag(f.name)
+        return (option,), dict(
+            dest=f.name,
+            action="store_false" if negative else "store_true",
+            default=None if default_none else f.default,
+            help=meta["help"],
+        )
+    base = next(t for t in typing.get_args(kind) or (kind,) if t is not type(None))
+    shown = "" if f.default is None or "default" in meta["help"] else f" (default {f.default})"
+    return (flag(f.name), *meta.get("aliases", ())), dict(
+        dest=f.name,
+        type=_seed_list if f.name == "seeds" else base,
+        default=None if default_none else f.default,
+        help=meta["help"] + shown,
+        **{k: meta[k] for k in ("choices", "metavar") if k in meta},
+    )
+
+
+def add_flags(parser: argparse.ArgumentParser, names=None, default_none: bool = False) -> None:
+    """Adds one flag per Config field (those in `names`, default all), with the
+    field's type, default, choices and help. `default_none`: every flag defaults to
+    None (unset), for callers that layer it over a preset."""
+    hints = typing.get_type_hints(Config)
+    for f in dataclasses.fields(Config):
+        if names is None or f.name in names:
+            options, settings = _flag_spec(f, hints[f.name], default_none)
+            parser.add_argument(*options, **settings)
+
+
+def flags_table() -> str:
+    """The command line's flags as a Markdown table (flag, choices or value, help),
+    generated from the Config fields as :func:`add_flags` makes them: the table of
+    the documentation's training page."""
+    hints = typing.get_type_hints(Config)
+    rows = ["| flag | value | what it sets |", "| --- | --- | --- |"]
+    for f in dataclasses.fields(Config):
+        options, settings = _flag_spec(f, hints[f.name])
+        if "choices" in settings:
+            value = " \\| ".join(f"`{c}`" for c in settings["choices"])
+        elif "type" in settings:
+            value = settings.get("metavar") or f.name.upper()
+        else:
+            value = ""
+        names = ", ".join(f"`{o}`" for o in options)
+        text = settings["help"].replace("|", "\\|").replace("<", "\\<")
+        rows.append(f"| {names} | {value} | {text} |")
+    return "\n".join(rows) + "\n"
