@@ -67,14 +67,11 @@ def test_chain_before_and_after():
     assert float(moved) <= 0.05 * 0.01 * (1 + 1e-6)
 
 
-def test_inject_hyperparams_matches_plain_and_changes_trajectory():
+def test_an_injected_value_changed_mid_run_changes_the_trajectory():
+    """(That injected values give the plain optimizer's steps is in test_battery.py.)"""
     params, loss = quadratic_tree_problem()
-    plain, _ = run(inna_optax.inna(0.05, 0.4, 0.2), params, loss)
     injected_tx = optax.inject_hyperparams(inna_optax.inna)(learning_rate=0.05, alpha=0.4, beta=0.2)
     injected, _ = run(injected_tx, params, loss)
-    chex.assert_trees_all_close(plain, injected, rtol=1e-12)
-
-    # Changing an injected value mid-run changes the trajectory.
     state = injected_tx.init(params)
     p = params
     for k in range(20):
@@ -83,37 +80,6 @@ def test_inject_hyperparams_matches_plain_and_changes_trajectory():
         updates, state = injected_tx.update(jax.grad(loss)(p), state, p)
         p = optax.apply_updates(p, updates)
     assert not np.allclose(p["a"], injected["a"])
-
-
-def test_inject_hyperparams_under_jit():
-    params, loss = quadratic_tree_problem()
-    tx = optax.inject_hyperparams(inna_optax.inna)(learning_rate=0.05, alpha=0.4, beta=0.2)
-
-    @jax.jit
-    def step(params, state):
-        updates, state = tx.update(jax.grad(loss)(params), state, params)
-        return optax.apply_updates(params, updates), state
-
-    state = tx.init(params)
-    p = params
-    for _ in range(20):
-        p, state = step(p, state)
-    plain, _ = run(inna_optax.inna(0.05, 0.4, 0.2), params, loss)
-    chex.assert_trees_all_close(p, plain, rtol=1e-12)
-
-
-def test_multisteps_accumulates_then_steps():
-    params, loss = quadratic_tree_problem()
-    tx = optax.MultiSteps(inna_optax.inna(0.05), every_k_schedule=3)
-    state = tx.init(params)
-    p = params
-    for k in range(6):
-        updates, state = tx.update(jax.grad(loss)(p), state, p)
-        p = optax.apply_updates(p, updates)
-        if k % 3 != 2:
-            assert all(float(jnp.max(jnp.abs(u))) == 0 for u in jax.tree.leaves(updates))
-    assert int(state.inner_opt_state.count) == 2
-    assert loss(p) < loss(params)
 
 
 def test_masked_leaves_untouched():
