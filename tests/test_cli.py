@@ -2,7 +2,6 @@
 line with exit code 2 (3 for a diverged run) for each bad value or fault, leaving the
 disk as it was."""
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -15,8 +14,7 @@ pytest.importorskip("flax.nnx")
 from runs import ROOT, TINY, args, cli, cli_process, metrics, snapshot  # noqa: E402
 
 from inna_optax import train  # noqa: E402
-from inna_optax.training import Config, devices  # noqa: E402
-from inna_optax.training.flags import add_flags  # noqa: E402
+from inna_optax.training import devices  # noqa: E402
 
 
 def test_writes_metrics_summary_checkpoints_and_names_the_directory(tmp_path, mnist_dir, capsys):
@@ -32,16 +30,6 @@ def test_writes_metrics_summary_checkpoints_and_names_the_directory(tmp_path, mn
     # --keep-checkpoints defaults to 2: the newest two are kept
     # checkpoints are named by the steps done: 8 an epoch
     assert sorted(int(p.name) for p in (out / "checkpoints").iterdir()) == [16, 24]
-
-
-def test_every_config_field_is_a_flag_with_help():
-    import argparse
-
-    parser = argparse.ArgumentParser()
-    add_flags(parser)
-    dests = {a.dest: a for a in parser._actions if a.dest != "help"}
-    for f in dataclasses.fields(Config):
-        assert f.name in dests and dests[f.name].help
 
 
 def test_default_out_is_a_new_directory_per_run(tmp_path, monkeypatch, capsys, mnist_dir):

@@ -43,16 +43,6 @@ def test_registry_defaults_are_the_authors(name, expected):
             np.testing.assert_allclose(g[k], w[k], rtol=1e-6)
 
 
-def test_config_fields_left_unset_take_each_optimizers_default():
-    assert Config(optimizer="inna").value("alpha") == 0.5
-    assert Config(optimizer="innaprop").value("alpha") == 0.1
-    assert Config(optimizer="innaprop").value("beta") == 0.9
-    assert Config(optimizer="adamw").value("weight_decay") == 0.01
-    assert Config(optimizer="innaprop", alpha=0.3).value("alpha") == 0.3
-    assert Config(optimizer="adamw").schedule_kind == "constant"
-    assert Config(optimizer="sgd").schedule_kind == "power"
-
-
 def test_each_default_has_one_source_the_factorys_signature():
     """The registry's defaults are read from the factories (AdamW's weight decay,
     PyTorch's 0.01, is the one override), the flags' help is written from the
