@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import common, options, report
-from inna_optax.paper import plots
 
 POWERS = (1 / 2, 1 / 4, 1 / 8, 1 / 16)
 # Figure 2's (alpha, beta) and Figure 3's gamma_0, through flags or --picks-from
@@ -71,11 +70,11 @@ def plot(result: dict, out: Path) -> Path:
     adam = result["rows"][-1]
     best = next(r for r in inna_rows if r["q"] == result["best_q"])
     for row in inna_rows:
-        plots.band(ax_q, np.asarray(row["train_loss_per_seed"]), row["name"], log=True)
+        report.train_loss_band(ax_q, row, row["name"])
     labels = [f"{r['name']} (gamma_0={r['lr']:g})" for r in (best, adam)]
     report.loss_accuracy_panels(ax_loss, ax_acc, [best, adam], labels, ["C0", "C3"])
     ax_q.set_title("INNA, gamma_0 (k+1)^-q", fontsize=9)
-    ax_q.set_ylabel("log10 training loss")
+    ax_q.set_ylabel("log10 mini-batch training loss")
     ax_q.legend(fontsize=8)
     ax_loss.set_title("best q against Adam", fontsize=9)
     fig.suptitle(

@@ -96,20 +96,23 @@ def final_stats(row: dict) -> str:
     )
 
 
+def train_loss_band(ax, row: dict, label: str, color=None) -> None:
+    """A row's log10 training loss against epochs, best to worst seed: per window of
+    steps (fractional epochs) where the row has the per-step curve, else per epoch."""
+    if "train_loss_steps_per_seed" in row:
+        x = np.asarray(row["window_end_step"]) / row["steps_per_epoch"]
+        curves = np.asarray(row["train_loss_steps_per_seed"])
+        plots.band(ax, curves, label, log=True, color=color, x=x)
+    else:
+        plots.band(ax, np.asarray(row["train_loss_per_seed"]), label, log=True, color=color)
+
+
 def loss_accuracy_panels(ax_loss, ax_acc, rows, labels, colors=None):
-    """log10 training loss against epochs (fractional: one point per window of
-    steps where the row has the per-step curve) and test accuracy (%) per epoch, one
-    band per row."""
+    """log10 training loss against epochs (:func:`train_loss_band`) and test
+    accuracy (%) per epoch, one band per row."""
     colors = colors or [None] * len(rows)
     for row, label, color in zip(rows, labels, colors, strict=True):
-        if "train_loss_steps_per_seed" in row:
-            x = np.asarray(row["window_end_step"]) / row["steps_per_epoch"]
-            curves = np.asarray(row["train_loss_steps_per_seed"])
-            plots.band(ax_loss, curves, label, log=True, color=color, x=x)
-        else:
-            plots.band(
-                ax_loss, np.asarray(row["train_loss_per_seed"]), label, log=True, color=color
-            )
+        train_loss_band(ax_loss, row, label, color)
         plots.band(ax_acc, 100 * np.asarray(row["test_accuracy_per_seed"]), label, color=color)
     ax_loss.set_ylabel("log10 mini-batch training loss")
     ax_acc.set_ylabel("test accuracy (%)")
