@@ -333,3 +333,12 @@ def test_first_reach_is_the_first_evaluation_at_the_target():
     row = {"valid_loss_per_seed": [[3.0, 2.0, 1.5], [3.0, 2.2, 1.7]]}
     assert first_reach(row, np.asarray([10, 20, 30]), 2.1) == 20
     assert first_reach(row, np.asarray([10, 20, 30]), 1.0) is None
+
+
+def test_conv_speed_times_both_convolutions(capsys):
+    from benchmarks import conv_speed
+
+    argv = ["--widths", "0.0625", "--shapes", "28,28,1", "--rounds", "1", "--block", "1"]
+    assert conv_speed.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "forward+backward" in out and out.count("x\n") == 2
