@@ -201,9 +201,8 @@ class _Fitting:
     run resumes, the curves, the progress bar and the throughput's clock."""
 
     def __init__(self, config: Config, data: Split, trainer, run, stop):
-        self.config, self.data, self.trainer, self.run, self.stop = (
-            config, data, trainer, run, stop
-        )  # fmt: skip
+        self.config, self.data, self.trainer = config, data, trainer
+        self.run, self.stop = run, stop
         self.steps = len(data.x_train) // config.batch_size
         self.per_epoch_steps = self.steps * len(trainer.groups)
         states, self.resume_at, self.partial = list(trainer.fresh), (1, 0, 0), None

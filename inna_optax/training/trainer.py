@@ -232,8 +232,8 @@ class Trainer:
     def step(self, state: TrainState, group: int, x, y, idx, step: int, hparams=None):
         """One training step of group `group` on the images ``x[idx]`` and labels
         ``y[idx]`` (`x`, `y` the host's whole arrays, `idx` of shape (the group's
-        replicas, batch)); `step` counts the steps before it (the dropout keys and
-        the schedules). Returns the new state and the (replicas,) losses, not
+        replicas, batch)); `step` counts the steps before it (it draws the dropout
+        masks). Returns the new state and the (replicas,) losses, not
         waited for. `hparams`: :meth:`group_hparams`, computed once by a loop."""
         sharding = NamedSharding(self.mesh, PartitionSpec(None, "data"))
         xb = distributed.global_batch(sharding, x, idx)
