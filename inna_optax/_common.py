@@ -63,6 +63,29 @@ def check_learning_rate(who: str, learning_rate: Any) -> None:
     check_number(who, "learning_rate", learning_rate, lambda v: v > 0, "> 0")
 
 
+def check_update(who: str, updates: optax.Updates, params: optax.Params | None) -> None:
+    """An update needs params, and each gradient leaf its parameter's shape."""
+    if params is None:
+        raise ValueError(NO_PARAMS_MSG.format(who=who))
+    check_shapes(who, updates, params)
+
+
+def step_size(who: str, learning_rate: Any, count) -> Any:
+    """gamma_k: the schedule at `count`, or the constant, checked when concrete."""
+    gamma = learning_rate(count) if callable(learning_rate) else learning_rate
+    check_learning_rate(who, gamma)
+    return gamma
+
+
+def decay_term(gamma, weight_decay, leaf_mask, dtype):
+    """gamma lambda for a leaf weight decay applies to (`leaf_mask` True, or a
+    traced mask value); None when there is none (lambda 0, a Python number)."""
+    no_decay = isinstance(weight_decay, numbers.Real) and weight_decay == 0
+    if no_decay or leaf_mask is False:
+        return None
+    return gamma * jnp.asarray(weight_decay, dtype) * jnp.asarray(leaf_mask, dtype)
+
+
 def check_shapes(who: str, updates: optax.Updates, params: optax.Params) -> None:
     """Each gradient leaf has its parameter's shape; the message names the leaf."""
     leaves = jax.tree_util.tree_leaves_with_path(updates)

@@ -4,7 +4,6 @@ Castera, Bolte, Fevotte and Pauwels, "An Inertial Newton Algorithm for Deep
 Learning", JMLR 22(134), 2021. Equation numbers below refer to that paper.
 """
 
-import numbers
 from typing import Any, NamedTuple
 
 import chex
@@ -13,14 +12,15 @@ import jax.numpy as jnp
 import optax
 
 from inna_optax._common import (
-    NO_PARAMS_MSG,
     check_learning_rate,
     check_number,
     check_params,
-    check_shapes,
+    check_update,
     compute_dtype,
+    decay_term,
     inertial_step,
     psi_of,
+    step_size,
     weight_decay_mask,
 )
 
@@ -200,7 +200,6 @@ def scale_by_inna(
     else:
         check_number(who, "psi_init", psi_init, lambda v: True, "a number (the speed s)")
         speed = psi_init
-    no_decay = isinstance(weight_decay, numbers.Real) and weight_decay == 0
 
     def init_fn(params: optax.Params) -> InnaState:
         check_params(who, params, psi_dtype)
@@ -218,12 +217,9 @@ def scale_by_inna(
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError(NO_PARAMS_MSG.format(who=who))
-        check_shapes(who, updates, params)
+        check_update(who, updates, params)
         count = state.count
-        gamma = learning_rate(count) if callable(learning_rate) else learning_rate
-        check_learning_rate(who, gamma)
+        gamma = step_size(who, learning_rate, count)
         first = count == 0
         grads, treedef = jax.tree.flatten(updates)
         ds = treedef.flatten_up_to(state.theta_minus_psi)
@@ -237,9 +233,7 @@ def scale_by_inna(
             if speed is not None:  # D_0 = alpha beta theta_0 + (beta^2 - beta s) v_0
                 s = jnp.asarray(speed, cdt)
                 d_k = jnp.where(first, d_k + (b * b - b * s) * grad, d_k)
-            decay = None
-            if not no_decay and decays is not False:
-                decay = gam * jnp.asarray(weight_decay, cdt) * jnp.asarray(decays, cdt)
+            decay = decay_term(gam, weight_decay, decays, cdt)
             step, d_new = inertial_step(grad, d_k, th, gam, a, b, decay)
             steps.append(step.astype(theta.dtype))
             d_next.append(d_new.astype(d.dtype))

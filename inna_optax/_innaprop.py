@@ -4,7 +4,6 @@ Bolte, Boustany, Pauwels and Purica, "A second-order-like optimizer with adaptiv
 gradient scaling for deep learning", 2024 (arXiv:2410.05871).
 """
 
-import numbers
 from typing import Any, NamedTuple
 
 import chex
@@ -13,15 +12,16 @@ import jax.numpy as jnp
 import optax
 
 from inna_optax._common import (
-    NO_PARAMS_MSG,
     check_learning_rate,
     check_number,
     check_params,
-    check_shapes,
+    check_update,
     compute_dtype,
+    decay_term,
     inertial_step,
     psi_of,
     recomputed_on_cpu,
+    step_size,
     weight_decay_mask,
 )
 
@@ -136,7 +136,6 @@ def scale_by_innaprop(
     check_number(who, "sigma", sigma, lambda v: 0 <= v < 1, "in [0, 1)")
     check_number(who, "eps", eps, lambda v: v >= 0, ">= 0")
     check_number(who, "weight_decay", weight_decay, lambda v: v >= 0, ">= 0")
-    no_decay = isinstance(weight_decay, numbers.Real) and weight_decay == 0
 
     def init_fn(params: optax.Params) -> InnapropState:
         check_params(who, params, psi_dtype)
@@ -159,11 +158,8 @@ def scale_by_innaprop(
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError(NO_PARAMS_MSG.format(who=who))
-        check_shapes(who, updates, params)
-        gamma = learning_rate(state.count) if callable(learning_rate) else learning_rate
-        check_learning_rate(who, gamma)
+        check_update(who, updates, params)
+        gamma = step_size(who, learning_rate, state.count)
         count = optax.safe_increment(state.count)  # k = 1, 2, ...
         grads, treedef = jax.tree.flatten(updates)
         nus = treedef.flatten_up_to(state.nu)
@@ -181,9 +177,7 @@ def scale_by_innaprop(
             bias = 1 - sig ** count.astype(rdt)
             u = _scaled(grad, nu_k, bias, e)
             u_step = recomputed_on_cpu(_scaled, u, grad, nu_k, bias, e)  # the same u, for (b)
-            decay = None
-            if not no_decay and decays is not False:
-                decay = gam * jnp.asarray(weight_decay, cdt) * jnp.asarray(decays, cdt)
+            decay = decay_term(gam, weight_decay, decays, cdt)
             step, d_new = inertial_step(u, d.astype(cdt), th, gam, a, b, decay, u_step)
             steps.append(step.astype(theta.dtype))
             nu_next.append(nu_k.astype(nu.dtype))
