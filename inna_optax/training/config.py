@@ -17,7 +17,7 @@ from inna_optax.training.optimizers import DECAY_POWER, OPTIMIZERS, SCHEDULES, d
 
 DATASETS = ("digits", "mnist", "cifar10", "cifar100", "folder")
 PSI_INITS = ("gradient", "params")
-INITS = ("lecun", "he", "glorot")  # the keys of models.INITS
+INITS = ("lecun", "he", "glorot", "keras")  # the keys of models.INITS
 SHARDS = ("none", "params")
 
 
@@ -143,8 +143,9 @@ class Config:
     )
     init: str = _field(
         "he",
-        "NiN's kernel initialisation: lecun (variance 1/fan_in), he (2/fan_in) or glorot "
-        "(2/(fan_in + fan_out)); see the documentation's training page",
+        "NiN's kernel initialisation: lecun (variance 1/fan_in), he (2/fan_in), glorot "
+        "(2/(fan_in + fan_out)) or keras (a normal of std 0.05, Keras 2.2's default); see "
+        "the documentation's training page",
         choices=INITS,
     )
     norm: bool = _field(

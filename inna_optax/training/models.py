@@ -9,11 +9,13 @@ from flax import nnx
 
 from inna_optax.training import convolution
 
-# Kernel initialisations: a normal law of variance scale / fan, truncated at 2 std.
+# Kernel initialisations: a normal law of variance scale / fan, truncated at 2 std,
+# or Keras 2.2's plain normal of standard deviation 0.05.
 INITS = {
     "lecun": nnx.initializers.lecun_normal(),  # 1 / fan_in (Flax's default)
     "he": nnx.initializers.he_normal(),  # 2 / fan_in
     "glorot": nnx.initializers.glorot_normal(),  # 2 / (fan_in + fan_out) (Keras's family)
+    "keras": nnx.initializers.normal(0.05),  # Keras 2.2's RandomNormal default, std 0.05
 }
 
 # (kernel size, channels) per convolution; each block ends with a max pool.
