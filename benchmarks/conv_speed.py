@@ -1,11 +1,13 @@
-"""Where a NiN step's time goes on this machine: forward, forward + backward, and the
-whole training step, with XLA's native convolution and with the matrix-product one
-(`inna_optax.training.convolution`), interleaved in one process.
+"""Where a NiN step's time goes on this machine: its forward pass and its forward and
+backward passes, with XLA's native convolution, the matrix-product one
+(`inna_optax.training.convolution`) and mixes of the two, with and without batch
+normalisation and dropout, interleaved in one process on one CPU device.
 
     python -m benchmarks.conv_speed                        # widths 0.5, 1; both shapes
     python -m benchmarks.conv_speed --widths 0.5 --shapes 28,28,1
 
-Prints milliseconds per call (median of the blocks) and the ratio matmul / native.
+Prints milliseconds per call (median of the blocks) and the ratio to the native
+convolution.
 """
 
 import argparse
@@ -18,13 +20,26 @@ import numpy as np
 import optax
 from flax import nnx
 
+from inna_optax.training import convolution
 from inna_optax.training.models import NiN
 
 PARTS = ("forward", "forward+backward")
+# name -> (k x k convolutions, 1 x 1 convolutions, batch normalisation, dropout)
+VARIANTS = {
+    "native": ("native", "native", True, 0.5),
+    "matmul": ("matmul", "matmul", True, 0.5),
+    "matmul 1x1 only": ("native", "matmul", True, 0.5),
+    "matmul kxk only": ("matmul", "native", True, 0.5),
+    "matmul, no batch norm": ("matmul", "matmul", False, 0.5),
+    "matmul, no dropout": ("matmul", "matmul", True, 0.0),
+}
 
 
-def _parts(conv: str, shape, width: float, batch: int):
-    model = NiN(10, shape[-1], width, norm=True, conv=conv, rngs=nnx.Rngs(0))
+def _parts(variant: str, shape, width: float, batch: int):
+    kxk, one, norm, dropout = VARIANTS[variant]
+    model = NiN(10, shape[-1], width, dropout, norm=norm, rngs=nnx.Rngs(0))
+    for conv in model.convs:
+        conv.conv_general_dilated = convolution.get(one if conv.kernel_size[0] == 1 else kxk)
     graphdef, params, stats = nnx.split(model, nnx.Param, ...)
 
     def loss(model, x, y, key):
@@ -39,6 +54,7 @@ def _parts(conv: str, shape, width: float, batch: int):
     def backward(params, stats, x, y, key):  # as the training step differentiates
         grad = nnx.grad(loss, argnums=nnx.DiffState(0, nnx.Param))
         return grad(nnx.merge(graphdef, params, stats), x, y, key)
+
     x = jnp.asarray(np.random.default_rng(0).normal(size=(batch, *shape)), jnp.float32)
     y = jnp.arange(batch) % 10
     key = jax.random.key(0)
@@ -49,20 +65,20 @@ def _parts(conv: str, shape, width: float, batch: int):
 
 
 def measure(shape, width: float, batch: int, rounds: int, block: int) -> dict:
-    runs = {c: _parts(c, shape, width, batch) for c in ("native", "matmul")}
+    runs = {v: _parts(v, shape, width, batch) for v in VARIANTS}
     for parts in runs.values():  # compile
         for fn in parts.values():
             jax.block_until_ready(fn())
-    times = {(c, p): [] for c in runs for p in PARTS}
+    times = {(v, p): [] for v in runs for p in PARTS}
     for _ in range(rounds):
         for part in PARTS:
-            for conv, parts in runs.items():
+            for variant, parts in runs.items():
                 start = time.perf_counter()
                 for _ in range(block):
                     out = parts[part]()
                 jax.block_until_ready(out)
-                times[conv, part].append(1000 * (time.perf_counter() - start) / block)
-    return {f"{c} {p}": float(np.median(t)) for (c, p), t in times.items()}
+                times[variant, part].append(1000 * (time.perf_counter() - start) / block)
+    return {key: float(np.median(t)) for key, t in times.items()}
 
 
 def main(argv=None) -> int:
@@ -70,22 +86,25 @@ def main(argv=None) -> int:
     p.add_argument("--widths", default="0.5,1")
     p.add_argument("--shapes", default="28,28,1;32,32,3")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--block", type=int, default=10)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--block", type=int, default=5)
     args = p.parse_args(argv)
     print(
-        f"NiN with batch normalisation, batch {args.batch_size}, one {jax.default_backend()} "
-        f"device, {args.rounds} interleaved blocks of {args.block} calls; ms per call"
+        f"NiN, batch {args.batch_size}, one {jax.default_backend()} device, {args.rounds} "
+        f"interleaved blocks of {args.block} calls; ms per call, ratio to native"
     )
-    print(f"{'shape':<9} {'width':>5} {'part':<17} {'native':>8} {'matmul':>8} {'ratio':>7}")
+    print(f"{'shape':<9} {'width':>5} {'variant':<22} {'forward':>14} {'forward+backward':>18}")
     for text in args.shapes.split(";"):
         shape = tuple(int(v) for v in text.split(","))
         for width in (float(w) for w in args.widths.split(",")):
             ms = measure(shape, width, args.batch_size, args.rounds, args.block)
-            for part in PARTS:
-                a, b = ms[f"native {part}"], ms[f"matmul {part}"]
-                name = "x".join(map(str, shape))
-                print(f"{name:<9} {width:>5g} {part:<17} {a:8.1f} {b:8.1f} {b / a:6.2f}x")
+            name = "x".join(map(str, shape))
+            for variant in VARIANTS:
+                cells = [
+                    f"{ms[variant, part]:7.1f} {ms[variant, part] / ms['native', part]:5.2f}x"
+                    for part in PARTS
+                ]
+                print(f"{name:<9} {width:>5g} {variant:<22} {cells[0]:>14} {cells[1]:>18}")
     return 0
 
 

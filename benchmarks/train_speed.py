@@ -11,9 +11,11 @@ several CPU devices as the training loop does there.
     python -m benchmarks.train_speed --data-dir ../shared/data/mnist    # real MNIST batches
     python -m benchmarks.train_speed --cpu-devices 2 --optimizers inna  # 1 vs 2 CPU devices
     python -m benchmarks.train_speed --cpu-devices 2 --shape 32,32,3    # CIFAR-shaped
+    python -m benchmarks.train_speed --optimizers inna --conv native,matmul  # convolutions
 """
 
 import argparse
+import itertools
 import json
 import time
 from pathlib import Path
@@ -50,6 +52,11 @@ def main(argv=None):
         help="make N CPU devices and compare the batch on 1 and on N of them",
     )
     p.add_argument("--shape", default="28,28,1", help="random images' H,W,C (default MNIST's)")
+    p.add_argument(
+        "--conv",
+        default="auto",
+        help="comma-separated --conv choices to compare (auto, native, matmul; default auto)",
+    )
     a = p.parse_args(argv)
     if a.cpu_devices:
         try:
@@ -66,18 +73,24 @@ def main(argv=None):
 
     counts = [1, a.cpu_devices] if a.cpu_devices and a.cpu_devices > 1 else [None]
     runs = {}
-    for name in a.optimizers.split(","):
-        for n in counts:
-            config = Config(
-                dataset="mnist", optimizer=name, width=a.width, batch_size=a.batch_size, devices=n
-            )
-            trainer = setup(config, split)
-            runs[name if n is None else f"{name}@{n}cpu"] = {
-                "trainer": trainer,
-                "state": trainer.init()[0],
-                "hparams": trainer.group_hparams(0),
-                "times": [],
-            }
+    convs = a.conv.split(",")
+    for name, conv, n in itertools.product(a.optimizers.split(","), convs, counts):
+        config = Config(
+            dataset="mnist",
+            optimizer=name,
+            width=a.width,
+            batch_size=a.batch_size,
+            devices=n,
+            conv=conv,
+        )
+        trainer = setup(config, split)
+        label = name + (f"/{conv}" if len(convs) > 1 else "") + (f"@{n}cpu" if n else "")
+        runs[label] = {
+            "trainer": trainer,
+            "state": trainer.init()[0],
+            "hparams": trainer.group_hparams(0),
+            "times": [],
+        }
 
     order = np.random.default_rng(0).permutation(len(split.x_train))
     batches = [
@@ -105,7 +118,7 @@ def main(argv=None):
             run["times"].append(a.chunk_steps / (time.perf_counter() - start))
 
     first = next(iter(runs))
-    base_name = "sgd" if "sgd" in runs else first if a.cpu_devices else None
+    base_name = "sgd" if "sgd" in runs else first if len(runs) > 1 else None
     base = np.median(runs[base_name]["times"]) if base_name else None
     rows = []
     print(
