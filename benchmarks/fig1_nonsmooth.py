@@ -23,7 +23,11 @@ SETTINGS = ((0.5, 0.05), (0.5, 0.1), (1.3, 0.1))
 
 
 def run(steps: int):
-    jax.config.update("jax_enable_x64", True)
+    with jax.enable_x64(True):  # float64 here, not for whoever called run
+        return _run(steps)
+
+
+def _run(steps: int):
     import jax.numpy as jnp
 
     from inna_optax.paper.nonsmooth import FIG1_GAMMA, FIG1_START, fig1_loss, run_inna

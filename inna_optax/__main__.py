@@ -20,16 +20,20 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=100_000)
     args = parser.parse_args(argv)
-    jax.config.update("jax_enable_x64", True)
+    with jax.enable_x64(True):  # float64 here, not for whoever called main
+        _run(args.steps)
+
+
+def _run(steps: int) -> None:
     theta0 = jnp.asarray(FIG1_START, jnp.float64)
     print(
         f"INNA on J(t1,t2) = 100 (t2-|t1|)^2 + |1-t1| from {FIG1_START}, "
-        f"gamma = {FIG1_GAMMA}, {args.steps} steps, float64"
+        f"gamma = {FIG1_GAMMA}, {steps} steps, float64"
     )
     print(f"{'alpha':>6} {'beta':>6} {'t1':>10} {'t2':>10} {'J':>10} {'seconds':>8}")
     for alpha, beta in SETTINGS:
         start = time.perf_counter()
-        thetas, losses = run_inna(fig1_loss, theta0, alpha, beta, steps=args.steps)
+        thetas, losses = run_inna(fig1_loss, theta0, alpha, beta, steps=steps)
         t1, t2 = (float(x) for x in thetas[-1])
         print(
             f"{alpha:6.2f} {beta:6.2f} {t1:10.6f} {t2:10.6f} {float(losses[-1]):10.2e} "

@@ -63,6 +63,9 @@ def test_fig1_nonsmooth_smoke(tmp_path, capsys):
     from benchmarks import fig1_nonsmooth
 
     fig1_nonsmooth.main(["--steps", "500", "--out", str(tmp_path)])
+    import jax
+
+    assert not jax.config.jax_enable_x64  # float64 stays inside the script
     rows = json.loads((tmp_path / "fig1_nonsmooth.json").read_text())["rows"]
     assert [(r["alpha"], r["beta"]) for r in rows] == list(fig1_nonsmooth.SETTINGS)
     assert (tmp_path / "fig1_nonsmooth.png").stat().st_size > 1000
@@ -344,3 +347,14 @@ def test_conv_speed_times_both_convolutions(capsys):
     assert "forward+backward" in out
     for variant in conv_speed.VARIANTS:
         assert f" {variant} " in out
+
+
+def test_python_m_inna_optax_runs_figure_1s_check(capsys):
+    from inna_optax.__main__ import main
+
+    main(["--steps", "200"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("INNA on J(t1,t2)") and len(lines) == 4  # title, head, 2 rows
+    import jax
+
+    assert not jax.config.jax_enable_x64  # float64 stays inside main

@@ -23,11 +23,3 @@ def test_fig1_reaches_minimum(alpha, beta):
 def test_fig1_loss_values():
     assert float(fig1_loss(jnp.array([1.0, 1.0]))) == 0.0
     assert float(fig1_loss(jnp.array([-1.0, 1.5]))) == pytest.approx(100 * 0.25 + 2)
-
-
-def test_python_m_inna_optax_runs_figure_1s_check(capsys):
-    from inna_optax.__main__ import main
-
-    main(["--steps", "200"])
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("INNA on J(t1,t2)") and len(lines) == 4  # title, head, 2 rows

@@ -93,7 +93,7 @@ def test_first_update_is_the_rmsprop_step():
     grads = {"w": jnp.array([0.5, -4.0, 0.0])}
     tx = inna_optax.innaprop(0.1, alpha=0.3, beta=0.7, weight_decay=0.0)
     updates, _ = tx.update(grads, tx.init(params), params)
-    np.testing.assert_allclose(updates["w"], [-0.07, 0.07, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(updates["w"], [-0.07, 0.07, 0.0], rtol=1e-6, atol=1e-12)
 
 
 @pytest.mark.parametrize(
