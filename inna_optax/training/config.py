@@ -158,7 +158,7 @@ class Config:
         "how NiN's convolutions are computed: auto (matrix products on a CPU, where "
         "they are faster, the native convolution on GPUs and TPUs), native or matmul; "
         "the same network up to float rounding",
-        choices=CONVOLUTIONS,
+        choices=tuple(CONVOLUTIONS),
         resumable=True,
     )
     dropout: float | None = _field(

@@ -19,9 +19,6 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-#: ``--conv`` choices: the function ``flax.nnx.Conv`` is given.
-CONVOLUTIONS = ("auto", "native", "matmul")
-
 
 def _same_padding(size: int) -> tuple[int, int]:
     return (size - 1) // 2, size // 2
@@ -122,8 +119,16 @@ def auto(lhs, rhs, *args, **kwargs) -> jax.Array:
     )
 
 
+#: ``--conv`` choices: the function ``flax.nnx.Conv`` is given for each.
+CONVOLUTIONS: dict[str, Callable] = {
+    "auto": auto,
+    "native": lax.conv_general_dilated,
+    "matmul": matmul,
+}
+
+
 def get(name: str) -> Callable:
     """The convolution for a ``--conv`` choice (see :data:`CONVOLUTIONS`)."""
     if name not in CONVOLUTIONS:
         raise ValueError(f"conv: must be one of {list(CONVOLUTIONS)}, got {name!r}.")
-    return {"auto": auto, "native": lax.conv_general_dilated, "matmul": matmul}[name]
+    return CONVOLUTIONS[name]

@@ -247,7 +247,7 @@ class _Fitting:
             if i == first:  # exclude compilation from the throughput
                 clock[0] = time.perf_counter()
             self.bar.step(lambda: float(np.mean(np.asarray((earlier + losses)[-20:]))))
-            self._maybe_stop(epoch, group, i, state, earlier + losses)
+            self._maybe_stop(epoch, group, i, state, lambda: earlier + losses)
 
         state, losses = self.trainer.train_epoch(
             self.states[group], group, self.data.x_train, self.data.y_train, epoch, first,
@@ -266,7 +266,7 @@ class _Fitting:
         self.curves.epochs["test_loss"][part, epoch - 1] = test_loss
         self.curves.epochs["test_accuracy"][part, epoch - 1] = test_acc
 
-    def _maybe_stop(self, epoch: int, group: int, i: int, state, losses: list) -> None:
+    def _maybe_stop(self, epoch: int, group: int, i: int, state, losses: Callable) -> None:
         """After step `i` of a group's epoch: a checkpoint within the epoch when
         --checkpoint-every or a stop asks for one, and the stop itself."""
         done = (epoch - 1) * self.per_epoch_steps + group * self.steps + i + 1
@@ -275,7 +275,7 @@ class _Fitting:
         if i + 1 < self.steps and (stopping or (every and done % every == 0)):
             if self.run is not None:
                 self.states[group] = state
-                so_far = {**self.curves.of(epoch), "losses": np.asarray(jnp.stack(losses))}
+                so_far = {**self.curves.of(epoch), "losses": np.asarray(jnp.stack(losses()))}
                 self.save(done, epochs_done=epoch - 1, partial=_plain(so_far))
             if stopping:
                 raise Interrupted(epoch, group * self.steps + i + 1, self.run is not None)

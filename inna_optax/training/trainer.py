@@ -13,6 +13,7 @@ training.fit` is a loop over it; the speed benchmarks time the same step.
 """
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -212,6 +213,11 @@ class Trainer:
     eval_step: Callable
     fresh: tuple[TrainState, ...]
 
+    @functools.cached_property
+    def batch_sharding(self) -> NamedSharding:
+        """A batch's sharding: (replicas, batch, ...) split over the mesh's "data"."""
+        return NamedSharding(self.mesh, PartitionSpec(None, "data"))
+
     @property
     def sync(self) -> bool:
         """Whether each step is waited for before the next is queued
@@ -235,9 +241,8 @@ class Trainer:
         replicas, batch)); `step` counts the steps before it (it draws the dropout
         masks). Returns the new state and the (replicas,) losses, not
         waited for. `hparams`: :meth:`group_hparams`, computed once by a loop."""
-        sharding = NamedSharding(self.mesh, PartitionSpec(None, "data"))
-        xb = distributed.global_batch(sharding, x, idx)
-        yb = distributed.global_batch(sharding, y, idx)
+        xb = distributed.global_batch(self.batch_sharding, x, idx)
+        yb = distributed.global_batch(self.batch_sharding, y, idx)
         hp = self.group_hparams(group) if hparams is None else hparams
         *new, loss = self.train_step(*state, xb, yb, self.seeds[self.groups[group]], step, hp)
         return TrainState(*new), loss
