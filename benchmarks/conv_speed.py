@@ -1,7 +1,8 @@
 """Where a NiN step's time goes on this machine: its forward pass and its forward and
 backward passes, with XLA's native convolution, the matrix-product one
-(`inna_optax.training.convolution`) and mixes of the two, with and without batch
-normalisation and dropout, interleaved in one process on one CPU device.
+(`inna_optax.training.convolution`), mixes of the two and two other matrix forms of
+the k x k convolutions (`benchmarks.conv_forms`), with and without batch normalisation
+and dropout, interleaved in one process on one CPU device.
 
     python -m benchmarks.conv_speed                        # widths 0.5, 1; both shapes
     python -m benchmarks.conv_speed --widths 0.5 --shapes 28,28,1
@@ -20,6 +21,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from benchmarks import conv_forms
 from inna_optax.training import convolution
 from inna_optax.training.models import NiN
 
@@ -32,14 +34,21 @@ VARIANTS = {
     "matmul kxk only": ("matmul", "native", True, 0.5),
     "matmul, no batch norm": ("matmul", "matmul", False, 0.5),
     "matmul, no dropout": ("matmul", "matmul", True, 0.0),
+    # other matrix forms of the k x k convolutions (benchmarks.conv_forms)
+    "matmul, kxk by rows": ("by_rows", "matmul", True, 0.5),
+    "matmul, kxk hand grad": ("hand_gradient", "matmul", True, 0.5),
 }
+
+
+def _convolution(name: str):
+    return conv_forms.FORMS[name] if name in conv_forms.FORMS else convolution.get(name)
 
 
 def _parts(variant: str, shape, width: float, batch: int):
     kxk, one, norm, dropout = VARIANTS[variant]
     model = NiN(10, shape[-1], width, dropout, norm=norm, rngs=nnx.Rngs(0))
     for conv in model.convs:
-        conv.conv_general_dilated = convolution.get(one if conv.kernel_size[0] == 1 else kxk)
+        conv.conv_general_dilated = _convolution(one if conv.kernel_size[0] == 1 else kxk)
     graphdef, params, stats = nnx.split(model, nnx.Param, ...)
 
     def loss(model, x, y, key):

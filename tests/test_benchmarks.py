@@ -3,6 +3,8 @@
 import dataclasses
 import json
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -63,8 +65,6 @@ def test_fig1_nonsmooth_smoke(tmp_path, capsys):
     from benchmarks import fig1_nonsmooth
 
     fig1_nonsmooth.main(["--steps", "500", "--out", str(tmp_path)])
-    import jax
-
     assert not jax.config.jax_enable_x64  # float64 stays inside the script
     rows = json.loads((tmp_path / "fig1_nonsmooth.json").read_text())["rows"]
     assert [(r["alpha"], r["beta"]) for r in rows] == list(fig1_nonsmooth.SETTINGS)
@@ -355,6 +355,27 @@ def test_python_m_inna_optax_runs_figure_1s_check(capsys):
     main(["--steps", "200"])
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("INNA on J(t1,t2)") and len(lines) == 4  # title, head, 2 rows
-    import jax
-
     assert not jax.config.jax_enable_x64  # float64 stays inside main
+
+
+@pytest.mark.parametrize("form", ["by_rows", "hand_gradient"])
+@pytest.mark.parametrize("padding", ["SAME", "VALID", ((1, 2), (0, 1))])
+def test_the_other_convolution_forms_timed_are_the_convolution(form, padding):
+    from benchmarks import conv_forms
+
+    dims = ("NHWC", "HWIO", "NHWC")
+    kx, kw, kc = jax.random.split(jax.random.key(0), 3)
+    x, w = jax.random.normal(kx, (2, 9, 7, 4)), jax.random.normal(kw, (3, 3, 4, 6))
+
+    def grads(conv):
+        out = conv(x, w, (1, 1), padding, dimension_numbers=dims)
+        cotangent = jax.random.normal(kc, out.shape)
+        return out, *jax.grad(
+            lambda x, w: jnp.sum(conv(x, w, (1, 1), padding, dimension_numbers=dims) * cotangent),
+            argnums=(0, 1),
+        )(x, w)
+
+    for mine, native in zip(
+        grads(conv_forms.FORMS[form]), grads(jax.lax.conv_general_dilated), strict=True
+    ):
+        np.testing.assert_allclose(mine, native, rtol=1e-5, atol=1e-4)
