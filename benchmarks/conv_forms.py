@@ -1,20 +1,28 @@
-"""Two other ways of writing a k x k convolution with matrix products, timed against
-the im2col form of `inna_optax.training.convolution.matmul` by `benchmarks.conv_speed`.
-Both were slower there (docs/performance.md); they stay here so that the comparison can
-be run again. Each takes `jax.lax.conv_general_dilated`'s arguments for a stride-1
-NHWC/HWIO call and leaves 1 x 1 kernels to `convolution.matmul`.
+"""Other ways of writing the NiN step's layers, timed by `benchmarks.conv_speed`
+against the ones training uses. All were slower there (docs/performance.md); they stay
+here so that the comparison can be run again.
+
+Two ways of writing a k x k convolution with matrix products, against the im2col form
+of `inna_optax.training.convolution.matmul`. Each takes
+`jax.lax.conv_general_dilated`'s arguments for a stride-1 NHWC/HWIO call and leaves
+1 x 1 kernels to `convolution.matmul`:
 
 - :func:`by_rows`: the k shifted views along the width side by side (k times the input,
   not k²), then one matrix product per kernel row, summed over rows shifted in height.
 - :func:`hand_gradient`: im2col, with the input's gradient written by hand as one more
   im2col product (the output's gradient against the kernel turned by 180 degrees)
   instead of the k² padded copies that differentiating im2col adds up.
+
+And batch normalisation with its gradient written by hand (:class:`HandGradientBatchNorm`,
+:func:`use_hand_gradient_norms`), against the gradient XLA derives from
+`flax.nnx.BatchNorm`: two reductions of the output's gradient and one elementwise pass.
 """
 
 import functools
 
 import jax
 import jax.numpy as jnp
+from flax import nnx
 
 from inna_optax.training import convolution
 
@@ -90,3 +98,58 @@ def hand_gradient(lhs, rhs, window_strides, padding, *args, **kwargs):
 
 #: name -> convolution, for `benchmarks.conv_speed`
 FORMS = {"by_rows": by_rows, "hand_gradient": hand_gradient}
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def _normalise(x, scale, bias, epsilon):
+    return _normalise_fwd(x, scale, bias, epsilon)[0]
+
+
+def _normalise_fwd(x, scale, bias, epsilon):
+    axes = tuple(range(x.ndim - 1))
+    mean = x.mean(axes)
+    inv = jax.lax.rsqrt(jnp.square(x - mean).mean(axes) + epsilon)
+    xhat = (x - mean) * inv
+    return xhat * scale + bias, (xhat, inv, scale)
+
+
+def _normalise_bwd(epsilon, residuals, dy):
+    xhat, inv, scale = residuals
+    axes = tuple(range(dy.ndim - 1))
+    n = dy.size // dy.shape[-1]
+    dbias = dy.sum(axes)
+    dscale = (dy * xhat).sum(axes)
+    return (scale * inv) * (dy - dbias / n - xhat * (dscale / n)), dscale, dbias
+
+
+_normalise.defvjp(_normalise_fwd, _normalise_bwd)
+
+
+class HandGradientBatchNorm(nnx.BatchNorm):
+    """`nnx.BatchNorm` over every axis but the last, its training-mode gradient written
+    by hand; the same running statistics (the batch's biased variance)."""
+
+    def __call__(self, x, use_running_average=None, *, mask=None):
+        if use_running_average or mask is not None or self.axis_name is not None:
+            return super().__call__(x, use_running_average, mask=mask)
+        axes = tuple(range(x.ndim - 1))
+        stats = jax.lax.stop_gradient(x)
+        mean = stats.mean(axes)
+        var = jnp.square(stats - mean).mean(axes)
+        m = self.momentum
+        self.mean[...] = m * self.mean[...] + (1 - m) * mean
+        self.var[...] = m * self.var[...] + (1 - m) * var
+        return _normalise(x, self.scale[...], self.bias[...], self.epsilon)
+
+
+def use_hand_gradient_norms(model) -> None:
+    """Puts a :class:`HandGradientBatchNorm` with the same state in place of each of
+    `model.norms` (a NiN's batch normalisations)."""
+    for i, norm in enumerate(model.norms):
+        hand = nnx.eval_shape(
+            lambda n=norm: HandGradientBatchNorm(
+                n.num_features, momentum=n.momentum, epsilon=n.epsilon, rngs=nnx.Rngs(0)
+            )
+        )
+        nnx.update(hand, nnx.state(norm))
+        model.norms[i] = hand

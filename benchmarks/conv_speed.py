@@ -2,7 +2,8 @@
 backward passes, with XLA's native convolution, the matrix-product one
 (`inna_optax.training.convolution`), mixes of the two and two other matrix forms of
 the k x k convolutions (`benchmarks.conv_forms`), with and without batch normalisation
-and dropout, interleaved in one process on one CPU device.
+and dropout, and with batch normalisation's gradient written by hand
+(`benchmarks.conv_forms`), interleaved in one process on one CPU device.
 
     python -m benchmarks.conv_speed                        # widths 0.5, 1; both shapes
     python -m benchmarks.conv_speed --widths 0.5 --shapes 28,28,1
@@ -26,7 +27,8 @@ from inna_optax.training import convolution
 from inna_optax.training.models import NiN
 
 PARTS = ("forward", "forward+backward")
-# name -> (k x k convolutions, 1 x 1 convolutions, batch normalisation, dropout)
+# name -> (k x k convolutions, 1 x 1 convolutions, batch normalisation, dropout);
+# batch normalisation "hand": conv_forms.HandGradientBatchNorm
 VARIANTS = {
     "native": ("native", "native", True, 0.5),
     "matmul": ("matmul", "matmul", True, 0.5),
@@ -37,6 +39,7 @@ VARIANTS = {
     # other matrix forms of the k x k convolutions (benchmarks.conv_forms)
     "matmul, kxk by rows": ("by_rows", "matmul", True, 0.5),
     "matmul, kxk hand grad": ("hand_gradient", "matmul", True, 0.5),
+    "matmul, norm hand grad": ("matmul", "matmul", "hand", 0.5),
 }
 
 
@@ -46,7 +49,9 @@ def _convolution(name: str):
 
 def _parts(variant: str, shape, width: float, batch: int):
     kxk, one, norm, dropout = VARIANTS[variant]
-    model = NiN(10, shape[-1], width, dropout, norm=norm, rngs=nnx.Rngs(0))
+    model = NiN(10, shape[-1], width, dropout, norm=bool(norm), rngs=nnx.Rngs(0))
+    if norm == "hand":
+        conv_forms.use_hand_gradient_norms(model)
     for conv in model.convs:
         conv.conv_general_dilated = _convolution(one if conv.kernel_size[0] == 1 else kxk)
     graphdef, params, stats = nnx.split(model, nnx.Param, ...)

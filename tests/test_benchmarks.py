@@ -379,3 +379,34 @@ def test_the_other_convolution_forms_timed_are_the_convolution(form, padding):
         grads(conv_forms.FORMS[form]), grads(jax.lax.conv_general_dilated), strict=True
     ):
         np.testing.assert_allclose(mine, native, rtol=1e-5, atol=1e-4)
+
+
+def test_the_hand_written_batch_norm_gradient_timed_is_flaxs():
+    import optax
+    from flax import nnx
+
+    from benchmarks import conv_forms
+    from inna_optax.training.models import NiN
+
+    x = jax.random.normal(jax.random.key(1), (8, 12, 12, 1))
+    y = jnp.arange(8) % 10
+
+    def grads_and_stats(hand):
+        model = NiN(10, 1, 0.125, 0.5, norm=True, rngs=nnx.Rngs(0))
+        for i, norm in enumerate(model.norms):  # scales and shifts away from 1 and 0
+            norm.scale[...] = 1 + 0.3 * jax.random.normal(jax.random.key(10 + i), norm.scale.shape)
+            norm.bias[...] = 0.2 * jax.random.normal(jax.random.key(50 + i), norm.bias.shape)
+        if hand:
+            conv_forms.use_hand_gradient_norms(model)
+            assert all(isinstance(n, conv_forms.HandGradientBatchNorm) for n in model.norms)
+
+        def loss(model):
+            logits = model(x, train=True, key=jax.random.key(2))
+            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+        return nnx.grad(loss)(model), nnx.state(model, nnx.BatchStat)
+
+    for mine, flax_s in zip(
+        jax.tree.leaves(grads_and_stats(True)), jax.tree.leaves(grads_and_stats(False)), strict=True
+    ):
+        np.testing.assert_allclose(mine, flax_s, rtol=1e-4, atol=1e-6)
