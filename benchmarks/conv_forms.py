@@ -1,5 +1,5 @@
 """Other ways of writing the NiN step's layers, timed by `benchmarks.conv_speed`
-against the ones training uses. All were slower there (docs/performance.md); they stay
+against the ones training uses. None was faster there (docs/performance.md); they stay
 here so that the comparison can be run again.
 
 Two ways of writing a k x k convolution with matrix products, against the im2col form
@@ -102,19 +102,22 @@ FORMS = {"by_rows": by_rows, "hand_gradient": hand_gradient}
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
 def _normalise(x, scale, bias, epsilon):
+    """The normalised `x`, and the batch's mean and (biased) variance, whose
+    cotangents the gradient ignores: callers keep them out of the loss."""
     return _normalise_fwd(x, scale, bias, epsilon)[0]
 
 
 def _normalise_fwd(x, scale, bias, epsilon):
     axes = tuple(range(x.ndim - 1))
     mean = x.mean(axes)
-    inv = jax.lax.rsqrt(jnp.square(x - mean).mean(axes) + epsilon)
+    var = jnp.square(x - mean).mean(axes)
+    inv = jax.lax.rsqrt(var + epsilon)
     xhat = (x - mean) * inv
-    return xhat * scale + bias, (xhat, inv, scale)
+    return (xhat * scale + bias, mean, var), (xhat, inv, scale)
 
 
-def _normalise_bwd(epsilon, residuals, dy):
-    xhat, inv, scale = residuals
+def _normalise_bwd(epsilon, residuals, cotangents):
+    (xhat, inv, scale), (dy, _, _) = residuals, cotangents
     axes = tuple(range(dy.ndim - 1))
     n = dy.size // dy.shape[-1]
     dbias = dy.sum(axes)
@@ -132,24 +135,19 @@ class HandGradientBatchNorm(nnx.BatchNorm):
     def __call__(self, x, use_running_average=None, *, mask=None):
         if use_running_average or mask is not None or self.axis_name is not None:
             return super().__call__(x, use_running_average, mask=mask)
-        axes = tuple(range(x.ndim - 1))
-        stats = jax.lax.stop_gradient(x)
-        mean = stats.mean(axes)
-        var = jnp.square(stats - mean).mean(axes)
+        y, mean, var = _normalise(x, self.scale[...], self.bias[...], self.epsilon)
         m = self.momentum
-        self.mean[...] = m * self.mean[...] + (1 - m) * mean
-        self.var[...] = m * self.var[...] + (1 - m) * var
-        return _normalise(x, self.scale[...], self.bias[...], self.epsilon)
+        self.mean[...] = m * self.mean[...] + (1 - m) * jax.lax.stop_gradient(mean)
+        self.var[...] = m * self.var[...] + (1 - m) * jax.lax.stop_gradient(var)
+        return y
 
 
 def use_hand_gradient_norms(model) -> None:
     """Puts a :class:`HandGradientBatchNorm` with the same state in place of each of
     `model.norms` (a NiN's batch normalisations)."""
     for i, norm in enumerate(model.norms):
-        hand = nnx.eval_shape(
-            lambda n=norm: HandGradientBatchNorm(
-                n.num_features, momentum=n.momentum, epsilon=n.epsilon, rngs=nnx.Rngs(0)
-            )
+        hand = HandGradientBatchNorm(
+            norm.num_features, momentum=norm.momentum, epsilon=norm.epsilon, rngs=nnx.Rngs(0)
         )
         nnx.update(hand, nnx.state(norm))
         model.norms[i] = hand
