@@ -1,9 +1,11 @@
 """Where a NiN step's time goes on this machine: its forward pass and its forward and
-backward passes, with XLA's native convolution, the matrix-product one
-(`inna_optax.training.convolution`), mixes of the two and two other matrix forms of
-the k x k convolutions (`benchmarks.conv_forms`), with and without batch normalisation
-and dropout, and with batch normalisation's gradient written by hand
-(`benchmarks.conv_forms`), interleaved in one process on one CPU device.
+backward passes, with XLA's native convolution and max pooling, the matrix-product
+convolution and strided-slice pooling (`inna_optax.training.convolution`), mixes of
+them and two other matrix forms of the k x k convolutions (`benchmarks.conv_forms`),
+with and without batch normalisation and dropout, with batch normalisation's gradient
+written by hand (`benchmarks.conv_forms`), and vmapped over a replica axis of one (as
+the training step ran before `trainer.over_replicas`), interleaved in one process on
+one CPU device.
 
     python -m benchmarks.conv_speed                        # widths 0.5, 1; both shapes
     python -m benchmarks.conv_speed --widths 0.5 --shapes 28,28,1
@@ -27,19 +29,22 @@ from inna_optax.training import convolution
 from inna_optax.training.models import NiN
 
 PARTS = ("forward", "forward+backward")
-# name -> (k x k convolutions, 1 x 1 convolutions, batch normalisation, dropout);
-# batch normalisation "hand": conv_forms.HandGradientBatchNorm
+# name -> (k x k convolutions, 1 x 1 convolutions, max pooling, batch normalisation,
+# dropout, vmapped over a replica axis of one); batch normalisation "hand":
+# conv_forms.HandGradientBatchNorm
 VARIANTS = {
-    "native": ("native", "native", True, 0.5),
-    "matmul": ("matmul", "matmul", True, 0.5),
-    "matmul 1x1 only": ("native", "matmul", True, 0.5),
-    "matmul kxk only": ("matmul", "native", True, 0.5),
-    "matmul, no batch norm": ("matmul", "matmul", False, 0.5),
-    "matmul, no dropout": ("matmul", "matmul", True, 0.0),
+    "native": ("native", "native", "native", True, 0.5, False),
+    "matmul": ("matmul", "matmul", "matmul", True, 0.5, False),  # the CPU default
+    "matmul, vmapped": ("matmul", "matmul", "matmul", True, 0.5, True),
+    "matmul, native pool": ("matmul", "matmul", "native", True, 0.5, False),
+    "matmul 1x1 only": ("native", "matmul", "matmul", True, 0.5, False),
+    "matmul kxk only": ("matmul", "native", "matmul", True, 0.5, False),
+    "matmul, no batch norm": ("matmul", "matmul", "matmul", False, 0.5, False),
+    "matmul, no dropout": ("matmul", "matmul", "matmul", True, 0.0, False),
     # other matrix forms of the k x k convolutions (benchmarks.conv_forms)
-    "matmul, kxk by rows": ("by_rows", "matmul", True, 0.5),
-    "matmul, kxk hand grad": ("hand_gradient", "matmul", True, 0.5),
-    "matmul, norm hand grad": ("matmul", "matmul", "hand", 0.5),
+    "matmul, kxk by rows": ("by_rows", "matmul", "matmul", True, 0.5, False),
+    "matmul, kxk hand grad": ("hand_gradient", "matmul", "matmul", True, 0.5, False),
+    "matmul, norm hand grad": ("matmul", "matmul", "matmul", "hand", 0.5, False),
 }
 
 
@@ -48,8 +53,8 @@ def _convolution(name: str):
 
 
 def _parts(variant: str, shape, width: float, batch: int):
-    kxk, one, norm, dropout = VARIANTS[variant]
-    model = NiN(10, shape[-1], width, dropout, norm=bool(norm), rngs=nnx.Rngs(0))
+    kxk, one, pool, norm, dropout, vmapped = VARIANTS[variant]
+    model = NiN(10, shape[-1], width, dropout, norm=bool(norm), conv=pool, rngs=nnx.Rngs(0))
     if norm == "hand":
         conv_forms.use_hand_gradient_norms(model)
     for conv in model.convs:
@@ -60,11 +65,9 @@ def _parts(variant: str, shape, width: float, batch: int):
         logits = model(x, train=True, key=key)
         return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 
-    @jax.jit
     def forward(params, stats, x, y, key):
         return loss(nnx.merge(graphdef, params, stats), x, y, key)
 
-    @jax.jit
     def backward(params, stats, x, y, key):  # as the training step differentiates
         grad = nnx.grad(loss, argnums=nnx.DiffState(0, nnx.Param))
         return grad(nnx.merge(graphdef, params, stats), x, y, key)
@@ -72,6 +75,10 @@ def _parts(variant: str, shape, width: float, batch: int):
     x = jnp.asarray(np.random.default_rng(0).normal(size=(batch, *shape)), jnp.float32)
     y = jnp.arange(batch) % 10
     key = jax.random.key(0)
+    if vmapped:  # as the training step ran a group of one replica before over_replicas
+        forward, backward = (jax.vmap(f, in_axes=(0, 0, 0, 0, None)) for f in (forward, backward))
+        params, stats, x, y = jax.tree.map(lambda a: a[None], (params, stats, x, y))
+    forward, backward = jax.jit(forward), jax.jit(backward)
     return {
         "forward": lambda: forward(params, stats, x, y, key),
         "forward+backward": lambda: backward(params, stats, x, y, key),

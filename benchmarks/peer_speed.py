@@ -6,8 +6,10 @@ the others wait, so all see the same machine state. Per shape (MNIST's 28x28x1,
 CIFAR's 32x32x3) and NiN width, it prints steps/s and the ratio of ours to
 PyTorch with the INNA authors' update (:class:`benchmarks.torch_nin.INNA`):
 
-- ``jax-native``: the training command's step with XLA's convolution (``--conv native``);
-- ``jax-auto``: the same with the default ``--conv auto`` (matrix products on a CPU);
+- ``jax-native``: the training command's step with XLA's convolution and max pooling
+  (``--conv native``);
+- ``jax-auto``: the same with the default ``--conv auto`` (on a CPU, matrix-product
+  convolutions and strided-slice pooling);
 - ``torch-inna``, ``torch-sgd``: PyTorch's NiN with INNA and with ``torch.optim.SGD``.
 
 All train INNA or SGD at batch 32 on the same random images, batch

@@ -6,8 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax.numpy as jnp
+import numpy as np
+
 from inna_optax import train
-from inna_optax.training import Config
+from inna_optax.training import Config, Split, trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,6 +26,17 @@ def tiny(mnist_dir, **changes) -> Config:
     """The tiny NiN on the generated digits, as a Config."""
     values = dict(width=0.0625, batch_size=8, dropout=0.0, progress=False, epochs=2)
     return Config(dataset="mnist", data_dir=str(mnist_dir), **{**values, **changes})
+
+
+def one_replica_step(config: Config):
+    """The trainer of `config` on 16 blank 28 x 28 images, and the arguments of its
+    train step for one batch of its first replica group."""
+    data = Split(np.zeros((16, 28, 28, 1), np.float32), np.zeros(16, np.int32), None, None, 10, "")
+    t = trainer.setup(config, data)
+    x = jnp.zeros((1, config.batch_size, 28, 28, 1), jnp.float32)
+    y = jnp.zeros((1, config.batch_size), jnp.int32)
+    args = (*t.init()[0], x, y, jnp.asarray(t.seeds), jnp.int32(0), t.group_hparams(0))
+    return t, args
 
 
 def cli(capsys, argv):

@@ -1,5 +1,8 @@
-"""Convolutions as matrix products (`inna_optax.training.convolution`): equal to
-XLA's native convolution, forward and in the gradients, and chosen per platform."""
+"""Convolutions as matrix products and max pooling as strided slices
+(`inna_optax.training.convolution`): equal to XLA's native convolution and pooling,
+forward and in the gradients, and chosen per platform."""
+
+import re
 
 import jax
 import jax.numpy as jnp
@@ -80,8 +83,82 @@ def test_the_matmul_form_holds_no_convolution_on_the_cpu():
         assert " convolution(" not in compiled and "dot(" in compiled
 
 
+@pytest.mark.parametrize(
+    "window, strides, padding",
+    [
+        ((3, 3), (2, 2), "SAME"),  # NiN's
+        ((2, 2), (2, 2), "VALID"),
+        ((3, 3), (1, 1), "SAME"),
+        ((3, 2), (2, 1), ((1, 0), (0, 1))),
+    ],
+)
+@pytest.mark.parametrize("ties", [False, True])
+def test_max_pool_equals_flaxs_forward_and_in_gradients_ties_included(
+    window, strides, padding, ties
+):
+    """Each window's gradient goes to its first maximum, as XLA's select-and-scatter
+    does: with ties (small integers, after a ReLU) another rule moves whole
+    cotangents, far beyond rounding."""
+    kx, kc = jax.random.split(jax.random.key(0))
+    x = jax.random.normal(kx, (3, 9, 8, 4))
+    if ties:
+        x = jax.nn.relu(jnp.round(2 * x))
+    native = nnx.max_pool(x, window, strides, padding)
+    mine = convolution.max_pool(x, window, strides, padding)
+    np.testing.assert_array_equal(mine, native)
+    cotangent = jax.random.normal(kc, native.shape)
+    grads = [
+        jax.grad(lambda x, pool=pool: jnp.sum(pool(x, window, strides, padding) * cotangent))(x)
+        for pool in (nnx.max_pool, convolution.max_pool, convolution.auto_max_pool)
+    ]
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(grads[2], grads[0], rtol=1e-6, atol=1e-6)
+    if ties:  # XLA's forward mode takes some other tied element's tangent: no reference
+        return
+    # forward mode too (no custom gradient rule)
+    tangent = jax.random.normal(kc, x.shape)
+    np.testing.assert_allclose(
+        jax.jvp(lambda x: convolution.max_pool(x, window, strides, padding), (x,), (tangent,))[1],
+        jax.jvp(lambda x: nnx.max_pool(x, window, strides, padding), (x,), (tangent,))[1],
+        rtol=1e-6,
+    )
+
+
+def test_max_pool_gives_nan_where_a_window_holds_one():
+    x = jax.random.normal(jax.random.key(0), (2, 9, 9, 3)).at[1, 3, 3, 2].set(jnp.nan)
+    mine = convolution.max_pool(x, (3, 3), (2, 2), "SAME")
+    native = nnx.max_pool(x, (3, 3), (2, 2), "SAME")
+    assert int(jnp.isnan(mine).sum()) == 4  # the four windows holding it
+    np.testing.assert_array_equal(mine, native)  # NaN where NaN, equal elsewhere
+
+
+def test_max_pool_hands_other_shapes_to_flax():
+    x = jax.random.normal(jax.random.key(0), (2, 9, 4))  # 1-D windows
+    np.testing.assert_array_equal(
+        convolution.max_pool(x, (3,), (2,), "SAME"), nnx.max_pool(x, (3,), (2,), "SAME")
+    )
+
+
+def test_the_strided_max_pool_holds_no_scatter_on_the_cpu():
+    """XLA:CPU compiles the native pooling's gradient (a select-and-scatter) into a
+    reduce-window and a scatter, the slow part; the strided form holds neither, and
+    keeps its conditional."""
+    x = jnp.zeros((2, 9, 9, 3))
+
+    def ops(pool):
+        grad = jax.jit(jax.grad(lambda x: jnp.sum(pool(x, (3, 3), (2, 2), "SAME"))))
+        return set(re.findall(r"\b([a-z-]+)\(", grad.lower(x).compile().as_text()))
+
+    assert {"reduce-window", "scatter"} <= ops(nnx.max_pool)
+    for pool in (convolution.max_pool, convolution.auto_max_pool):
+        assert not {"reduce-window", "scatter", "select-and-scatter"} & ops(pool)
+        assert "conditional" in ops(pool)  # the fusion boundary (see max_pool)
+
+
 def test_an_unknown_convolution_is_refused():
     with pytest.raises(ValueError, match="conv: must be one of"):
         convolution.get("winograd")
+    with pytest.raises(ValueError, match="conv: must be one of"):
+        convolution.get_max_pool("winograd")
     with pytest.raises(ValueError, match="conv: must be one of"):
         NiN(10, 1, 0.25, conv="fft", rngs=nnx.Rngs(0))

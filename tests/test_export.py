@@ -7,9 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from runs import one_replica_step
 
 import inna_optax
-from inna_optax.training import Config, Split, trainer
+from inna_optax.training import Config, trainer
 from inna_optax.training.optimizers import OPTIMIZERS
 
 PLATFORMS = ("cuda", "tpu")
@@ -90,25 +91,24 @@ def test_the_export_check_can_fail_on_cpu_only_code():
 @pytest.mark.parametrize("platform", ["cuda", "tpu", "cpu"])
 def test_auto_convolution_is_native_on_gpus_and_tpus_and_matrix_products_on_cpus(platform):
     """`--conv auto` (the default) is decided at lowering: an export for CUDA or
-    TPU holds NiN's nine native convolutions forward and their gradients, the
-    CPU lowering none (matrix products instead)."""
-    config = Config(width=0.125, batch_size=8, seeds=(0,))
-    data = Split(np.zeros((16, 28, 28, 1), np.float32), np.zeros(16, np.int32), None, None, 10, "")
-    t = trainer.setup(config, data)
-    state = t.init()[0]
-    x = jnp.zeros((1, 8, 28, 28, 1), jnp.float32)
-    y = jnp.zeros((1, 8), jnp.int32)
-    args = (*state, x, y, jnp.asarray(t.seeds), jnp.int32(0), t.group_hparams(0))
+    TPU holds NiN's nine native convolutions forward and their gradients and its
+    two native max poolings (a reduce-window forward, a select-and-scatter
+    backward), the CPU lowering none of them (matrix products and strided slices
+    instead)."""
+    t, args = one_replica_step(Config(width=0.125, batch_size=8, seeds=(0,)))
     leaves, treedef = jax.tree.flatten(args)
     step = jax.jit(
         lambda *leaves: jax.tree.leaves(t.train_step(*jax.tree.unflatten(treedef, leaves)))
     )
     text = jax.export.export(step, platforms=(platform,))(*_abstract(leaves)).mlir_module()
     convolutions = text.count("stablehlo.convolution")
+    pools = text.count("stablehlo.reduce_window"), text.count("stablehlo.select_and_scatter")
     if platform == "cpu":
         assert convolutions == 0 and "stablehlo.dot_general" in text
+        assert pools == (0, 0)
     else:  # 9 forward, 9 for the inputs' gradients but the first layer's, 9 for the kernels'
         assert convolutions >= 9 * 2
+        assert pools == (2, 2)
 
 
 @pytest.mark.parametrize("platform", ["cuda", "tpu", "cpu"])

@@ -155,9 +155,9 @@ class Config:
     )
     conv: str = _field(
         "auto",
-        "how NiN's convolutions are computed: auto (matrix products on a CPU, where "
-        "they are faster, the native convolution on GPUs and TPUs), native or matmul; "
-        "the same network up to float rounding",
+        "how NiN's convolutions and max poolings are computed: auto (matrix products "
+        "and strided slices on a CPU, where they are faster, XLA's native operations on "
+        "GPUs and TPUs), native or matmul; the same network up to float rounding",
         choices=tuple(CONVOLUTIONS),
         resumable=True,
     )

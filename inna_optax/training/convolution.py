@@ -1,22 +1,27 @@
-"""Convolutions as matrix products, for XLA:CPU.
+"""Convolutions as matrix products and max pooling as strided slices, for XLA:CPU.
 
 XLA:CPU's convolution kernels, forward and backward, take most of a NiN training
 step on a CPU. Written as matrix products the same convolutions run faster
 there: a k x k convolution becomes k² shifted slices of the padded input laid
 side by side on the channel axis (im2col) times the kernel seen as a
-(k² x in, out) matrix, and a 1 x 1 convolution a plain matrix product. On GPUs
-and TPUs the native convolution is the fast one, so :func:`auto` picks per
-platform when the computation is lowered (``jax.lax.platform_dependent``): an
-export for CUDA or TPU keeps the native convolution.
+(k² x in, out) matrix, and a 1 x 1 convolution a plain matrix product. The
+gradient of XLA:CPU's max pooling (a select-and-scatter) is slow too; as the
+elementwise maximum of the window's strided slices, its gradient becomes a few
+elementwise passes. On GPUs and TPUs the native operations are the fast ones, so
+:func:`auto` and :func:`auto_max_pool` pick per platform when the computation is
+lowered (``jax.lax.platform_dependent``): an export for CUDA or TPU keeps the
+native convolution and pooling.
 
-Each function takes the arguments of :func:`jax.lax.conv_general_dilated`, so it
-can be handed to ``flax.nnx.Conv(conv_general_dilated=...)``.
+The convolutions take the arguments of :func:`jax.lax.conv_general_dilated`, so
+they can be handed to ``flax.nnx.Conv(conv_general_dilated=...)``; the poolings
+take those of :func:`flax.nnx.max_pool`.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
+from flax import nnx
 from jax import lax
 
 
@@ -119,11 +124,113 @@ def auto(lhs, rhs, *args, **kwargs) -> jax.Array:
     )
 
 
+def _pool_padding(size: int, window: int, stride: int, padding) -> tuple[int, int]:
+    if padding == "VALID":
+        return 0, 0
+    if padding == "SAME":  # as lax.padtype_to_pads: the extra row or column at the end
+        total = max((-(-size // stride) - 1) * stride + window - size, 0)
+        return total // 2, total - total // 2
+    return tuple(padding)
+
+
+def max_pool(
+    inputs: jax.Array,
+    window_shape: Sequence[int],
+    strides: Sequence[int] | None = None,
+    padding: str | Sequence[tuple[int, int]] = "VALID",
+) -> jax.Array:
+    """2-D max pooling of NHWC inputs as the maximum of the window's strided slices.
+
+    Equal to :func:`flax.nnx.max_pool`, forward and in its gradients: each window's
+    gradient goes to its first maximum in row-major order, as XLA's
+    select-and-scatter sends it, ties included, and a NaN in a window gives NaN.
+    Inputs that are not 4-D, and windows that are not 2-D, go to
+    :func:`flax.nnx.max_pool`.
+
+    On XLA:CPU the gradient is a few elementwise passes where the native one is a
+    scatter. The window's values are picked inside a ``lax.cond`` whose predicate
+    is always true: a conditional is a fusion boundary, and without it XLA fuses the
+    layers above into the pooling's gradient and recomputes them for every window
+    that covers an input (measured slower than the native pooling in a NiN step).
+    Under ``jax.vmap`` the conditional becomes a select and the boundary is lost;
+    the values stay the same.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from flax import nnx
+      >>> from inna_optax.training import convolution
+      >>> x = jax.random.normal(jax.random.key(0), (2, 9, 9, 3))
+      >>> mine = convolution.max_pool(x, (3, 3), (2, 2), "SAME")
+      >>> bool(jnp.array_equal(mine, nnx.max_pool(x, (3, 3), (2, 2), "SAME")))
+      True
+    """
+    strides = tuple(strides) if strides is not None else (1,) * len(window_shape)
+    if inputs.ndim != 4 or len(window_shape) != 2 or len(strides) != 2:
+        return nnx.max_pool(inputs, window_shape, strides, padding)
+    pads = [
+        _pool_padding(size, k, s, padding if isinstance(padding, str) else padding[d])
+        for d, (size, k, s) in enumerate(zip(inputs.shape[1:3], window_shape, strides, strict=True))
+    ]
+    dtype = inputs.dtype
+    floating = jnp.issubdtype(dtype, jnp.floating)
+    x = jnp.pad(
+        inputs,
+        ((0, 0), *pads, (0, 0)),
+        constant_values=-jnp.inf if floating else jnp.iinfo(dtype).min,
+    )
+    n, h, w, c = x.shape
+    (kh, kw), (sh, sw) = window_shape, strides
+    out_h, out_w = (h - kh) // sh + 1, (w - kw) // sw + 1
+    views = [
+        lax.slice(x, (0, i, j, 0), (n, i + sh * (out_h - 1) + 1, j + sw * (out_w - 1) + 1, c),
+                  (1, sh, sw, 1))
+        for i in range(kh)
+        for j in range(kw)
+    ]  # fmt: skip
+    # Which view holds each window's first maximum (or first NaN): a view replaces
+    # the best so far only when strictly greater.
+    best = lax.stop_gradient(views[0])
+    index = jnp.zeros(best.shape, jnp.int8 if kh * kw <= 127 else jnp.int32)
+    for k, view in enumerate(lax.stop_gradient(views[1:]), 1):
+        replaces = view > best
+        if floating:
+            replaces = replaces | (jnp.isnan(view) & ~jnp.isnan(best))
+        best = jnp.where(replaces, view, best)
+        index = jnp.where(replaces, jnp.asarray(k, index.dtype), index)
+
+    def pick(views, index):  # each window's chosen value: its gradient goes there only
+        out = jnp.zeros(index.shape, dtype)
+        for k, view in enumerate(views):
+            out = out + jnp.where(index == k, view, 0)
+        return out
+
+    if index.size == 0:
+        return pick(views, index)
+    return lax.cond(index.ravel()[0] >= 0, pick, pick, views, index)  # always true
+
+
+def auto_max_pool(inputs: jax.Array, *args, **kwargs) -> jax.Array:
+    """:func:`max_pool` when lowered for a CPU, :func:`flax.nnx.max_pool` for any
+    other platform (decided at lowering, so a CUDA or TPU export keeps it)."""
+    return lax.platform_dependent(
+        inputs,
+        cpu=lambda x: max_pool(x, *args, **kwargs),
+        default=lambda x: nnx.max_pool(x, *args, **kwargs),
+    )
+
+
 #: ``--conv`` choices: the function ``flax.nnx.Conv`` is given for each.
 CONVOLUTIONS: dict[str, Callable] = {
     "auto": auto,
     "native": lax.conv_general_dilated,
     "matmul": matmul,
+}
+
+#: The max pooling that goes with each ``--conv`` choice.
+MAX_POOLS: dict[str, Callable] = {
+    "auto": auto_max_pool,
+    "native": nnx.max_pool,
+    "matmul": max_pool,
 }
 
 
@@ -132,3 +239,9 @@ def get(name: str) -> Callable:
     if name not in CONVOLUTIONS:
         raise ValueError(f"conv: must be one of {list(CONVOLUTIONS)}, got {name!r}.")
     return CONVOLUTIONS[name]
+
+
+def get_max_pool(name: str) -> Callable:
+    """The max pooling for a ``--conv`` choice (see :data:`MAX_POOLS`)."""
+    get(name)  # the same choices, the same error
+    return MAX_POOLS[name]

@@ -42,10 +42,11 @@ class NiN(nnx.Module):
       init: the kernels' initialisation, a key of :data:`INITS`.
       norm: batch normalisation before each hidden ReLU (its statistics are
         ``nnx.BatchStat`` variables, updated by a training call).
-      conv: how the convolutions are computed, one of
+      conv: how the convolutions and max poolings are computed, one of
         :data:`~inna_optax.training.convolution.CONVOLUTIONS`: ``"auto"`` (matrix
-        products when lowered for a CPU, the native convolution elsewhere),
-        ``"native"`` or ``"matmul"``; the same network up to float rounding.
+        products and strided slices when lowered for a CPU, XLA's native
+        convolution and pooling elsewhere), ``"native"`` or ``"matmul"``; the same
+        network up to float rounding.
       rngs: `nnx.Rngs` for the initialisation.
 
     Example:
@@ -79,6 +80,7 @@ class NiN(nnx.Module):
             raise ValueError(f"NiN: `init` must be one of {sorted(INITS)}, got {init!r}.")
         self.dropout = dropout
         conv_fn = convolution.get(conv)
+        self.max_pool = convolution.get_max_pool(conv)
         convs = []
         channels = in_channels
         for block in BLOCKS:
@@ -116,7 +118,7 @@ class NiN(nnx.Module):
                     x = self.norms[i](x, use_running_average=not train)
                 x = jax.nn.relu(x)
             if i in (2, 5):  # end of block 1 and block 2
-                x = nnx.max_pool(x, (3, 3), strides=(2, 2), padding="SAME")
+                x = self.max_pool(x, (3, 3), strides=(2, 2), padding="SAME")
                 if train and self.dropout > 0:
                     if key is None:
                         raise ValueError("NiN: training with dropout needs a `key`.")

@@ -114,10 +114,32 @@ def state_sharding(tree, mesh, shard: str = "none"):
     return jax.tree.map(one, tree)
 
 
+def over_replicas(fn: Callable, in_axes: tuple) -> Callable:
+    """`jax.vmap(fn, in_axes)` over a leading replica axis, except that a group of one
+    replica calls `fn` itself (its arguments without the axis, the axis put back on
+    the outputs): the same values, and no batching rule in the way of how XLA
+    compiles the step (on a CPU, a batched ``lax.cond`` becomes a select of both
+    branches; see :func:`~inna_optax.training.convolution.max_pool`)."""
+    batched = jax.vmap(fn, in_axes=in_axes)
+
+    def call(*args):
+        mapped = [a for a, axis in zip(args, in_axes, strict=True) if axis == 0]
+        if {np.shape(x)[0] for x in jax.tree.leaves(mapped)} != {1}:
+            return batched(*args)
+        args = [
+            jax.tree.map(lambda x: x[0], a) if axis == 0 else a
+            for a, axis in zip(args, in_axes, strict=True)
+        ]
+        return jax.tree.map(lambda x: jnp.expand_dims(x, 0), fn(*args))
+
+    return call
+
+
 def make_steps(
     graphdef, build: Callable[..., optax.GradientTransformation], shardings=None, mesh=None
 ):
-    """Jitted train and eval steps, vmapped over a leading axis of replicas.
+    """Jitted train and eval steps over a leading axis of replicas (vmapped; a group
+    of one replica runs unbatched, see :func:`over_replicas`).
 
     `build(**hparams)` returns the optimizer of one replica; `hparams` holds its
     traced hyperparameters, so one compilation serves a whole grid. `stats` (the
@@ -148,9 +170,11 @@ def make_steps(
     whole = {} if mesh is None else {"out_shardings": NamedSharding(mesh, PartitionSpec())}
     keep = {} if shardings is None else {"out_shardings": (*shardings, *whole.values())}
     train = jax.jit(
-        jax.vmap(train_step, in_axes=(0, 0, 0, 0, 0, 0, None, 0)), donate_argnums=(0, 1, 2), **keep
+        over_replicas(train_step, in_axes=(0, 0, 0, 0, 0, 0, None, 0)),
+        donate_argnums=(0, 1, 2),
+        **keep,
     )
-    evaluate_batch = jax.jit(jax.vmap(eval_step, in_axes=(0, 0, None, None, None)), **whole)
+    evaluate_batch = jax.jit(over_replicas(eval_step, in_axes=(0, 0, None, None, None)), **whole)
     return train, evaluate_batch
 
 
