@@ -13,6 +13,10 @@ of `inna_optax.training.convolution.matmul`. Each takes
   im2col product (the output's gradient against the kernel turned by 180 degrees)
   instead of the k² padded copies that differentiating im2col adds up.
 
+The strided-slice max pooling without its fusion boundary (:func:`unbounded_max_pool`):
+`convolution.max_pool` vmapped over an axis of one, where its ``lax.cond`` becomes a
+select, so that XLA may fuse the layers above into the pooling's gradient.
+
 And batch normalisation with its gradient written by hand (:class:`HandGradientBatchNorm`,
 :func:`use_hand_gradient_norms`), against the gradient XLA derives from
 `flax.nnx.BatchNorm`: two reductions of the output's gradient and one elementwise pass.
@@ -98,6 +102,16 @@ def hand_gradient(lhs, rhs, window_strides, padding, *args, **kwargs):
 
 #: name -> convolution, for `benchmarks.conv_speed`
 FORMS = {"by_rows": by_rows, "hand_gradient": hand_gradient}
+
+
+def unbounded_max_pool(inputs, *args, **kwargs):
+    """`convolution.max_pool` with its ``lax.cond`` turned into a select (by a vmap
+    over an axis of one): the same values, no fusion boundary."""
+    pool = jax.vmap(lambda x: convolution.max_pool(x, *args, **kwargs))
+    return pool(inputs[None])[0]
+
+
+POOLS = {"unbounded": unbounded_max_pool}
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))

@@ -3,12 +3,13 @@ backward passes, with XLA's native convolution and max pooling, the matrix-produ
 convolution and strided-slice pooling (`inna_optax.training.convolution`), mixes of
 them and two other matrix forms of the k x k convolutions (`benchmarks.conv_forms`),
 with and without batch normalisation and dropout, with batch normalisation's gradient
-written by hand (`benchmarks.conv_forms`), and vmapped over a replica axis of one (as
-the training step ran before `trainer.over_replicas`), interleaved in one process on
-one CPU device.
+written by hand and the strided pooling without its fusion boundary
+(`benchmarks.conv_forms`), and vmapped over a replica axis of one (as the training
+step ran before `trainer.over_replicas`), interleaved in one process on one CPU device.
 
     python -m benchmarks.conv_speed                        # widths 0.5, 1; both shapes
     python -m benchmarks.conv_speed --widths 0.5 --shapes 28,28,1
+    python -m benchmarks.conv_speed --variants "matmul;matmul, native pool"  # some rows
 
 Prints milliseconds per call (median of the blocks) and the ratio to the native
 convolution.
@@ -31,12 +32,13 @@ from inna_optax.training.models import NiN
 PARTS = ("forward", "forward+backward")
 # name -> (k x k convolutions, 1 x 1 convolutions, max pooling, batch normalisation,
 # dropout, vmapped over a replica axis of one); batch normalisation "hand":
-# conv_forms.HandGradientBatchNorm
+# conv_forms.HandGradientBatchNorm; max pooling "unbounded": conv_forms.unbounded_max_pool
 VARIANTS = {
     "native": ("native", "native", "native", True, 0.5, False),
     "matmul": ("matmul", "matmul", "matmul", True, 0.5, False),  # the CPU default
     "matmul, vmapped": ("matmul", "matmul", "matmul", True, 0.5, True),
     "matmul, native pool": ("matmul", "matmul", "native", True, 0.5, False),
+    "matmul, pool no cond": ("matmul", "matmul", "unbounded", True, 0.5, False),
     "matmul 1x1 only": ("native", "matmul", "matmul", True, 0.5, False),
     "matmul kxk only": ("matmul", "native", "matmul", True, 0.5, False),
     "matmul, no batch norm": ("matmul", "matmul", "matmul", False, 0.5, False),
@@ -54,7 +56,8 @@ def _convolution(name: str):
 
 def _parts(variant: str, shape, width: float, batch: int):
     kxk, one, pool, norm, dropout, vmapped = VARIANTS[variant]
-    model = NiN(10, shape[-1], width, dropout, norm=bool(norm), conv=pool, rngs=nnx.Rngs(0))
+    model = NiN(10, shape[-1], width, dropout, norm=bool(norm), rngs=nnx.Rngs(0))
+    model.max_pool = conv_forms.POOLS.get(pool) or convolution.get_max_pool(pool)
     if norm == "hand":
         conv_forms.use_hand_gradient_norms(model)
     for conv in model.convs:
@@ -85,8 +88,8 @@ def _parts(variant: str, shape, width: float, batch: int):
     }
 
 
-def measure(shape, width: float, batch: int, rounds: int, block: int) -> dict:
-    runs = {v: _parts(v, shape, width, batch) for v in VARIANTS}
+def measure(shape, width: float, batch: int, rounds: int, block: int, variants=VARIANTS) -> dict:
+    runs = {v: _parts(v, shape, width, batch) for v in variants}
     for parts in runs.values():  # compile
         for fn in parts.values():
             jax.block_until_ready(fn())
@@ -109,7 +112,14 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--block", type=int, default=5)
+    p.add_argument(
+        "--variants", default=";".join(VARIANTS), help="';'-separated rows (default: all)"
+    )
     args = p.parse_args(argv)
+    variants = ["native", *(v for v in args.variants.split(";") if v != "native")]
+    unknown = set(variants) - set(VARIANTS)
+    if unknown:
+        p.error(f"--variants: unknown {sorted(unknown)}; one of {list(VARIANTS)}")
     print(
         f"NiN, batch {args.batch_size}, one {jax.default_backend()} device, {args.rounds} "
         f"interleaved blocks of {args.block} calls; ms per call, ratio to native"
@@ -118,9 +128,9 @@ def main(argv=None) -> int:
     for text in args.shapes.split(";"):
         shape = tuple(int(v) for v in text.split(","))
         for width in (float(w) for w in args.widths.split(",")):
-            ms = measure(shape, width, args.batch_size, args.rounds, args.block)
+            ms = measure(shape, width, args.batch_size, args.rounds, args.block, variants)
             name = "x".join(map(str, shape))
-            for variant in VARIANTS:
+            for variant in variants:
                 cells = [
                     f"{ms[variant, part]:7.1f} {ms[variant, part] / ms['native', part]:5.2f}x"
                     for part in PARTS

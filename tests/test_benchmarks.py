@@ -381,6 +381,33 @@ def test_the_other_convolution_forms_timed_are_the_convolution(form, padding):
         np.testing.assert_allclose(mine, native, rtol=1e-5, atol=1e-4)
 
 
+def test_the_unbounded_max_pool_timed_is_max_pool_without_its_conditional():
+    from benchmarks import conv_forms
+    from inna_optax.training import convolution
+
+    x = jax.nn.relu(jnp.round(2 * jax.random.normal(jax.random.key(0), (2, 9, 9, 3))))
+
+    def grad(pool):
+        return jax.jit(jax.grad(lambda x: jnp.sum(pool(x, (3, 3), (2, 2), "SAME") ** 3)))
+
+    np.testing.assert_array_equal(
+        grad(conv_forms.unbounded_max_pool)(x), grad(convolution.max_pool)(x)
+    )
+    assert " conditional(" in grad(convolution.max_pool).lower(x).compile().as_text()
+    assert " conditional(" not in grad(conv_forms.unbounded_max_pool).lower(x).compile().as_text()
+
+
+def test_conv_speed_times_the_rows_asked_for_and_refuses_unknown_ones(capsys):
+    from benchmarks import conv_speed
+
+    argv = ["--widths", "0.0625", "--shapes", "28,28,1", "--rounds", "1", "--block", "1"]
+    assert conv_speed.main([*argv, "--variants", "matmul, pool no cond"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("28x28")]
+    assert len(rows) == 2 and " native " in rows[0] and " matmul, pool no cond " in rows[1]
+    with pytest.raises(SystemExit):
+        conv_speed.main([*argv, "--variants", "winograd"])
+
+
 def test_the_hand_written_batch_norm_gradient_timed_is_flaxs():
     import optax
     from flax import nnx
