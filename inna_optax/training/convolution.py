@@ -124,15 +124,6 @@ def auto(lhs, rhs, *args, **kwargs) -> jax.Array:
     )
 
 
-def _pool_padding(size: int, window: int, stride: int, padding) -> tuple[int, int]:
-    if padding == "VALID":
-        return 0, 0
-    if padding == "SAME":  # as lax.padtype_to_pads: the extra row or column at the end
-        total = max((-(-size // stride) - 1) * stride + window - size, 0)
-        return total // 2, total - total // 2
-    return tuple(padding)
-
-
 def max_pool(
     inputs: jax.Array,
     window_shape: Sequence[int],
@@ -167,10 +158,10 @@ def max_pool(
     strides = tuple(strides) if strides is not None else (1,) * len(window_shape)
     if inputs.ndim != 4 or len(window_shape) != 2 or len(strides) != 2:
         return nnx.max_pool(inputs, window_shape, strides, padding)
-    pads = [
-        _pool_padding(size, k, s, padding if isinstance(padding, str) else padding[d])
-        for d, (size, k, s) in enumerate(zip(inputs.shape[1:3], window_shape, strides, strict=True))
-    ]
+    if isinstance(padding, str):  # as flax and lax.reduce_window read it
+        pads = lax.padtype_to_pads(inputs.shape[1:3], window_shape, strides, padding)
+    else:
+        pads = [tuple(p) for p in padding]
     dtype = inputs.dtype
     floating = jnp.issubdtype(dtype, jnp.floating)
     x = jnp.pad(
