@@ -10,12 +10,15 @@ PyTorch with the INNA authors' update (:class:`benchmarks.torch_nin.INNA`):
   (``--conv native``);
 - ``jax-auto``: the same with the default ``--conv auto`` (on a CPU, matrix-product
   convolutions and strided-slice pooling);
+- ``jax-auto-sysmalloc``: ``jax-auto`` with glibc's malloc left as it is
+  (``--no-keep-freed-memory``; not run unless named in ``--contenders``);
 - ``torch-inna``, ``torch-sgd``: PyTorch's NiN with INNA and with ``torch.optim.SGD``.
 
 All train INNA or SGD at batch 32 on the same random images, batch
 normalisation on (``--no-norm`` for the plain NiN), dropout 0.5, each drawing its
 batch from host memory at every step; ours on the CPU devices the command
-line would make (one per core). Needs the ``peer`` extra (PyTorch).
+line would make (one per core), with its malloc settings. Needs the ``peer``
+extra (PyTorch).
 
     python -m benchmarks.peer_speed                          # widths 0.25, 0.5, 1; both shapes
     python -m benchmarks.peer_speed --widths 0.5 --shapes 28,28,1 --rounds 3
@@ -34,7 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-CONTENDERS = ("jax-native", "jax-auto", "torch-inna", "torch-sgd")
+CONTENDERS = ("jax-native", "jax-auto", "torch-inna", "torch-sgd")  # the default run
+OPTIONAL = ("jax-auto-sysmalloc",)
 SHAPES = ("28,28,1", "32,32,3")
 BASE = "torch-inna"
 
@@ -57,8 +61,10 @@ def _jax_worker(spec: dict):
         norm=spec["norm"],
         dropout=0.5,
         conv=spec["name"].split("-")[1],
+        keep_freed_memory=not spec["name"].endswith("-sysmalloc"),
     )
     devices.set_cpu_devices(config)  # the command line's devices: one per core
+    devices.keep_freed_memory(config)  # and its malloc settings
     x, y = _images(tuple(spec["shape"]))
     trainer = setup(config, Split(x, y, x[:1], y[:1], 10, "random"))
     state, hp = trainer.init()[0], trainer.group_hparams(0)
@@ -164,23 +170,24 @@ def measure(args, shape: tuple[int, ...], width: float) -> dict[str, float]:
 
 def table(result: dict) -> str:
     names = result["contenders"]
+    ours = [n for n in names if n.startswith("jax")]
+    rate_w = {n: max(11, len(n)) for n in names}  # each column as wide as its name
+    ratio_w = {n: max(22, len(n) + len(BASE) + 1) for n in ours}
     norm = "with" if result["norm"] else "without"
     lines = [
         f"NiN {norm} batch normalisation, batch {result['batch_size']}, {result['machine']}, "
         f"{result['rounds']} interleaved blocks of {result['block']} steps; ratios to {BASE}",
         f"{'shape':<9} {'width':>5} "
-        + " ".join(f"{n:>11}" for n in names)
-        + "".join(f" {n + '/' + BASE:>22}" for n in names if n.startswith("jax")),
+        + " ".join(f"{n:>{rate_w[n]}}" for n in names)
+        + "".join(f" {n + '/' + BASE:>{ratio_w[n]}}" for n in ours),
     ]
     for row in result["rows"]:
         rates = row["steps_per_second"]
         line = f"{row['shape']:<9} {row['width']:>5g} " + " ".join(
-            f"{rates[n]:11.1f}" for n in names
+            f"{rates[n]:{rate_w[n]}.1f}" for n in names
         )
         if BASE in rates:
-            line += "".join(
-                f" {rates[n] / rates[BASE]:21.2f}x" for n in names if n.startswith("jax")
-            )
+            line += "".join(f" {rates[n] / rates[BASE]:{ratio_w[n] - 1}.2f}x" for n in ours)
         lines.append(line)
     return "\n".join(lines)
 
@@ -202,8 +209,10 @@ def main(argv=None) -> int:
         worker(json.loads(args.worker))
         return 0
     args.contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
-    if unknown := set(args.contenders) - set(CONTENDERS):
-        p.error(f"--contenders: unknown {sorted(unknown)}; choose from {list(CONTENDERS)}")
+    if unknown := set(args.contenders) - set(CONTENDERS + OPTIONAL):
+        p.error(
+            f"--contenders: unknown {sorted(unknown)}; choose from {list(CONTENDERS + OPTIONAL)}"
+        )
     if any(c.startswith("torch") for c in args.contenders):
         try:
             import torch  # noqa: F401

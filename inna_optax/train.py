@@ -93,6 +93,7 @@ def main(argv=None) -> int:
     try:
         config = parse_args(argv).validate()
         devices.set_cpu_devices(config)  # before any device is touched
+        devices.keep_freed_memory(config)  # likewise, before JAX starts its threads
         distributed.initialize(config)
         distributed.check(config)
         # everything that can be refused is checked before the output directory is made
