@@ -49,8 +49,8 @@ def add_optimizer_args(p: argparse.ArgumentParser, *names: str):
 def resolve_preset(args, **changes) -> Config:
     """The Config of --preset for --dataset, with the flags given on the command line
     and `changes` (None values ignored); a bad value exits with one line naming the flag.
-    On a CPU, makes one device per core and keeps freed memory as the training
-    command line does (before JAX starts; JAX_NUM_CPU_DEVICES wins where set)."""
+    On a CPU, makes one device per core as the training command line does (before JAX
+    starts; JAX_NUM_CPU_DEVICES wins where set)."""
     fields = {f.name for f in dataclasses.fields(Config)} - {"dataset"}
     given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     try:
@@ -58,7 +58,6 @@ def resolve_preset(args, **changes) -> Config:
     except ConfigError as e:
         raise SystemExit(f"error: {e}") from None
     devices.set_cpu_devices(config)
-    devices.keep_freed_memory(config)
     return config
 
 

@@ -10,15 +10,14 @@ PyTorch with the INNA authors' update (:class:`benchmarks.torch_nin.INNA`):
   (``--conv native``);
 - ``jax-auto``: the same with the default ``--conv auto`` (on a CPU, matrix-product
   convolutions and strided-slice pooling);
-- ``jax-auto-sysmalloc``: ``jax-auto`` with glibc's malloc left as it is
-  (``--no-keep-freed-memory``; not run unless named in ``--contenders``);
+- ``jax-auto-kept``: ``jax-auto`` with ``--keep-freed-memory`` (not run unless named
+  in ``--contenders``);
 - ``torch-inna``, ``torch-sgd``: PyTorch's NiN with INNA and with ``torch.optim.SGD``.
 
 All train INNA or SGD at batch 32 on the same random images, batch
 normalisation on (``--no-norm`` for the plain NiN), dropout 0.5, each drawing its
 batch from host memory at every step; ours on the CPU devices the command
-line would make (one per core), with its malloc settings. Needs the ``peer``
-extra (PyTorch).
+line would make (one per core). Needs the ``peer`` extra (PyTorch).
 
     python -m benchmarks.peer_speed                          # widths 0.25, 0.5, 1; both shapes
     python -m benchmarks.peer_speed --widths 0.5 --shapes 28,28,1 --rounds 3
@@ -38,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 CONTENDERS = ("jax-native", "jax-auto", "torch-inna", "torch-sgd")  # the default run
-OPTIONAL = ("jax-auto-sysmalloc",)
+OPTIONAL = ("jax-auto-kept",)
 SHAPES = ("28,28,1", "32,32,3")
 BASE = "torch-inna"
 
@@ -61,10 +60,10 @@ def _jax_worker(spec: dict):
         norm=spec["norm"],
         dropout=0.5,
         conv=spec["name"].split("-")[1],
-        keep_freed_memory=not spec["name"].endswith("-sysmalloc"),
+        keep_freed_memory=spec["name"].endswith("-kept"),
     )
     devices.set_cpu_devices(config)  # the command line's devices: one per core
-    devices.keep_freed_memory(config)  # and its malloc settings
+    devices.keep_freed_memory(config)  # with --keep-freed-memory, as the command line
     x, y = _images(tuple(spec["shape"]))
     trainer = setup(config, Split(x, y, x[:1], y[:1], 10, "random"))
     state, hp = trainer.init()[0], trainer.group_hparams(0)

@@ -23,7 +23,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from inna_optax.training import Config, data, devices
+from inna_optax.training import Config, data
 from inna_optax.training.trainer import setup
 
 
@@ -58,7 +58,6 @@ def main(argv=None):
         help="comma-separated --conv choices to compare (auto, native, matmul; default auto)",
     )
     a = p.parse_args(argv)
-    devices.keep_freed_memory(Config())  # as the command line does, before JAX starts
     if a.cpu_devices:
         try:
             jax.config.update("jax_num_cpu_devices", a.cpu_devices)  # before JAX starts

@@ -265,12 +265,10 @@ def test_a_damaged_checkpoint_is_one_line_from_the_command_line(tmp_path, mnist_
     assert "checkpoints/8" in proc.stderr
 
 
-def test_the_command_line_keeps_freed_memory_unless_told_not_to(
-    tmp_path, mnist_dir, capsys, monkeypatch
-):
+def test_the_command_line_keeps_freed_memory_when_told_to(tmp_path, mnist_dir, capsys, monkeypatch):
     asked = []
     monkeypatch.setattr(devices, "keep_freed_memory", lambda c: asked.append(c.keep_freed_memory))
     assert cli(capsys, args(mnist_dir, tmp_path / "a", "--epochs", "1"))[0] == 0
-    flag = "--no-keep-freed-memory"
+    flag = "--keep-freed-memory"
     assert cli(capsys, args(mnist_dir, tmp_path / "b", "--epochs", "1", flag))[0] == 0
-    assert asked == [True, False]
+    assert asked == [False, True]

@@ -241,10 +241,10 @@ class Config:
         resumable=True,
     )
     keep_freed_memory: bool = _field(
-        True,
+        False,
         "on a Linux host that runs JAX on its CPU alone, have malloc keep the memory "
-        "each step frees for the next one instead of unmapping it (faster steps; the "
-        "process keeps its peak memory)",
+        "each step frees for the next one instead of unmapping it (faster steps for "
+        "large networks, slower ones for small; the process keeps its peak memory)",
         resumable=True,
     )
     shard: str = _field(

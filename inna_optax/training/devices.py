@@ -78,9 +78,7 @@ def cpu_only(platforms: str | None = None) -> bool:
         return {p.strip() for p in platforms.split(",")} == {"cpu"}
     if importlib.metadata.entry_points(group="jax_plugins"):
         return False
-    return not any(
-        importlib.util.find_spec(name) for name in ("jax_plugins", "libtpu")
-    )  # fmt: skip
+    return not any(importlib.util.find_spec(name) for name in ("jax_plugins", "libtpu"))
 
 
 def _backend_started() -> bool:
@@ -99,11 +97,13 @@ def keep_freed_memory(config: Config) -> bool:
     XLA:CPU allocates a step's buffers afresh at every step, and glibc serves large
     blocks with ``mmap`` (above a threshold that grows to 32 MiB at most, and from a
     thread's own arena above 64 MiB), unmapping them when they are freed: every step
-    then faults in and zeroes their pages again (65,000 page faults, 256 MiB, per step of the NiN at
-    width 1 on MNIST). With one arena, no ``mmap`` and no trimming (``mallopt``)
-    the blocks stay mapped and the training step runs 1.12x to 1.19x as fast on 2
-    cores ("Training against PyTorch" on the performance page). The process then
-    holds on to the memory of its largest step, and its threads share one arena.
+    then faults in and zeroes their pages again (65,000 page faults, 256 MiB, per
+    step of the NiN at width 1 on MNIST). With one arena, no ``mmap`` and no trimming
+    (``mallopt``) the blocks stay mapped: on 2 cores the NiN's training step ran
+    1.1x to 1.2x as fast at widths 0.5 and 1, but about 0.7x as fast at widths
+    0.0625 and 0.125, where the threads' small allocations contend for the one arena
+    ("Training against PyTorch" on the performance page); hence it is off by
+    default. The process holds on to the memory of its largest step.
 
     It applies with ``config.keep_freed_memory``, on Linux with glibc, where JAX runs
     on the CPU alone (:func:`cpu_only`), and before JAX starts its backend: threads
@@ -114,7 +114,8 @@ def keep_freed_memory(config: Config) -> bool:
 
     Example:
       >>> from inna_optax.training import Config, devices
-      >>> kept = devices.keep_freed_memory(Config())  # first, before any JAX computation
+      >>> config = Config(keep_freed_memory=True)
+      >>> kept = devices.keep_freed_memory(config)  # first, before any JAX computation
     """
     if not (config.keep_freed_memory and sys.platform == "linux" and cpu_only()):
         return False
