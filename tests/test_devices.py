@@ -79,9 +79,3 @@ def test_keep_freed_memory_is_skipped_when_asked_and_once_jax_has_started():
     assert not devices.keep_freed_memory(Config(keep_freed_memory=False))
     jax.devices()  # started: the threads have their arenas, it would not help
     assert not devices.keep_freed_memory(Config(keep_freed_memory=True))
-
-
-def test_cpu_only_reads_the_platforms():
-    assert devices.cpu_only("cpu")
-    assert not devices.cpu_only("cuda,cpu")
-    assert not devices.cpu_only("tpu")

@@ -242,9 +242,9 @@ class Config:
     )
     keep_freed_memory: bool = _field(
         False,
-        "on a Linux host that runs JAX on its CPU alone, have malloc keep the memory "
-        "each step frees for the next one instead of unmapping it (faster steps for "
-        "large networks, slower ones for small; the process keeps its peak memory)",
+        "on Linux, have glibc's malloc keep the memory each step frees for the next one "
+        "instead of unmapping it (on a CPU, faster steps for large networks, slower "
+        "ones for small; the process keeps its peak memory)",
         resumable=True,
     )
     shard: str = _field(

@@ -4,8 +4,6 @@ is sharded over (which, with `jax.distributed`, spans every process's devices; s
 """
 
 import ctypes
-import importlib.metadata
-import importlib.util
 import os
 import sys
 
@@ -69,18 +67,6 @@ def set_cpu_devices(config: Config) -> None:
 _M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8
 
 
-def cpu_only(platforms: str | None = None) -> bool:
-    """Whether JAX will run on the CPU alone: `platforms` (by default JAX_PLATFORMS,
-    ``jax_platforms``) names only the CPU, or, unset, no accelerator plugin or
-    libtpu is installed."""
-    platforms = platforms or jax.config.jax_platforms
-    if platforms:
-        return {p.strip() for p in platforms.split(",")} == {"cpu"}
-    if importlib.metadata.entry_points(group="jax_plugins"):
-        return False
-    return not any(importlib.util.find_spec(name) for name in ("jax_plugins", "libtpu"))
-
-
 def _backend_started() -> bool:
     try:
         from jax._src import xla_bridge
@@ -105,10 +91,9 @@ def keep_freed_memory(config: Config) -> bool:
     ("Training against PyTorch" on the performance page); hence it is off by
     default. The process holds on to the memory of its largest step.
 
-    It applies with ``config.keep_freed_memory``, on Linux with glibc, where JAX runs
-    on the CPU alone (:func:`cpu_only`), and before JAX starts its backend: threads
-    that have allocated keep their own arenas, so it would not help later and is
-    skipped. The same settings for a whole process, from its start::
+    It applies with ``config.keep_freed_memory``, on Linux with glibc, and before JAX
+    starts its backend: threads that have allocated keep their own arenas, so it
+    would not help later and is skipped. The same settings for a whole process, from its start::
 
       GLIBC_TUNABLES=glibc.malloc.arena_max=1:glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=4294967295
 
@@ -117,9 +102,7 @@ def keep_freed_memory(config: Config) -> bool:
       >>> config = Config(keep_freed_memory=True)
       >>> kept = devices.keep_freed_memory(config)  # first, before any JAX computation
     """
-    if not (config.keep_freed_memory and sys.platform == "linux" and cpu_only()):
-        return False
-    if _backend_started():
+    if not config.keep_freed_memory or sys.platform != "linux" or _backend_started():
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt
