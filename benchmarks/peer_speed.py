@@ -10,8 +10,10 @@ PyTorch with the INNA authors' update (:class:`benchmarks.torch_nin.INNA`):
   (``--conv native``);
 - ``jax-auto``: the same with the default ``--conv auto`` (on a CPU, matrix-product
   convolutions and strided-slice pooling);
-- ``jax-auto-kept``: ``jax-auto`` with ``--keep-freed-memory`` (not run unless named
-  in ``--contenders``);
+- ``jax-auto-kept``: ``jax-auto`` with ``--keep-freed-memory``, and ``jax-auto-one-heap``:
+  ``jax-auto`` with its temporaries in one allocation as XLA:CPU places them by
+  default (:func:`inna_optax.training.trainer.compiler_options` turned off); neither
+  is run unless named in ``--contenders``;
 - ``torch-inna``, ``torch-sgd``: PyTorch's NiN with INNA and with ``torch.optim.SGD``.
 
 All train INNA or SGD at batch 32 on the same random images, batch
@@ -37,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 CONTENDERS = ("jax-native", "jax-auto", "torch-inna", "torch-sgd")  # the default run
-OPTIONAL = ("jax-auto-kept",)
+OPTIONAL = ("jax-auto-kept", "jax-auto-one-heap")
 SHAPES = ("28,28,1", "32,32,3")
 BASE = "torch-inna"
 
@@ -51,8 +53,10 @@ def _images(shape: tuple[int, ...], n: int = 2048):
 
 def _jax_worker(spec: dict):
     """A function running `count` steps of the training command's step."""
-    from inna_optax.training import Config, Split, devices
-    from inna_optax.training.trainer import setup
+    from inna_optax.training import Config, Split, devices, trainer
+
+    if spec["name"].endswith("-one-heap"):
+        trainer.CPU_HEAP_LIMIT = -1  # XLA's own: no limit per allocation
 
     config = Config(
         width=spec["width"],
@@ -65,8 +69,8 @@ def _jax_worker(spec: dict):
     devices.set_cpu_devices(config)  # the command line's devices: one per core
     devices.keep_freed_memory(config)  # with --keep-freed-memory, as the command line
     x, y = _images(tuple(spec["shape"]))
-    trainer = setup(config, Split(x, y, x[:1], y[:1], 10, "random"))
-    state, hp = trainer.init()[0], trainer.group_hparams(0)
+    t = trainer.setup(config, Split(x, y, x[:1], y[:1], 10, "random"))
+    state, hp = t.init()[0], t.group_hparams(0)
     bs, k = config.batch_size, 0
     import jax
 
@@ -74,8 +78,8 @@ def _jax_worker(spec: dict):
         nonlocal state, k
         for _ in range(count):
             idx = np.arange(k * bs, (k + 1) * bs)[None] % len(x)
-            state, loss = trainer.step(state, 0, x, y, idx, k, hp)
-            if trainer.sync:
+            state, loss = t.step(state, 0, x, y, idx, k, hp)
+            if t.sync:
                 jax.block_until_ready(loss)
             k += 1
         jax.block_until_ready(loss)

@@ -76,7 +76,7 @@ def test_the_torch_inna_is_eq_12_as_inna_optax_computes_it(x64):
 
 def test_the_peer_benchmark_times_our_contenders_without_pytorch(tmp_path, capsys):
     argv = ["--widths", "0.0625", "--shapes", "28,28,1", "--rounds", "2", "--block", "2"]
-    ours = "jax-native,jax-auto,jax-auto-kept"
+    ours = "jax-native,jax-auto,jax-auto-kept,jax-auto-one-heap"
     argv += ["--warmup", "1", "--contenders", ours, "--out", str(tmp_path)]
     assert peer_speed.main(argv) == 0
     out = capsys.readouterr().out

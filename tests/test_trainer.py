@@ -1,9 +1,17 @@
 """The jitted steps (`inna_optax.training.trainer`): a group of one replica runs
-unbatched, with the vmapped step's values."""
+unbatched, with the vmapped step's values; on a CPU the train step's temporaries
+live in allocations that glibc reuses from step to step."""
+
+import os
+import platform
+import subprocess
+import sys
+from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from runs import one_replica_step
 
 from inna_optax.training import Config, trainer
@@ -35,3 +43,81 @@ def test_a_one_replica_nin_step_keeps_the_poolings_fusion_boundary_on_the_cpu():
     t, args = one_replica_step(Config(width=0.125, batch_size=8, seeds=(0,)))
     compiled = t.train_step.lower(*args).compile().as_text()
     assert compiled.count(" conditional(") >= 2  # the two poolings, forward and backward
+
+
+def test_compiler_options_limit_the_step_allocations_on_cpu_devices_only():
+    cpu = jax.sharding.Mesh(np.array(jax.devices()[:1]), ("data",))
+    assert trainer.compiler_options(cpu) == {
+        "xla_multiheap_size_constraint_per_heap": trainer.CPU_HEAP_LIMIT
+    }
+    for platform_ in ("gpu", "tpu"):
+        mesh = SimpleNamespace(devices=np.array([SimpleNamespace(platform=platform_)]))
+        assert trainer.compiler_options(mesh) == {}
+    assert trainer.compiler_options(None) == {}  # no mesh (jax.export): none
+
+
+FAULTS = """
+import resource, sys
+import numpy as np
+from inna_optax.training import Config, Split, trainer
+if sys.argv[1] == "one":
+    trainer.CPU_HEAP_LIMIT = -1  # XLA's default: all temporaries in one allocation
+x = np.random.default_rng(0).normal(size=(64, 32, 32, 3)).astype(np.float32)
+y = np.zeros(64, np.int32)
+t = trainer.setup(Config(width=0.25, norm=True), Split(x, y, x, y, 10, "random"))
+state, hp = t.init()[0], t.group_hparams(0)
+faults = []
+for k in range(8):  # the heap settles within a few steps: the fewest of the last 4
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    state, loss = t.step(state, 0, x, y, np.arange(32)[None] + 32 * (k % 2), k, hp)
+    loss.block_until_ready()
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(min(faults[4:]), float(loss[0]).hex())
+"""
+
+
+@pytest.mark.skipif(
+    sys.platform != "linux" or platform.libc_ver()[0] != "glibc", reason="glibc's malloc"
+)
+def test_a_cpu_step_reuses_its_temporaries_memory_and_compiles_quietly():
+    """All in one allocation (92 MiB here, on one device), a step's temporaries are
+    mmapped and unmapped by glibc at every step, their pages faulted in afresh; in
+    heaps of 16 MiB they are reused. The buffers larger than a heap (the 19 MiB
+    im2col patches) draw XLA warnings at compile time, held back by `Trainer.step`.
+    Only where the temporaries live changes: the losses are the same to the bit."""
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    faults, losses = {}, set()
+    for heaps in ("one", "limited"):
+        proc = subprocess.run(
+            [sys.executable, "-c", FAULTS, heaps], env=env, capture_output=True, text=True
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert "per-heap size limit" not in proc.stderr
+        count, loss = proc.stdout.split()
+        faults[heaps] = int(count)
+        losses.add(loss)
+    assert faults["limited"] < faults["one"] / 2, faults
+    assert len(losses) == 1  # the same values, to the bit
+
+
+QUIET = """
+import sys
+import jax, jax.numpy as jnp
+from inna_optax.training import trainer
+# a 1 KiB heap: XLA warns of every larger buffer (sort's 256 KiB input here)
+f = jax.jit(lambda x: jnp.sort(x + 1).sum(),
+            compiler_options={"xla_multiheap_size_constraint_per_heap": 1024})
+with trainer.quiet_xla_warnings():
+    f(jnp.ones(1 << 16)).block_until_ready()
+print("-- after --", file=sys.stderr, flush=True)
+f(jnp.ones(1 << 17)).block_until_ready()  # another shape: compiled again, warned of
+"""
+
+
+def test_quiet_xla_warnings_holds_back_xla_warnings_in_its_block_only():
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run([sys.executable, "-c", QUIET], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    inside, after = proc.stderr.split("-- after --")
+    assert "per-heap size limit" not in inside
+    assert "per-heap size limit" in after
