@@ -243,8 +243,8 @@ class Config:
     keep_freed_memory: bool = _field(
         False,
         "on Linux, have glibc's malloc keep the memory each step frees for the next one "
-        "instead of unmapping it (on a CPU, faster steps for large networks, slower "
-        "ones for small; the process keeps its peak memory)",
+        "instead of unmapping it (on a CPU, faster steps for the largest networks, "
+        "slower ones for small; the process keeps its peak memory)",
         resumable=True,
     )
     shard: str = _field(

@@ -83,13 +83,16 @@ def keep_freed_memory(config: Config) -> bool:
     XLA:CPU allocates a step's buffers afresh at every step, and glibc serves large
     blocks with ``mmap`` (above a threshold that grows to 32 MiB at most, and from a
     thread's own arena above 64 MiB), unmapping them when they are freed: every step
-    then faults in and zeroes their pages again (65,000 page faults, 256 MiB, per
-    step of the NiN at width 1 on MNIST). With one arena, no ``mmap`` and no trimming
-    (``mallopt``) the blocks stay mapped: on 2 cores the NiN's training step ran
-    1.1x to 1.2x as fast at widths 0.5 and 1, but about 0.7x as fast at widths
-    0.0625 and 0.125, where the threads' small allocations contend for the one arena
-    ("Training against PyTorch" on the performance page); hence it is off by
-    default. The process holds on to the memory of its largest step.
+    then faults in and zeroes their pages again. The train step's temporaries already
+    come in allocations that glibc reuses
+    (:func:`~inna_optax.training.trainer.compiler_options`); this keeps the rest too
+    (single buffers larger than those, the heaps that the threads' arenas return):
+    one arena, no ``mmap`` and no trimming (``mallopt``). On 2 cores the NiN's
+    training step then ran 1.05x to 1.15x as fast at width 1 on CIFAR-shaped input,
+    but at about 0.65x at width 0.125 and 0.9x at width 0.25, where the threads'
+    small allocations contend for the one arena ("Training against PyTorch" on the
+    performance page); hence it is off by default. The process holds on to the
+    memory of its largest step.
 
     It applies with ``config.keep_freed_memory``, on Linux with glibc, and before JAX
     starts its backend: threads that have allocated keep their own arenas, so it

@@ -144,8 +144,8 @@ CPU_HEAP_LIMIT = 16 * 2**20
 
 def compiler_options(mesh: Mesh | None) -> dict[str, int]:
     """XLA's options for the train step on `mesh`: on CPU devices, the step's
-    temporaries in allocations ("heaps") of at most :data:`CPU_HEAP_LIMIT` bytes;
-    none elsewhere, or without a mesh.
+    temporaries in allocations ("heaps") of at most ``CPU_HEAP_LIMIT`` bytes (16
+    MiB); none elsewhere, or without a mesh.
 
     XLA:CPU otherwise places all of a step's temporaries in one allocation (132 MiB
     per device for the NiN at width 1 on MNIST, batch 32 on 2 devices) and allocates
@@ -154,8 +154,8 @@ def compiler_options(mesh: Mesh | None) -> dict[str, int]:
     (67,000 page faults per step). Blocks of 16 MiB stay below that threshold and
     are reused from one step to the next: 19,500 faults per step there (what is
     left: single buffers above the limit, which get an allocation of their own, and
-    heaps that glibc's thread arenas return), and the step ran 1.2x to 1.3x as fast
-    at widths 0.5 and 1 on 2 cores, unchanged at 0.125 (performance page, "Training
+    heaps that glibc's thread arenas return), and the step ran 1.1x to 1.3x as fast
+    at widths 0.25 to 1 on 2 cores, unchanged at 0.125 (performance page, "Training
     against PyTorch"). The same values: only where the temporaries live changes.
     """
     if mesh is None or mesh.devices.flat[0].platform != "cpu":
