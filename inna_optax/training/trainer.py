@@ -145,7 +145,13 @@ CPU_HEAP_LIMIT = 16 * 2**20
 def compiler_options(mesh: Mesh | None) -> dict[str, int]:
     """XLA's options for the train step on `mesh`: on CPU devices, the step's
     temporaries in allocations ("heaps") of at most ``CPU_HEAP_LIMIT`` bytes (16
-    MiB); none elsewhere, or without a mesh.
+    MiB); none elsewhere, or without a mesh. :meth:`Trainer.step` compiles with them;
+    ``Trainer.train_step`` itself is a plain ``jax.jit`` (JAX takes compiler options
+    on an outermost jit only, so it can still be called inside another), which can
+    be compiled the same way::
+
+      options = compiler_options(trainer.mesh)
+      compiled = trainer.train_step.lower(*args).compile(compiler_options=options)
 
     XLA:CPU otherwise places all of a step's temporaries in one allocation (132 MiB
     per device for the NiN at width 1 on MNIST, batch 32 on 2 devices) and allocates
@@ -193,8 +199,7 @@ def make_steps(
 
     `build(**hparams)` returns the optimizer of one replica; `hparams` holds its
     traced hyperparameters, so one compilation serves a whole grid. `stats` (the
-    batch-norm statistics, possibly empty) are carried beside the parameters. The
-    train step is compiled with :func:`compiler_options` for `mesh`.
+    batch-norm statistics, possibly empty) are carried beside the parameters.
     """
 
     def train_step(params, stats, opt_state, x, y, seed, step, hparams):
@@ -223,7 +228,6 @@ def make_steps(
     train = jax.jit(
         over_replicas(train_step, in_axes=(0, 0, 0, 0, 0, 0, None, 0)),
         donate_argnums=(0, 1, 2),
-        compiler_options=compiler_options(mesh),
         **keep,
     )
     evaluate_batch = jax.jit(over_replicas(eval_step, in_axes=(0, 0, None, None, None)), **whole)
@@ -274,6 +278,8 @@ class Trainer:
       train_step: the jitted, vmapped, donating step (see :func:`make_steps`).
       eval_step: the jitted, vmapped evaluation of one batch.
       fresh: the initial state of each group, before it is placed on the mesh.
+      compiled: the train step compiled with :func:`compiler_options` by
+        :meth:`step`, per group size (filled as it runs).
     """
 
     config: Config
@@ -288,6 +294,7 @@ class Trainer:
     train_step: Callable
     eval_step: Callable
     fresh: tuple[TrainState, ...]
+    compiled: dict[int, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     @functools.cached_property
     def batch_sharding(self) -> NamedSharding:
@@ -316,13 +323,23 @@ class Trainer:
         ``y[idx]`` (`x`, `y` the host's whole arrays, `idx` of shape (the group's
         replicas, batch)); `step` counts the steps before it (it draws the dropout
         masks). Returns the new state and the (replicas,) losses, not
-        waited for. `hparams`: :meth:`group_hparams`, computed once by a loop."""
+        waited for. `hparams`: :meth:`group_hparams`, computed once by a loop.
+        On CPU devices it runs :attr:`train_step` compiled with
+        :func:`compiler_options`, once per group size (:attr:`compiled`)."""
         xb = distributed.global_batch(self.batch_sharding, x, idx)
         yb = distributed.global_batch(self.batch_sharding, y, idx)
         hp = self.group_hparams(group) if hparams is None else hparams
-        seeds = self.seeds[self.groups[group]]
-        with quiet_xla_warnings() if compiler_options(self.mesh) else contextlib.nullcontext():
-            *new, loss = self.train_step(*state, xb, yb, seeds, step, hp)  # may compile
+        args = (*state, xb, yb, self.seeds[self.groups[group]], step, hp)
+        options = compiler_options(self.mesh)
+        if not options:
+            *new, loss = self.train_step(*args)
+            return TrainState(*new), loss
+        # compiled once per group size, the one shape that varies between calls
+        size = self.groups[group].stop - self.groups[group].start
+        if size not in self.compiled:
+            with quiet_xla_warnings():
+                self.compiled[size] = self.train_step.lower(*args).compile(compiler_options=options)
+        *new, loss = self.compiled[size](*args)
         return TrainState(*new), loss
 
     def train_epoch(
