@@ -67,12 +67,12 @@ y = np.zeros(64, np.int32)
 t = trainer.setup(Config(width=0.25, norm=True), Split(x, y, x, y, 10, "random"))
 state, hp = t.init()[0], t.group_hparams(0)
 faults = []
-for k in range(8):  # the heap settles within a few steps: the fewest of the last 4
+for k in range(20):  # the heaps settle within a few steps: the fewest of the last 10
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     state, loss = t.step(state, 0, x, y, np.arange(32)[None] + 32 * (k % 2), k, hp)
     loss.block_until_ready()
     faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-print(min(faults[4:]), float(loss[0]).hex())
+print(min(faults[10:]), float(loss[0]).hex(), ",".join(map(str, faults)))
 """
 
 
@@ -84,8 +84,18 @@ def test_a_cpu_step_reuses_its_temporaries_memory_and_compiles_quietly():
     mmapped and unmapped by glibc at every step, their pages faulted in afresh; in
     heaps of 16 MiB they are reused. The buffers larger than a heap (the 19 MiB
     im2col patches) draw XLA warnings at compile time, held back by `Trainer.step`.
-    Only where the temporaries live changes: the losses are the same to the bit."""
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    Only where the temporaries live changes: the losses are the same to the bit.
+
+    glibc is held to one arena and its 32 MiB mmap threshold: with an arena per
+    thread, it also unmaps a thread's heap once all of it is free, so what is left
+    of the faults varies with which of XLA's threads allocate (0 to 60% of one
+    heap's seen); here it depends on the allocations' sizes alone."""
+    tunables = "arena_max=1:mmap_threshold=33554432:trim_threshold=4294967295"
+    env = {
+        **os.environ,
+        "JAX_PLATFORMS": "cpu",
+        "GLIBC_TUNABLES": ":".join(f"glibc.malloc.{t}" for t in tunables.split(":")),
+    }
     faults, losses = {}, set()
     for heaps in ("one", "limited"):
         proc = subprocess.run(
@@ -93,10 +103,11 @@ def test_a_cpu_step_reuses_its_temporaries_memory_and_compiles_quietly():
         )
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert "per-heap size limit" not in proc.stderr
-        count, loss = proc.stdout.split()
+        count, loss, each = proc.stdout.split()
         faults[heaps] = int(count)
         losses.add(loss)
-    assert faults["limited"] < faults["one"] / 2, faults
+        print(heaps, "faults per step:", each)
+    assert faults["one"] > 15_000 and faults["limited"] < faults["one"] / 4, faults
     assert len(losses) == 1  # the same values, to the bit
 
 
