@@ -278,8 +278,9 @@ class Trainer:
       train_step: the jitted, vmapped, donating step (see :func:`make_steps`).
       eval_step: the jitted, vmapped evaluation of one batch.
       fresh: the initial state of each group, before it is placed on the mesh.
-      compiled: the train step compiled with :func:`compiler_options` by
-        :meth:`step`, per group size (filled as it runs).
+      compiled: the train step :meth:`step` runs, per group size (filled as it
+        runs): on CPU devices compiled with :func:`compiler_options`, elsewhere
+        :attr:`train_step` itself.
     """
 
     config: Config
@@ -330,17 +331,21 @@ class Trainer:
         yb = distributed.global_batch(self.batch_sharding, y, idx)
         hp = self.group_hparams(group) if hparams is None else hparams
         args = (*state, xb, yb, self.seeds[self.groups[group]], step, hp)
+        size = self.groups[group].stop - self.groups[group].start  # the one shape that varies
+        run = self.compiled.get(size)
+        if run is None:
+            run = self.compiled[size] = self._compile(args)
+        *new, loss = run(*args)
+        return TrainState(*new), loss
+
+    def _compile(self, args) -> Callable:
+        """:attr:`train_step` for `args`, compiled with :func:`compiler_options` where
+        there are any (XLA's warnings of buffers larger than a heap held back)."""
         options = compiler_options(self.mesh)
         if not options:
-            *new, loss = self.train_step(*args)
-            return TrainState(*new), loss
-        # compiled once per group size, the one shape that varies between calls
-        size = self.groups[group].stop - self.groups[group].start
-        if size not in self.compiled:
-            with quiet_xla_warnings():
-                self.compiled[size] = self.train_step.lower(*args).compile(compiler_options=options)
-        *new, loss = self.compiled[size](*args)
-        return TrainState(*new), loss
+            return self.train_step
+        with quiet_xla_warnings():
+            return self.train_step.lower(*args).compile(compiler_options=options)
 
     def train_epoch(
         self,
