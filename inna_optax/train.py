@@ -16,6 +16,7 @@ import dataclasses
 import logging
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 from inna_optax.training import (
@@ -87,6 +88,9 @@ def main(argv=None) -> int:
     run = None
     threading.excepthook = _quiet
     sys.unraisablehook = _unraisable
+    # and Python warns, at exit, of each orbax coroutine a failed save left unawaited
+    # (the command line runs no coroutines of its own)
+    warnings.filterwarnings("ignore", r"coroutine '.*' was never awaited", RuntimeWarning)
     # orbax logs a failed save with its tracebacks before raising it to us
     for name in ("absl", "asyncio", "orbax"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
