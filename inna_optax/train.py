@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     run = None
     threading.excepthook = _quiet
     sys.unraisablehook = _unraisable
-    # and Python warns, at exit, of each orbax coroutine a failed save left unawaited
+    # Python warns, at exit, of each orbax coroutine a failed save left unawaited
     # (the command line runs no coroutines of its own)
     warnings.filterwarnings("ignore", r"coroutine '.*' was never awaited", RuntimeWarning)
     # orbax logs a failed save with its tracebacks before raising it to us

@@ -90,12 +90,11 @@ def test_a_cpu_step_reuses_its_temporaries_memory_and_compiles_quietly():
     thread, it also unmaps a thread's heap once all of it is free, so what is left
     of the faults varies with which of XLA's threads allocate (0 to 60% of one
     heap's seen); here it depends on the allocations' sizes alone."""
-    tunables = "arena_max=1:mmap_threshold=33554432:trim_threshold=4294967295"
-    env = {
-        **os.environ,
-        "JAX_PLATFORMS": "cpu",
-        "GLIBC_TUNABLES": ":".join(f"glibc.malloc.{t}" for t in tunables.split(":")),
-    }
+    tunables = (
+        "glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=33554432:"
+        "glibc.malloc.trim_threshold=4294967295"
+    )
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "GLIBC_TUNABLES": tunables}
     faults, losses = {}, set()
     for heaps in ("one", "limited"):
         proc = subprocess.run(
