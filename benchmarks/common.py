@@ -48,10 +48,12 @@ def result_row(res: dict, part: slice, **fields) -> dict:
         "test_accuracy": summarise(res["test_accuracy"][part]),
         "test_loss": summarise(res["test_loss"][part]),
         "train_loss_per_seed": res["train_loss"][part],
+        "test_loss_per_seed": res["test_loss"][part],
         "test_accuracy_per_seed": res["test_accuracy"][part],
         "train_loss_steps_per_seed": res["train_loss_steps"][part],
         "window_end_step": res["window_end_step"],
         "steps_per_epoch": res["steps_per_epoch"],
+        "n_params": res.get("n_params"),
     }
 
 

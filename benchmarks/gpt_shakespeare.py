@@ -5,12 +5,13 @@ Bolte, Boustany, Pauwels and Purica (2024, arXiv:2410.05871, section 3.3) train
 GPT-2 from scratch with INNAprop at (alpha, beta) = (2, 2) (their configs' choice;
 they also report (0.1, 0.9)) and AdamW (betas 0.9, 0.95), both with linear warm-up
 then cosine decay to a tenth of the peak, weight decay 0.1 on the matrices only and
-gradient clipping at 1 (`inna_optax.training.language`). Here the model is a
-4-layer, 4-head, 128-wide GPT with a context of 128 characters (0.8M parameters),
-the text the first 90% of the file, validation the last 10%. Each candidate's peak
-learning rate is searched on seed 0 by the final training loss on one interior
-ladder (`benchmarks.tuning`), then 3 seeds train with the pick; validation loss
-decides nothing.
+gradient clipping at 1. Here the model is a 4-layer, 4-head, 128-wide GPT with a
+context of 128 characters (0.8M parameters), the text the first 90% of the file,
+validation the last 10%. Every run goes through `inna_optax.training.fit` (the
+`gpt` model on the `text` data set). Each candidate's peak learning rate is
+searched on seed 0 by the final training loss on one interior ladder
+(`benchmarks.tuning`: the rungs are replicas of one compiled program), then 3
+seeds train with the pick; validation loss decides nothing.
 
     python -m benchmarks.gpt_shakespeare --data ../shared/data/tinyshakespeare/input.txt
 
@@ -26,109 +27,94 @@ import numpy as np
 
 from benchmarks import report, tuning
 from inna_optax.paper import plots
-from inna_optax.training import DataError
-from inna_optax.training.language import LMConfig, load_text, train
+from inna_optax.training import Config, DataError, prepare
 
 VARIANTS = (
-    ("INNAprop (2, 2)", {"optimizer": "innaprop", "alpha": 2.0, "beta": 2.0}),
-    ("INNAprop (0.1, 0.9)", {"optimizer": "innaprop", "alpha": 0.1, "beta": 0.9}),
-    ("AdamW", {"optimizer": "adamw"}),
+    ("INNAprop (2, 2)", {"optimizer": "innaprop", "alpha": 2.0, "beta": 2.0, "sigma": 0.99}),
+    ("INNAprop (0.1, 0.9)", {"optimizer": "innaprop", "alpha": 0.1, "beta": 0.9, "sigma": 0.99}),
+    ("AdamW", {"optimizer": "adamw", "b2": 0.95}),
+)
+# the paper's GPT-2 settings, as Config fields
+BASE = dict(
+    model="gpt",
+    dataset="text",
+    schedule="cosine",
+    final_lr_ratio=0.1,
+    weight_decay=0.1,
+    decay_mask="matrices",
+    clip=1.0,
+    progress=False,
 )
 PRESETS = {
     "smoke": dict(
         layers=1,
         heads=2,
-        width=16,
+        embed_dim=16,
         context=16,
-        batch_size=4,
+        batch_size=8,
         steps=6,
         warmup=2,
         log_every=2,
         eval_every=3,
-        eval_batches=1,
+        test_examples=8,
+        seeds=(0, 1),
     ),
     # about 40 minutes on 2 CPU cores
-    "quick": dict(steps=400, warmup=40, eval_every=50),
+    "quick": dict(steps=400, warmup=40, eval_every=50, test_examples=256, seeds=(0, 1, 2)),
     # GPT-2 small's shape on a GPU (the paper trains it for 100k steps on OpenWebText)
     "paper": dict(
         layers=12,
         heads=12,
-        width=768,
+        embed_dim=768,
         context=256,
         batch_size=64,
         steps=5000,
         warmup=500,
         log_every=50,
         eval_every=250,
-        eval_batches=20,
+        test_examples=1280,
+        seeds=(0, 1, 2),
     ),
 }
-SEEDS = {"smoke": (0, 1), "quick": (0, 1, 2), "paper": (0, 1, 2)}
 RUNGS = {"smoke": (0, 0), "quick": (1, 1), "paper": (1, 1)}
-CENTER = 1e-3  # the ladder's middle for both optimizers (the registry's default)
 
 
 def run(args) -> dict:
-    config = LMConfig(**PRESETS[args.preset])
+    config = Config(data_dir=args.data, **BASE, **PRESETS[args.preset])
     try:
-        text = load_text(args.data, config.context)
+        split = prepare(config.validate(), strict=True)
     except DataError as e:
         raise SystemExit(f"error: {e}") from None
-    seeds = SEEDS[args.preset]
+    evaluations = config.steps // config.eval_every
     rows, seconds = [], 0.0
     for label, changes in VARIANTS:
         cfg = dataclasses.replace(config, **changes)
-        runs = {}
-
-        def run_rungs(lrs, cfg=cfg, runs=runs, label=label):
-            for lr in lrs:
-                runs[lr] = train(cfg, text, lr, seeds[0], progress=_progress(f"{label} lr {lr:g}"))
-            return [runs[lr]["train_loss"][-1] for lr in lrs]
-
-        grid, finals, pick = tuning.interior_search(CENTER, RUNGS[args.preset], run_rungs)
-        lr = grid[pick]
-        results = [runs[lr]] + [
-            train(cfg, text, lr, s, progress=_progress(f"{label} seed {s}")) for s in seeds[1:]
-        ]
-        seconds += sum(r["seconds"] for r in runs.values()) + sum(r["seconds"] for r in results[1:])
+        row, spent = tuning.tuned_row(cfg, split, RUNGS[args.preset], evaluations, label)
+        seconds += spent
         rows.append(
             {
+                **row,
                 "name": label,
                 **changes,
-                "grid": grid,
-                "search_train_loss": finals,
-                "lr": lr,
-                "lr_at_grid_edge": len(grid) > 1 and pick in (0, len(grid) - 1),
-                "train_loss_per_seed": np.stack([r["train_loss"] for r in results]),
-                "valid_loss_per_seed": np.stack([r["valid_loss"] for r in results]),
-                "steps_per_second": float(np.mean([r["steps_per_second"] for r in results])),
+                "valid_loss_per_seed": row["test_loss_per_seed"],
             }
         )
-    first = next(iter(runs.values()))
     return {
         "figure": "GPT",
-        "dataset": text.name,
+        "dataset": Path(args.data).name,
         "preset": args.preset,
         "config": dataclasses.asdict(config),
-        "seeds": seeds,
-        "n_params": first["n_params"],
-        "train_characters": len(text.train),
-        "valid_characters": len(text.valid),
-        "window_end_step": first["window_end_step"],
-        "eval_step": first["eval_step"],
+        "seeds": config.seeds,
+        "n_params": rows[0]["n_params"],
+        "train_windows": len(split.x_train),
+        "valid_windows": len(split.x_test),
+        "window_end_step": rows[0]["window_end_step"],
+        "eval_step": (np.arange(1, evaluations + 1) * config.eval_every).tolist(),
         "target_valid_loss": max(float(np.mean(r["valid_loss_per_seed"][:, -1])) for r in rows),
         "command": "python -m benchmarks.gpt_shakespeare " + " ".join(args.argv),
         "seconds": seconds,
         "rows": rows,
     }
-
-
-def _progress(desc: str, every: int = 100):
-    def show(step, loss):
-        if step % every == 0:
-            print(f"{desc}: step {step}, loss {float(loss):.4f}", file=sys.stderr, flush=True)
-
-    return show
 
 
 def first_reach(row: dict, eval_steps, target: float):
@@ -144,7 +130,7 @@ def plot(result: dict, out: Path) -> Path:
     fig, (ax_t, ax_v) = plt.subplots(1, 2, figsize=(9, 3.4))
     for row in result["rows"]:
         label = f"{row['name']}, lr {row['lr']:g}"
-        plots.band(ax_t, row["train_loss_per_seed"], label, x=result["window_end_step"])
+        plots.band(ax_t, row["train_loss_steps_per_seed"], label, x=result["window_end_step"])
         plots.band(ax_v, row["valid_loss_per_seed"], label, x=result["eval_step"])
     for ax, what in ((ax_t, "mini-batch training loss"), (ax_v, "validation loss")):
         ax.set_xlabel("step")

@@ -35,7 +35,8 @@ def add_common_args(p: argparse.ArgumentParser, default_dataset="mnist"):
         "NiN on a CPU in an hour or two; long: ten times quick's steps per run, about two "
         "hours on a CPU; paper: the paper's sizes, for a GPU; smoke: seconds",
     )
-    p.add_argument("--dataset", default=default_dataset, choices=DATASETS)
+    images = [k for k, v in DATASETS.items() if v.kind == "images"]
+    p.add_argument("--dataset", default=default_dataset, choices=images)
     p.add_argument("--out", default="results/figures")
     add_flags(p, PRESET_FIELDS, default_none=True)
     p.add_argument("--no-progress", dest="progress", action="store_false")

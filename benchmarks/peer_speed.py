@@ -12,7 +12,7 @@ PyTorch with the INNA authors' update (:class:`benchmarks.torch_nin.INNA`):
   convolutions and strided-slice pooling);
 - ``jax-auto-kept``: ``jax-auto`` with ``--keep-freed-memory``, and ``jax-auto-one-heap``:
   ``jax-auto`` with its temporaries in one allocation as XLA:CPU places them by
-  default (:func:`inna_optax.training.trainer.compiler_options` turned off); neither
+  default (:func:`inna_optax.training.devices.compiler_options` turned off); neither
   is run unless named in ``--contenders``;
 - ``torch-inna``, ``torch-sgd``: PyTorch's NiN with INNA and with ``torch.optim.SGD``.
 
@@ -55,9 +55,7 @@ def _jax_worker(spec: dict):
     """A function running `count` steps of the training command's step."""
     from inna_optax.training import Config, Split, devices, trainer
 
-    if spec["name"].endswith("-one-heap"):
-        trainer.CPU_HEAP_LIMIT = -1  # XLA's own: no limit per allocation
-
+    one_heap = spec["name"].endswith("-one-heap")  # XLA's own: no limit per allocation
     config = Config(
         width=spec["width"],
         batch_size=spec["batch_size"],
@@ -69,7 +67,11 @@ def _jax_worker(spec: dict):
     devices.set_cpu_devices(config)  # the command line's devices: one per core
     devices.keep_freed_memory(config)  # with --keep-freed-memory, as the command line
     x, y = _images(tuple(spec["shape"]))
-    t = trainer.setup(config, Split(x, y, x[:1], y[:1], 10, "random"))
+    t = trainer.setup(
+        config,
+        Split(x, y, x[:1], y[:1], 10, "random"),
+        heap_limit=-1 if one_heap else devices.CPU_HEAP_LIMIT,
+    )
     state, hp = t.init()[0], t.group_hparams(0)
     bs, k = config.batch_size, 0
     import jax

@@ -104,7 +104,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     options.add_common_args(p)
     p.add_argument("--settings", default=DEFAULT_SETTINGS, help="init:optimizer:gamma_0,...")
-    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--steps", dest="probe_steps", type=int, default=300, metavar="STEPS")
     p.add_argument("--window", type=int, default=50)
     args = p.parse_args(argv)
     args.argv = argv
@@ -118,11 +118,11 @@ def main(argv=None) -> int:
         kernels, norm = init.removesuffix("+bn"), init.endswith("+bn")
         config = dataclasses.replace(base, init=kernels, norm=norm, optimizer=opt, lr=float(lr))
         row = {"init": init, "optimizer": opt, "lr": float(lr)}
-        rows.append({**row, **measure(config, data, args.steps, args.window)})
+        rows.append({**row, **measure(config, data, args.probe_steps, args.window)})
         print(_line(rows[-1]), flush=True)
     result = {
         **report.result_header(args, "plateau", 0, data, base),
-        "steps": args.steps,
+        "steps": args.probe_steps,
         "window": args.window,
         "rows": rows,
     }

@@ -18,11 +18,37 @@ import numpy as np
 
 from benchmarks import common, report
 from inna_optax.training import OPTIMIZERS, Config, Split
-from inna_optax.training.optimizers import ladder, rung
+from inna_optax.training.data import DATASETS
 
 MAX_RUNGS = 9  # a ladder grows to at most this many rungs
-# what one run records per replica, concatenated over the seeds
+# what one run records per replica, concatenated over the seeds, and of its shape
 CURVES = ("train_loss", "test_loss", "test_accuracy", "train_loss_steps")
+SHAPE = ("window_end_step", "steps_per_epoch", "n_params")
+
+
+def lasting(config: Config, evaluations: int) -> Config:
+    """`config` for `evaluations` epochs (on text, as many intervals of
+    ``eval_every`` steps)."""
+    if DATASETS[config.dataset].kind == "text":
+        return dataclasses.replace(config, steps=evaluations * config.eval_every)
+    return dataclasses.replace(config, epochs=evaluations)
+
+
+def ladder(center: float, below: int = 2, above: int = 2) -> tuple[float, ...]:
+    """A gamma_0 grid of factor about 3 around `center`: ... 0.03, 0.1, 0.3, 1 ...
+
+    Rungs alternate between 1 and 3 times a power of ten (`center` must be one).
+    """
+    return tuple(rung(center, k) for k in range(-below, above + 1))
+
+
+def rung(center: float, k: int) -> float:
+    """The k-th rung above `center` (below it for k < 0) of :func:`ladder`."""
+    exponent = math.log10(center)
+    base = math.floor(exponent + 1e-9)
+    index = 2 * base + (1 if exponent - base > 0.25 else 0) + k  # 1e_n -> 2n, 3e_n -> 2n+1
+    value = (3.0 if index % 2 else 1.0) * 10.0 ** (index // 2)
+    return float(f"{value:.6g}")
 
 
 def interior_search(center: float, rungs: tuple[int, int], run_rungs):
@@ -59,13 +85,15 @@ def search(config: Config, split: Split, rungs: tuple[int, int], search_epochs: 
 
     def run_rungs(lrs):
         res = common.train(
-            dataclasses.replace(config, epochs=search_epochs, seeds=(config.seeds[0],) * len(lrs)),
+            dataclasses.replace(
+                lasting(config, search_epochs), seeds=(config.seeds[0],) * len(lrs)
+            ),
             split,
             {"lr": lrs},
             desc=f"search {label} {lrs}",
         )
         spent[0] += res["seconds"]
-        shape.update({k: res[k] for k in ("window_end_step", "steps_per_epoch")})
+        shape.update({k: res[k] for k in SHAPE})
         for i, lr in enumerate(lrs):
             results[lr] = {k: res[k][i : i + 1] for k in CURVES}
         return [results[lr]["train_loss"][0, -1] for lr in lrs]
@@ -82,7 +110,7 @@ def tuned_row(
     the summaries and per-seed curves) and the seconds spent."""
     grid, finals, results, pick, shape, seconds = search(config, split, rungs, search_epochs, label)
     lr = grid[pick]
-    reuse = search_epochs == config.epochs
+    reuse = search_epochs == config.run_length(len(split.x_train))[0]
     seeds = tuple(s for s in config.seeds if not (reuse and s == config.seeds[0]))
     curves = results[lr] if reuse else {}
     if seeds:
@@ -90,7 +118,7 @@ def tuned_row(
             dataclasses.replace(config, lr=lr, seeds=seeds), split, desc=f"{label} seeds"
         )
         seconds += res["seconds"]
-        shape = {k: res[k] for k in ("window_end_step", "steps_per_epoch")}
+        shape = {k: res[k] for k in SHAPE}
         curves = {k: np.concatenate([curves[k], res[k]]) if curves else res[k] for k in CURVES}
     row = common.result_row(
         {**curves, **shape},

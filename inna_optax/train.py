@@ -1,7 +1,9 @@
-"""Train the paper's NiN with INNA or a baseline: the command line.
+"""Train a model of the registry with INNA or a baseline: the command line.
 
-    python -m inna_optax.train                       # embedded digits, INNA, prints test accuracy
+    python -m inna_optax.train                       # embedded digits, NiN, INNA
     python -m inna_optax.train --dataset mnist --data-dir ../shared/data/mnist --width 0.5
+    python -m inna_optax.train --model gpt --dataset text \
+        --data-dir ../shared/data/tinyshakespeare/input.txt --optimizer innaprop
 
 This module only parses flags (generated from `training.Config`), calls
 `training.fit` and turns errors into one-line messages and exit codes: 0 done,
@@ -32,6 +34,7 @@ from inna_optax.training import (
 )
 from inna_optax.training.flags import add_flags
 from inna_optax.training.loop import Interrupted
+from inna_optax.training.models import MODELS
 from inna_optax.training.preemption import StopSignals
 from inna_optax.training.run_dir import RunDirError
 
@@ -41,8 +44,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message}\n")
 
 
+DESCRIPTION = (
+    "Train the paper's NiN on images (digits, MNIST, CIFAR, an image folder) or a "
+    "character-level GPT on a text file, with INNA, INNAprop or a baseline optimizer. "
+    "Each run writes a directory (--out) with its configuration, metrics.jsonl, "
+    "summary.json and orbax checkpoints; SIGTERM and Ctrl-C save one at the current "
+    "step, and --resume continues from it."
+)
+
+
 def parser() -> argparse.ArgumentParser:
-    p = _Parser(description="Train NiN with INNA or a baseline optimizer (see the module doc).")
+    p = _Parser(prog="python -m inna_optax.train", description=DESCRIPTION)
     add_flags(p)
     return p
 
@@ -131,13 +143,24 @@ def main(argv=None) -> int:
         return 130
     if not primary:
         return 0
-    acc = 100 * history.test_accuracy[:, -1].mean()
-    print(
-        f"test accuracy: {acc:.2f}% ({config.dataset}, {config.optimizer}, {config.epochs} epochs, "
+    print(final_line(config, history))
+    return 0
+
+
+def final_line(config: Config, history) -> str:
+    """The run's last line: its final figure, what ran, how fast, where it went."""
+    epochs = history.train_loss.shape[1]
+    if MODELS[config.model].data == "text":
+        figure = f"validation loss: {history.test_loss[:, -1].mean():.4f}"
+        length = f"{epochs * history.steps_per_epoch} steps"
+    else:
+        figure = f"test accuracy: {100 * history.test_accuracy[:, -1].mean():.2f}%"
+        length = f"{epochs} epoch{'s' if epochs != 1 else ''}"
+    return (
+        f"{figure} ({config.model} on {config.dataset}, {config.optimizer}, {length}, "
         f"{history.steps_per_second:.1f} steps/s, {history.seconds:.0f} s); "
         f"results in {config.out}"
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -165,6 +165,7 @@ def test_tuning_ladder_grows_until_the_pick_is_interior(monkeypatch):
             "train_loss_steps": curves,
             "window_end_step": np.arange(config.epochs),
             "steps_per_epoch": 1,
+            "n_params": 1,
             "seconds": 1.0,
         }
 

@@ -10,7 +10,7 @@ import pytest
 from runs import one_replica_step
 
 import inna_optax
-from inna_optax.training import Config, trainer
+from inna_optax.training import Config, Split, trainer
 from inna_optax.training.optimizers import OPTIMIZERS
 
 PLATFORMS = ("cuda", "tpu")
@@ -65,7 +65,8 @@ def test_optimizer_step_exports_for_gpu_and_tpu(make):
 def test_nin_train_step_exports_for_gpu_and_tpu(optimizer):
     config = Config(optimizer=optimizer, width=0.125, batch_size=8, seeds=(0, 1))
     seeds = np.asarray(config.seeds, np.uint32)
-    graphdef, params, stats, _ = trainer.init_replicas(config, seeds, 1, 10)
+    shape = Split(np.zeros((1, 28, 28, 1), np.float32), None, None, None, 10, "shape")
+    graphdef, params, stats, _ = trainer.init_replicas(config, seeds, shape)
     hparams = {k: jnp.asarray(v) for k, v in trainer.hyperparameters(config, len(seeds)).items()}
     build = trainer.optimizer_for(config, total_steps=100)
     opt_state = trainer.init_state(build, params, hparams)

@@ -56,8 +56,8 @@ def test_each_default_has_one_source_the_factorys_signature():
         signature = inspect.signature(spec.build).parameters
         for field, value in spec.defaults.items():
             assert value == spec.overrides.get(field, signature[field].default), (name, field)
-    assert OPTIMIZERS["adamw"].defaults == {"weight_decay": 0.01}
-    for field in ("alpha", "beta", "weight_decay"):
+    assert OPTIMIZERS["adamw"].defaults == {"weight_decay": 0.01, "b1": 0.9, "b2": 0.999}
+    for field in ("alpha", "beta", "weight_decay", "b1", "b2", "sigma"):
         for name, spec in OPTIMIZERS.items():
             if field in spec.defaults:
                 assert f"{name} {spec.defaults[field]:g}" in helps[field]

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from runs import one_replica_step
 
-from inna_optax.training import Config, trainer
+from inna_optax.training import Config, devices, trainer
 
 
 def test_over_replicas_calls_one_replica_unbatched_with_vmaps_values():
@@ -47,24 +47,23 @@ def test_a_one_replica_nin_step_keeps_the_poolings_fusion_boundary_on_the_cpu():
 
 def test_compiler_options_limit_the_step_allocations_on_cpu_devices_only():
     cpu = jax.sharding.Mesh(np.array(jax.devices()[:1]), ("data",))
-    assert trainer.compiler_options(cpu) == {
-        "xla_multiheap_size_constraint_per_heap": trainer.CPU_HEAP_LIMIT
+    assert devices.compiler_options(cpu) == {
+        "xla_multiheap_size_constraint_per_heap": devices.CPU_HEAP_LIMIT
     }
     for platform_ in ("gpu", "tpu"):
         mesh = SimpleNamespace(devices=np.array([SimpleNamespace(platform=platform_)]))
-        assert trainer.compiler_options(mesh) == {}
-    assert trainer.compiler_options(None) == {}  # no mesh (jax.export): none
+        assert devices.compiler_options(mesh) == {}
+    assert devices.compiler_options(None) == {}  # no mesh (jax.export): none
 
 
 FAULTS = """
 import resource, sys
 import numpy as np
 from inna_optax.training import Config, Split, trainer
-if sys.argv[1] == "one":
-    trainer.CPU_HEAP_LIMIT = -1  # XLA's default: all temporaries in one allocation
+limit = -1 if sys.argv[1] == "one" else trainer.CPU_HEAP_LIMIT  # -1: XLA's, one allocation
 x = np.random.default_rng(0).normal(size=(64, 32, 32, 3)).astype(np.float32)
 y = np.zeros(64, np.int32)
-t = trainer.setup(Config(width=0.25, norm=True), Split(x, y, x, y, 10, "random"))
+t = trainer.setup(Config(width=0.25, norm=True), Split(x, y, x, y, 10, "random"), heap_limit=limit)
 state, hp = t.init()[0], t.group_hparams(0)
 faults = []
 for k in range(20):  # the heaps settle within a few steps: the fewest of the last 10
@@ -113,11 +112,11 @@ def test_a_cpu_step_reuses_its_temporaries_memory_and_compiles_quietly():
 QUIET = """
 import sys
 import jax, jax.numpy as jnp
-from inna_optax.training import trainer
+from inna_optax.training import devices
 # a 1 KiB heap: XLA warns of every larger buffer (sort's 256 KiB input here)
 f = jax.jit(lambda x: jnp.sort(x + 1).sum(),
             compiler_options={"xla_multiheap_size_constraint_per_heap": 1024})
-with trainer.quiet_xla_warnings():
+with devices.quiet_xla_warnings():
     f(jnp.ones(1 << 16)).block_until_ready()
 print("-- after --", file=sys.stderr, flush=True)
 f(jnp.ones(1 << 17)).block_until_ready()  # another shape: compiled again, warned of

@@ -9,9 +9,9 @@ figure benchmarks and the notebooks. It imports Flax; the core optimizer does no
 mesh and each replica group's :class:`TrainState`), which the benchmarks use too.
 """
 
-from inna_optax.training.archives import DataError
 from inna_optax.training.config import Config, ConfigError
 from inna_optax.training.data import Split, prepare
+from inna_optax.training.errors import DataError
 from inna_optax.training.loop import History, NonFiniteLoss, fit
 from inna_optax.training.optimizers import OPTIMIZERS
 from inna_optax.training.presets import PRESETS, preset

@@ -1,12 +1,9 @@
 """Reading archives with bounds: what an archive member (CIFAR's .tar.gz, an image
-folder's .zip) may inflate to, and the error every data loader raises."""
+folder's .zip) may inflate to."""
 
 from __future__ import annotations
 
-
-class DataError(ValueError):
-    """A data file is missing, truncated, corrupted or mislabelled."""
-
+from inna_optax.training.errors import DataError
 
 #: The most an archive (CIFAR's .tar.gz, an image folder's .zip) may inflate to, in
 #: all; one member may take a quarter of it. `--archive-limit-mb` raises it.
@@ -17,7 +14,7 @@ def _member_limit(total: int) -> int:
     return total // 4
 
 
-def _bounded(origin: str, size: int, read, budget: list[int], total: int) -> bytes:
+def read_bounded(origin: str, size: int, read, budget: list[int], total: int) -> bytes:
     """Reads one archive member of declared `size` with `read(n)`, refusing it when it
     inflates past a quarter of `total` or past what `budget[0]` has left."""
     limit = min(_member_limit(total), budget[0])

@@ -1,5 +1,7 @@
 """The one training configuration: a dataclass whose fields carry their default,
-their help, their check and whether they may change on ``--resume``.
+their help, their check, the concern they belong to (:data:`GROUPS`: model, data,
+optimizer, run), the model or kind of data they apply to, and whether they may
+change on ``--resume``.
 
 The command line's flags are generated from the fields
 (:mod:`inna_optax.training.flags`), the figure benchmarks start from a preset
@@ -13,12 +15,46 @@ import time
 from typing import Any
 
 from inna_optax.training.convolution import CONVOLUTIONS
-from inna_optax.training.optimizers import DECAY_POWER, OPTIMIZERS, SCHEDULES, defaults_text
+from inna_optax.training.data import DATASETS
+from inna_optax.training.models import INITS, MODELS
+from inna_optax.training.optimizers import (
+    DECAY_MASKS,
+    DECAY_POWER,
+    OPTIMIZERS,
+    PSI_INITS,
+    SCHEDULES,
+    defaults_text,
+)
 
-DATASETS = ("digits", "mnist", "cifar10", "cifar100", "folder")
-PSI_INITS = ("gradient", "params")
-INITS = ("lecun", "he", "glorot", "keras")  # the keys of models.INITS
 SHARDS = ("none", "params")
+
+#: The fields of each concern, in the order of ``--help`` and the documentation.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "model": (
+        "model", "width", "init", "norm", "conv", "context", "layers", "heads", "embed_dim",
+        "bias", "tie_embeddings", "dropout",
+    ),
+    "data": (
+        "dataset", "data_dir", "download", "cache_dir", "train_examples", "test_examples",
+        "archive_limit_mb",
+    ),
+    "optimizer": (
+        "optimizer", "lr", "alpha", "beta", "schedule", "decay_power", "warmup",
+        "final_lr_ratio", "weight_decay", "decay_mask", "clip", "b1", "b2", "sigma",
+        "psi_init",
+    ),
+    "run": (
+        "epochs", "steps", "eval_every", "batch_size", "log_every", "seeds", "replica_group",
+        "devices", "cpu_devices", "keep_freed_memory", "shard",
+    ),
+    "processes": (
+        "coordinator", "num_processes", "process_id", "distributed", "connect_timeout",
+    ),
+    "outputs": (
+        "out", "resume", "resume_fallback", "overwrite", "checkpoint_every",
+        "keep_checkpoints", "progress",
+    ),
+}  # fmt: skip
 
 
 class ConfigError(ValueError):
@@ -27,9 +63,11 @@ class ConfigError(ValueError):
 
 def _field(default: Any, help: str, check=None, **flag) -> Any:
     """A Config field: `check(value)` returns None when fine, else what is wrong;
-    `flag` holds extra argparse settings (choices, metavar, aliases) and
+    `flag` holds extra argparse settings (choices, metavar, aliases),
     ``resumable=True`` for a setting of how a run runs, not what it computes, which
-    may change when the run is resumed."""
+    may change when the run is resumed, and ``only=(...)`` for a field that applies
+    to those models or kinds of data set alone (:meth:`Config.validate` refuses it
+    set with others)."""
     return dataclasses.field(default=default, metadata={"help": help, "check": check, **flag})
 
 
@@ -108,12 +146,23 @@ class Config:
       inna_optax.training.config.ConfigError: --lr: must be a finite number > 0, got -1.0
     """
 
+    # model
+    model: str = _field(
+        "nin",
+        "the model: " + "; ".join(f"{k}, {v.help}" for k, v in MODELS.items()),
+        choices=tuple(MODELS),
+    )
     # data
-    dataset: str = _field("digits", "data set", choices=DATASETS)
+    dataset: str | None = _field(
+        None,
+        "data set (default: digits for nin, text for gpt): "
+        + "; ".join(f"{k}, {v.help}" for k, v in DATASETS.items()),
+        choices=tuple(DATASETS),
+    )
     data_dir: str | None = _field(
         None,
         "the data set's files: an MNIST IDX directory; CIFAR pickles (directory or .tar.gz); "
-        "an image folder (or .zip) with train/<class>/ and test/<class>/",
+        "an image folder (or .zip) with train/<class>/ and test/<class>/; a text file",
         metavar="DIR",
     )
     download: bool = _field(
@@ -126,7 +175,10 @@ class Config:
         None, "train on a fixed random draw of N images (default: all)", _int_at_least(1)
     )
     test_examples: int | None = _field(
-        None, "test on a fixed random draw of N images (default: all)", _int_at_least(1)
+        None,
+        "test on a fixed random draw of N images (default: all), or of N validation "
+        "windows for text (default 2048)",
+        _int_at_least(1),
     )
     archive_limit_mb: int = _field(
         2048,
@@ -140,18 +192,21 @@ class Config:
         1.0,
         "channel multiplier of NiN (every layer keeps at least one channel)",
         _finite(1 / 96, 16, what="in [1/96, 16]"),
+        only=("nin",),
     )
     init: str = _field(
         "he",
         "NiN's kernel initialisation: lecun (variance 1/fan_in), he (2/fan_in), glorot "
         "(2/(fan_in + fan_out)) or keras (a normal of std 0.05, Keras 2.2's default); see "
         "the documentation's training page",
-        choices=INITS,
+        choices=tuple(INITS),
+        only=("nin",),
     )
     norm: bool = _field(
         True,
         "batch normalisation before each hidden ReLU of NiN (without it, NiN with the "
         "paper's settings stays on a plateau: see the documentation's training page)",
+        only=("nin",),
     )
     conv: str = _field(
         "auto",
@@ -160,10 +215,26 @@ class Config:
         "GPUs and TPUs), native or matmul; the same network up to float rounding",
         choices=tuple(CONVOLUTIONS),
         resumable=True,
+        only=("nin",),
+    )
+    context: int = _field(
+        128, "the GPT's context: the characters of one window", _int_at_least(1), only=("gpt",)
+    )
+    layers: int = _field(4, "the GPT's transformer blocks", _int_at_least(1), only=("gpt",))
+    heads: int = _field(
+        4, "the GPT's attention heads (they divide --embed-dim)", _int_at_least(1), only=("gpt",)
+    )
+    embed_dim: int = _field(128, "the GPT's embedding width", _int_at_least(1), only=("gpt",))
+    bias: bool = _field(True, "biases in the GPT's LayerNorms and MLPs", only=("gpt",))
+    tie_embeddings: bool = _field(
+        False,
+        "the GPT's output head is its token embedding's transpose (GPT-2's, nanoGPT's)",
+        only=("gpt",),
     )
     dropout: float | None = _field(
         None,
-        "dropout rate after blocks 1 and 2 (default 0.5, the paper's; 0 on digits)",
+        "dropout rate: NiN's after blocks 1 and 2 (default 0.5, the paper's; 0 on digits), "
+        "the GPT's on its embeddings and each block's outputs (default 0)",
         _finite(0, 1, hi_open=True),
     )
     # optimizer
@@ -185,8 +256,9 @@ class Config:
     )
     schedule: str | None = _field(
         None,
-        "gamma_k: 'power' gamma_0 (k+1)^-q, 'constant', or 'cosine' (to 0 at the last "
-        "step of --epochs) (default: power for inna and sgd, constant for the others)",
+        "gamma_k: 'power' gamma_0 (k+1)^-q, 'constant', or 'cosine' (after --warmup "
+        "steps, down to --final-lr-ratio times gamma_0 at the run's last step) (default: "
+        "power for inna and sgd, constant for the others)",
         choices=SCHEDULES,
     )
     decay_power: float = _field(
@@ -194,11 +266,45 @@ class Config:
         "q of the power schedule gamma_0 (k+1)^-q, in (0, 1]",
         _finite(0, 1, lo_open=True),
     )
+    warmup: int = _field(
+        0,
+        "with --schedule cosine: steps of linear warm-up from 0 to gamma_0",
+        _int_at_least(0),
+    )
+    final_lr_ratio: float = _field(
+        0.0,
+        "with --schedule cosine: the last step's gamma as a fraction of gamma_0, in [0, 1]",
+        _finite(0, 1),
+    )
     weight_decay: float | None = _field(
         None,
         "decoupled weight decay lambda, >= 0, for inna, innaprop and adamw "
         f"(default: {defaults_text('weight_decay')})",
         _finite(0),
+    )
+    decay_mask: str | None = _field(
+        None,
+        "the parameters weight decay shrinks: all, or matrices (2 or more dimensions: "
+        "kernels and embeddings, not biases or scales) (default: "
+        + ", ".join(f"{k} {v.decay_mask}" for k, v in MODELS.items())
+        + ")",
+        choices=DECAY_MASKS,
+    )
+    clip: float | None = _field(
+        None,
+        "clip the gradients to this global norm before the optimizer (default: no clipping)",
+        _finite(0, lo_open=True),
+    )
+    b1: float | None = _field(
+        None, f"adam's and adamw's beta_1 (default {defaults_text('b1')})", _finite(0, 1)
+    )
+    b2: float | None = _field(
+        None, f"adam's and adamw's beta_2 (default {defaults_text('b2')})", _finite(0, 1)
+    )
+    sigma: float | None = _field(
+        None,
+        f"innaprop's RMSprop averaging sigma (default {defaults_text('sigma')})",
+        _finite(0, 1),
     )
     psi_init: str = _field(
         OPTIMIZERS["inna"].defaults["psi_init"],
@@ -207,7 +313,25 @@ class Config:
     )
     # schedule of the run
     epochs: int = _field(
-        10, "epochs (with --resume: the total, may grow)", _int_at_least(1), resumable=True
+        10,
+        "epochs over the training images (with --resume: the total, may grow)",
+        _int_at_least(1),
+        resumable=True,
+        only=("images",),
+    )
+    steps: int = _field(
+        2000,
+        "training steps on text, a multiple of --eval-every (with --resume: the total, may grow)",
+        _int_at_least(1),
+        resumable=True,
+        only=("text",),
+    )
+    eval_every: int = _field(
+        250,
+        "steps between two evaluations of the validation loss on text (a checkpoint and a "
+        "line of metrics.jsonl each)",
+        _int_at_least(1),
+        only=("text",),
     )
     batch_size: int = _field(32, "mini-batch size", _int_at_least(1))
     log_every: int = _field(
@@ -312,6 +436,12 @@ class Config:
     )
     progress: bool = _field(True, "a progress bar on a terminal", resumable=True)
 
+    def __post_init__(self):
+        if self.dataset is None and self.model in MODELS:  # the model's own kind of data
+            kind = MODELS[self.model].data
+            default = next(k for k, v in DATASETS.items() if v.kind == kind)
+            object.__setattr__(self, "dataset", default)
+
     def validate(self, *, sweep: bool = False) -> "Config":
         """Raises ConfigError naming the flag of the first bad value; returns self.
 
@@ -325,9 +455,10 @@ class Config:
             check = f.metadata.get("check")
             if check and (problem := check(value)):
                 raise ConfigError(f"{flag(f.name)}: {problem}")
+        self._check_applies()
         if not sweep and len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"--seeds: repeated seed in {list(self.seeds)}")
-        if self.dataset != "digits" and not (self.data_dir or self.download):
+        if DATASETS[self.dataset].needs_files and not (self.data_dir or self.download):
             raise ConfigError(f"--data-dir: --dataset {self.dataset} needs it (or --download)")
         if self.coordinator and (self.num_processes is None or self.process_id is None):
             raise ConfigError("--coordinator: needs --num-processes and --process-id")
@@ -339,11 +470,7 @@ class Config:
             raise ConfigError(
                 f"--process-id: {self.process_id} is not below --num-processes {self.num_processes}"
             )
-        spec = OPTIMIZERS[self.optimizer]
-        if self.weight_decay is not None and "weight_decay" not in spec.hyper + spec.options:
-            raise ConfigError(
-                f"--weight-decay: {self.optimizer} takes none (inna, innaprop and adamw do)"
-            )
+        self._check_optimizer()
         if self.resume and self.overwrite:
             raise ConfigError("--resume: cannot be combined with --overwrite")
         if self.resume and self.out is None:
@@ -355,13 +482,52 @@ class Config:
             )
         return self
 
+    def _check_applies(self) -> None:
+        """A field of another model or kind of data set, set, is refused; so is a
+        data set the model does not train on."""
+        kind = DATASETS[self.dataset].kind
+        if MODELS[self.model].data != kind:
+            fits = [k for k, v in DATASETS.items() if v.kind == MODELS[self.model].data]
+            raise ConfigError(
+                f"--dataset: --model {self.model} trains on {', '.join(fits)}, not {self.dataset}"
+            )
+        for f in dataclasses.fields(self):
+            only = f.metadata.get("only")
+            if only and not {self.model, kind} & set(only) and getattr(self, f.name) != f.default:
+                raise ConfigError(
+                    f"{flag(f.name)}: applies to {' and '.join(only)} only, not --model "
+                    f"{self.model} on --dataset {self.dataset}"
+                )
+        if kind == "text" and self.steps % self.eval_every:
+            raise ConfigError(
+                f"--steps: {self.steps} is not a multiple of --eval-every {self.eval_every}"
+            )
+
+    def _check_optimizer(self) -> None:
+        spec = OPTIMIZERS[self.optimizer]
+        takes = spec.hyper + spec.options
+        for name in ("weight_decay", "b1", "b2", "sigma"):
+            if getattr(self, name) is not None and name not in takes:
+                who = ", ".join(k for k, v in OPTIMIZERS.items() if name in v.hyper + v.options)
+                raise ConfigError(f"{flag(name)}: {self.optimizer} takes none ({who} do)")
+        if self.decay_mask is not None and "weight_decay" not in takes:
+            raise ConfigError(f"--decay-mask: {self.optimizer} has no weight decay")
+        if (self.warmup or self.final_lr_ratio) and self.schedule_kind != "cosine":
+            name = "--warmup" if self.warmup else "--final-lr-ratio"
+            raise ConfigError(f"{name}: needs --schedule cosine")
+
     def resolved(self) -> dict[str, Any]:
         """Every field as the run uses it: unset (None) fields replaced by the
         defaults they stand for (gamma_0, the schedule, the dropout rate, the
         optimizer's hyperparameters), so that a value given explicitly and the same
         value left to its default compare equal."""
         values = dataclasses.asdict(self)
-        values.update(lr=self.learning_rate, schedule=self.schedule_kind, dropout=self.dropout_rate)
+        values.update(
+            lr=self.learning_rate,
+            schedule=self.schedule_kind,
+            dropout=self.dropout_rate,
+            decay_mask=self.weight_decay_mask,
+        )
         spec = OPTIMIZERS[self.optimizer]
         values.update({k: self.value(k) for k in spec.hyper + spec.options})
         return values
@@ -384,7 +550,19 @@ class Config:
     def dropout_rate(self) -> float:
         if self.dropout is not None:
             return self.dropout
-        return 0.0 if self.dataset == "digits" else 0.5
+        return 0.0 if self.dataset == "digits" or self.model == "gpt" else 0.5
+
+    @property
+    def weight_decay_mask(self) -> str:
+        """--decay-mask, or the model's default."""
+        return self.decay_mask or MODELS[self.model].decay_mask
+
+    def run_length(self, train_examples: int) -> tuple[int, int]:
+        """(evaluations, steps between two): the run's epochs and steps per epoch on
+        images, or ``steps / eval_every`` intervals of `eval_every` steps on text."""
+        if DATASETS[self.dataset].kind == "text":
+            return self.steps // self.eval_every, self.eval_every
+        return self.epochs, train_examples // self.batch_size
 
     def default_out(self) -> str:
         return f"results/{self.dataset}-{self.optimizer}-{time.strftime('%Y%m%d-%H%M%S')}"

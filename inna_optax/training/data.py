@@ -1,64 +1,151 @@
-"""The one data preparation of the training pipeline: a data set by name (from its
-files, or downloaded and checked), a fixed draw of examples, and per-channel
-normalisation (:func:`prepare`). The loaders are in
-:mod:`inna_optax.training.loaders`, text in :mod:`inna_optax.training.text`. The core
-optimizer does not import this module.
+"""The data sets, by name (:data:`DATASETS`), and the one data preparation of the
+training pipeline (:func:`prepare`): a data set read from its files (or downloaded
+and checked), a fixed draw of examples, and per-channel normalisation of images or
+windows of text. The image loaders are in :mod:`inna_optax.training.loaders`, text
+in :mod:`inna_optax.training.text`. The core optimizer does not import this module.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import tempfile
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
-from inna_optax.training.archives import ARCHIVE_LIMIT, DataError
-from inna_optax.training.loaders import (
-    CIFAR,
-    Dataset,
-    load_cifar,
-    load_digits,
-    load_folder,
-    load_mnist,
-)
+from inna_optax.training.archives import ARCHIVE_LIMIT
+from inna_optax.training.errors import DataError
+from inna_optax.training.loaders import Split, load_cifar, load_digits, load_folder, load_mnist
+from inna_optax.training.text import load_text
 
-# -------------------------------------------------------------------- download
-# Official locations and SHA-256 of the published archives.
-DOWNLOADS = {
-    "mnist": [
-        (
-            "https://ossci-datasets.s3.amazonaws.com/mnist/train-images-idx3-ubyte.gz",
-            "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+__all__ = ["DATASETS", "DataSet", "Split", "download", "load", "prepare", "subset"]
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSet:
+    """How to read one data set of the registry.
+
+    Attributes:
+      load: ``load(path, archive_limit=..., context=...)`` returns a :class:`Split`
+        (uint8 images, or windows of token ids for text); `path` is None for a
+        data set without files.
+      kind: ``"images"`` (a classifier's: epochs over a shuffled training set) or
+        ``"text"`` (a language model's: windows of `context` characters drawn at
+        random, evaluated on a fixed draw of validation windows).
+      help: one line for the documentation.
+      downloads: (url, SHA-256) of the official files, for ``--download``.
+      needs_files: whether ``--data-dir`` (or ``--download``) is needed.
+      test_examples: the test (validation) draw when none is asked (None: all).
+    """
+
+    load: Callable[..., Split]
+    kind: str
+    help: str
+    downloads: tuple[tuple[str, str], ...] = ()
+    needs_files: bool = True
+    test_examples: int | None = None
+
+
+def _cifar(which: str) -> Callable[..., Split]:
+    def load_one(path: Path, archive_limit: int = ARCHIVE_LIMIT, **_) -> Split:
+        folder = _image_folder(path)
+        if folder is None:
+            return load_cifar(path, which, archive_limit)
+        ds = load_folder(folder, archive_limit)  # CIFAR as train/<class>/, test/<class>/
+        want = 10 if which == "cifar10" else 100
+        if ds.num_classes != want:
+            raise DataError(f"{folder}: {ds.num_classes} classes, {which} has {want}")
+        return ds._replace(name=f"{which}:{folder.name}")
+
+    return load_one
+
+
+def _folder(path: Path, archive_limit: int = ARCHIVE_LIMIT, **_) -> Split:
+    return load_folder(_image_folder(path) or path, archive_limit)
+
+
+def _text(path: Path, context: int = 128, **_) -> Split:
+    """Tiny Shakespeare's usual split (the first 90% of the characters for training)
+    as windows: inputs ``ids[i : i + context]`` and targets one character on, as
+    read-only views of the ids (nothing copied until a batch is drawn)."""
+    text = load_text(path, context)
+
+    def windows(ids):
+        view = np.lib.stride_tricks.sliding_window_view
+        return view(ids[:-1], context), view(ids[1:], context)
+
+    return Split(*windows(text.train), *windows(text.valid), len(text.vocab), text.name)
+
+
+_OSSCI = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+_TORONTO = "https://www.cs.toronto.edu/~kriz/"
+
+#: The registry: name -> :class:`DataSet`. ``--dataset``'s choices are its keys.
+DATASETS: dict[str, DataSet] = {
+    "digits": DataSet(
+        lambda path, **_: load_digits(),
+        "images",
+        "scikit-learn's 1,797 8x8 digits, embedded (no files needed)",
+        needs_files=False,
+    ),
+    "mnist": DataSet(
+        lambda path, **_: load_mnist(path),
+        "images",
+        "MNIST: a directory of its four IDX files (gzipped or not)",
+        downloads=(
+            (
+                _OSSCI + "train-images-idx3-ubyte.gz",
+                "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+            ),
+            (
+                _OSSCI + "train-labels-idx1-ubyte.gz",
+                "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+            ),
+            (
+                _OSSCI + "t10k-images-idx3-ubyte.gz",
+                "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+            ),
+            (
+                _OSSCI + "t10k-labels-idx1-ubyte.gz",
+                "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+            ),
         ),
-        (
-            "https://ossci-datasets.s3.amazonaws.com/mnist/train-labels-idx1-ubyte.gz",
-            "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+    ),
+    "cifar10": DataSet(
+        _cifar("cifar10"),
+        "images",
+        "CIFAR-10: its python pickles (a directory or the .tar.gz), or an image folder",
+        downloads=(
+            (
+                _TORONTO + "cifar-10-python.tar.gz",
+                "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+            ),
         ),
-        (
-            "https://ossci-datasets.s3.amazonaws.com/mnist/t10k-images-idx3-ubyte.gz",
-            "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+    ),
+    "cifar100": DataSet(
+        _cifar("cifar100"),
+        "images",
+        "CIFAR-100: its python pickles (a directory or the .tar.gz), or an image folder",
+        downloads=(
+            (
+                _TORONTO + "cifar-100-python.tar.gz",
+                "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7",
+            ),
         ),
-        (
-            "https://ossci-datasets.s3.amazonaws.com/mnist/t10k-labels-idx1-ubyte.gz",
-            "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-        ),
-    ],
-    "cifar10": [
-        (
-            "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-            "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
-        ),
-    ],
-    "cifar100": [
-        (
-            "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
-            "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7",
-        ),
-    ],
+    ),
+    "folder": DataSet(
+        _folder, "images", "an image folder (or .zip): train/<class>/ and test/<class>/"
+    ),
+    "text": DataSet(
+        _text,
+        "text",
+        "a UTF-8 text file, as characters (the first nine tenths for training)",
+        test_examples=2048,
+    ),
 }
 
 
@@ -78,11 +165,12 @@ def download(dataset: str, cache_dir: str | os.PathLike, sources=None, progress=
     Returns:
       `cache_dir`, ready for the dataset's loader.
     """
-    if dataset not in DOWNLOADS and sources is None:
-        raise ValueError(f"--download supports {sorted(DOWNLOADS)}, not {dataset!r}")
+    offered = sorted(k for k, v in DATASETS.items() if v.downloads)
+    if dataset not in offered and sources is None:
+        raise ValueError(f"--download supports {offered}, not {dataset!r}")
     cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
-    for url, sha256 in sources or DOWNLOADS[dataset]:
+    for url, sha256 in sources or DATASETS[dataset].downloads:
         target = cache / url.rsplit("/", 1)[-1]
         if target.is_file() and _sha256(target) == sha256:
             continue
@@ -117,26 +205,27 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-# ------------------------------------------------------------------ dispatcher
 def load(
     dataset: str,
     data_dir: str | os.PathLike | None = None,
     *,
     download_to=None,
     archive_limit: int = ARCHIVE_LIMIT,
-) -> Dataset:
-    """Loads `dataset` with its loader.
+    context: int = 128,
+) -> Split:
+    """Loads `dataset` (a key of :data:`DATASETS`) with its loader.
 
     Args:
-      dataset: ``"digits"``, ``"mnist"``, ``"cifar10"``, ``"cifar100"`` or
-        ``"folder"``; CIFAR-10 also reads an image folder or ``.zip``.
+      dataset: the data set's name; CIFAR-10 and 100 also read an image folder or
+        ``.zip``.
       data_dir: the data set's files (not needed for the digits).
       download_to: a directory: fetch the official files there first
         (:func:`download`).
       archive_limit: the most an archive may inflate to, in bytes.
+      context: for text, the windows' length in characters.
 
     Returns:
-      A :class:`Dataset`.
+      A :class:`Split`.
 
     Raises:
       DataError: the files are missing or bad (the message names them), or the
@@ -147,38 +236,23 @@ def load(
       >>> load("digits").name
       'digits'
     """
-    if dataset == "digits":
-        return load_digits()
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; choose from {sorted(DATASETS)}")
+    spec = DATASETS[dataset]
     if download_to is not None:
         data_dir = download(dataset, download_to)
-    if data_dir is None:
+    if spec.needs_files and data_dir is None:
         raise ValueError(f"--dataset {dataset} needs --data-dir (or --download)")
-    if not Path(data_dir).exists():
+    if spec.needs_files and not Path(data_dir).exists():
         raise DataError(f"{data_dir}: no such file or directory")
-    ds = _load_files(dataset, Path(data_dir), archive_limit)
+    path = None if data_dir is None else Path(data_dir)
+    ds = spec.load(path, archive_limit=archive_limit, context=context)
     if ds.x_train.shape[1:] != ds.x_test.shape[1:]:
         raise DataError(
             f"{data_dir}: the test images are {'x'.join(map(str, ds.x_test.shape[1:]))}, "
             f"the training images {'x'.join(map(str, ds.x_train.shape[1:]))}: they must agree"
         )
     return ds
-
-
-def _load_files(dataset: str, data_dir: Path, archive_limit: int) -> Dataset:
-    if dataset == "mnist":
-        return load_mnist(data_dir)
-    if dataset in CIFAR:
-        folder = _image_folder(data_dir)
-        if folder is None:
-            return load_cifar(data_dir, dataset, archive_limit)
-        ds = load_folder(folder, archive_limit)  # CIFAR as train/<class>/, test/<class>/
-        want = 10 if dataset == "cifar10" else 100
-        if ds.num_classes != want:
-            raise DataError(f"{folder}: {ds.num_classes} classes, {dataset} has {want}")
-        return ds._replace(name=f"{dataset}:{folder.name}")
-    if dataset == "folder":
-        return load_folder(_image_folder(data_dir) or data_dir, archive_limit)
-    raise ValueError(f"unknown dataset {dataset!r}")
 
 
 def _image_folder(path: Path) -> Path | None:
@@ -200,23 +274,12 @@ def subset(x: np.ndarray, y: np.ndarray, n: int | None, seed: int = 0):
     return x[idx], y[idx]
 
 
-class Split(NamedTuple):
-    """Training and test arrays ready for the network: float32 images normalised
-    with the training set's per-channel statistics, int32 labels."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    num_classes: int
-    name: str
-
-
 def prepare(config, strict: bool = False) -> Split:
     """The one data preparation: load `config.dataset` (from `config.data_dir`, or
     downloaded into `config.cache_dir`), draw `config.train_examples` and
-    `config.test_examples` (a fixed random draw, :func:`subset`), and normalise both
-    splits with the drawn training images' per-channel mean and std.
+    `config.test_examples` (a fixed random draw, :func:`subset`; the data set's
+    own test draw when unset), and normalise images with the drawn training
+    images' per-channel mean and std (text stays token ids).
 
     Args:
       config: a :class:`~inna_optax.training.Config`.
@@ -225,11 +288,12 @@ def prepare(config, strict: bool = False) -> Split:
         ``summary.json`` records the numbers used.
 
     Returns:
-      A :class:`Split` of float32 images and int32 labels.
+      A :class:`Split` of float32 images (or int32 windows of text) and int32
+      labels.
 
     Raises:
       DataError: bad files, more examples asked than the data set has (`strict`),
-        or fewer training images than one batch.
+        or fewer training examples than one batch.
 
     Example:
       >>> from inna_optax.training import Config, prepare
@@ -237,6 +301,7 @@ def prepare(config, strict: bool = False) -> Split:
       >>> split.x_train.shape, split.x_train.dtype.name
       ((320, 8, 8, 1), 'float32')
     """
+    spec = DATASETS[config.dataset]
     download_to = None
     if config.download:
         download_to = Path(config.cache_dir).expanduser() / config.dataset
@@ -245,7 +310,9 @@ def prepare(config, strict: bool = False) -> Split:
         config.data_dir,
         download_to=download_to,
         archive_limit=config.archive_limit_mb << 20,
+        context=config.context,
     )
+    test_examples = config.test_examples or spec.test_examples
     for flag, asked, have in (
         ("--train-examples", config.train_examples, len(ds.x_train)),
         ("--test-examples", config.test_examples, len(ds.x_test)),
@@ -253,14 +320,17 @@ def prepare(config, strict: bool = False) -> Split:
         if strict and asked is not None and asked > have:
             raise DataError(f"{flag}: {asked:,} asked, {ds.name} has {have:,}")
     x_train, y_train = subset(ds.x_train, ds.y_train, config.train_examples)
-    x_test, y_test = subset(ds.x_test, ds.y_test, config.test_examples)
+    x_test, y_test = subset(ds.x_test, ds.y_test, test_examples)
+    what = "windows" if spec.kind == "text" else "images"
     if len(x_train) < config.batch_size:
         raise DataError(
-            f"{ds.name}: {len(x_train)} training images, fewer than one batch of "
+            f"{ds.name}: {len(x_train)} training {what}, fewer than one batch of "
             f"{config.batch_size}"
         )
     if len(x_test) == 0:
-        raise DataError(f"{ds.name}: no test images")
+        raise DataError(f"{ds.name}: no test {what}")
+    if spec.kind == "text":
+        return Split(x_train, y_train, x_test, y_test, ds.num_classes, ds.name)
     mean, std = channel_stats(x_train)
     return Split(
         normalize(x_train, mean, std),

@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import typing
 
-from inna_optax.training.config import Config, flag
+from inna_optax.training.config import GROUPS, Config, flag
 
 
 def _seed_list(text: str) -> tuple[int, ...]:
@@ -43,13 +43,18 @@ def _flag_spec(f: dataclasses.Field, kind, default_none: bool = False):
 
 def add_flags(parser: argparse.ArgumentParser, names=None, default_none: bool = False) -> None:
     """Adds one flag per Config field (those in `names`, default all), with the
-    field's type, default, choices and help. `default_none`: every flag defaults to
-    None (unset), for callers that layer it over a preset."""
+    field's type, default, choices and help, in a group per concern (:data:`GROUPS`).
+    `default_none`: every flag defaults to None (unset), for callers that layer it
+    over a preset."""
     hints = typing.get_type_hints(Config)
-    for f in dataclasses.fields(Config):
-        if names is None or f.name in names:
-            options, settings = _flag_spec(f, hints[f.name], default_none)
-            parser.add_argument(*options, **settings)
+    fields = {f.name: f for f in dataclasses.fields(Config)}
+    for group, members in GROUPS.items():
+        chosen = [n for n in members if names is None or n in names]
+        if chosen:
+            section = parser.add_argument_group(group)
+            for name in chosen:
+                options, settings = _flag_spec(fields[name], hints[name], default_none)
+                section.add_argument(*options, **settings)
 
 
 def flags_table() -> str:
@@ -57,8 +62,10 @@ def flags_table() -> str:
     generated from the Config fields as :func:`add_flags` makes them: the table of
     the documentation's training page."""
     hints = typing.get_type_hints(Config)
+    fields = {f.name: f for f in dataclasses.fields(Config)}
     rows = ["| flag | value | what it sets |", "| --- | --- | --- |"]
-    for f in dataclasses.fields(Config):
+    for name in (n for members in GROUPS.values() for n in members):
+        f = fields[name]
         options, settings = _flag_spec(f, hints[f.name])
         if "choices" in settings:
             value = " \\| ".join(f"`{c}`" for c in settings["choices"])

@@ -1,7 +1,7 @@
 """The image data sets' loaders: MNIST (IDX), CIFAR-10/100 (python pickles), image
 folders (a directory or a .zip) and an embedded default (scikit-learn's digits).
 
-Each returns a :class:`Dataset` of uint8 images (N, H, W, C) and int32 labels;
+Each returns a :class:`Split` of uint8 images (N, H, W, C) and int32 labels;
 errors name the file and what is wrong with it.
 """
 
@@ -19,12 +19,19 @@ from typing import NamedTuple
 
 import numpy as np
 
-from inna_optax.training.archives import ARCHIVE_LIMIT, DataError, _bounded
+from inna_optax.training.archives import ARCHIVE_LIMIT, read_bounded
+from inna_optax.training.errors import DataError
 
 
-class Dataset(NamedTuple):
-    x_train: np.ndarray  # uint8 (N, H, W, C)
-    y_train: np.ndarray  # int32 (N,)
+class Split(NamedTuple):
+    """A data set's training and test parts: what a loader returns (uint8 images),
+    and what :func:`~inna_optax.training.data.prepare` makes of it for the network
+    (float32 normalised images; for text, windows of token ids and their next
+    tokens as labels). Labels are int32; `num_classes` counts the classes (the
+    vocabulary for text)."""
+
+    x_train: np.ndarray  # (N, H, W, C) images, or (N, context) token ids
+    y_train: np.ndarray  # (N,) labels, or (N, context) next tokens
     x_test: np.ndarray
     y_test: np.ndarray
     num_classes: int
@@ -83,7 +90,7 @@ def _check_labels(path, labels, num_classes, n_images):
         )
 
 
-def load_mnist(directory: str | os.PathLike) -> Dataset:
+def load_mnist(directory: str | os.PathLike) -> Split:
     """MNIST from its IDX files, gzipped or not, as published.
 
     Args:
@@ -91,7 +98,7 @@ def load_mnist(directory: str | os.PathLike) -> Dataset:
         t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each possibly ``.gz``).
 
     Returns:
-      A :class:`Dataset` of uint8 images (N, 28, 28, 1) and int32 labels.
+      A :class:`Split` of uint8 images (N, 28, 28, 1) and int32 labels.
 
     Raises:
       DataError: a file is missing, truncated, of the wrong magic number or shape,
@@ -122,7 +129,7 @@ def load_mnist(directory: str | os.PathLike) -> Dataset:
         if y.ndim != 1:
             raise DataError(f"{paths[f'y_{split}']}: expected 1-D labels, got shape {y.shape}")
         _check_labels(paths[f"y_{split}"], y, 10, len(x))
-    return Dataset(
+    return Split(
         arrays["x_train"][..., None],
         arrays["y_train"].astype(np.int32),
         arrays["x_test"][..., None],
@@ -168,7 +175,7 @@ def _cifar_members(
                     if not member.isfile():
                         raise DataError(f"{where}: is not a regular file")
                     handle = tar.extractfile(member)
-                    out[name] = _bounded(where, member.size, handle.read, budget, limit)
+                    out[name] = read_bounded(where, member.size, handle.read, budget, limit)
         except (tarfile.TarError, OSError, EOFError) as e:
             raise DataError(f"{source}: not a readable .tar.gz ({e})") from e
         return out
@@ -225,7 +232,7 @@ def _cifar_batch(origin: str, raw: bytes, label_key: bytes, num_classes: int):
 
 def load_cifar(
     source: str | os.PathLike, which: str = "cifar10", archive_limit: int = ARCHIVE_LIMIT
-) -> Dataset:
+) -> Split:
     """CIFAR-10 or CIFAR-100 from the official python version (directory or .tar.gz).
 
     The batches are read with an unpickler that accepts only the arrays, lists,
@@ -240,7 +247,7 @@ def load_cifar(
         quarter of it); links inside it are refused.
 
     Returns:
-      A :class:`Dataset` of uint8 images (N, 32, 32, 3) and int32 labels.
+      A :class:`Split` of uint8 images (N, 32, 32, 3) and int32 labels.
 
     Raises:
       DataError: a batch is missing or is not a CIFAR pickle of (N, 3072) images
@@ -276,14 +283,14 @@ def load_cifar(
     y_tr = np.concatenate([parts[n][1] for n in train])
     x_te = np.concatenate([parts[n][0] for n in test])
     y_te = np.concatenate([parts[n][1] for n in test])
-    return Dataset(x_tr, y_tr, x_te, y_te, num_classes, which)
+    return Split(x_tr, y_tr, x_te, y_te, num_classes, which)
 
 
 # --------------------------------------------------------------- image folders
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
-def load_folder(source: str | os.PathLike, archive_limit: int = ARCHIVE_LIMIT) -> Dataset:
+def load_folder(source: str | os.PathLike, archive_limit: int = ARCHIVE_LIMIT) -> Split:
     """Images in `train/<class>/*` and `test/<class>/*`, as a directory or a .zip.
 
     Classes are the sorted folder names of `train/`; all images must share one size.
@@ -298,7 +305,7 @@ def load_folder(source: str | os.PathLike, archive_limit: int = ARCHIVE_LIMIT) -
         quarter of it).
 
     Returns:
-      A :class:`Dataset` of uint8 images (N, H, W, C) and int32 labels, the classes
+      A :class:`Split` of uint8 images (N, H, W, C) and int32 labels, the classes
       numbered in the sorted order of their names.
 
     Raises:
@@ -333,7 +340,7 @@ def load_folder(source: str | os.PathLike, archive_limit: int = ARCHIVE_LIMIT) -
             info = archive.getinfo(name)
             with archive.open(info) as member:
                 where = f"{source}:{name}"
-                return _bounded(where, info.file_size, member.read, budget, archive_limit)
+                return read_bounded(where, info.file_size, member.read, budget, archive_limit)
     else:
         names = [
             str(p.relative_to(source))
@@ -368,7 +375,7 @@ def load_folder(source: str | os.PathLike, archive_limit: int = ARCHIVE_LIMIT) -
             xs.append(img)
             ys.append(index[cls])
         out[split] = (np.stack(xs).astype(np.uint8), np.asarray(ys, np.int32))
-    return Dataset(*out["train"], *out["test"], len(classes), f"folder:{source.name}")
+    return Split(*out["train"], *out["test"], len(classes), f"folder:{source.name}")
 
 
 def _decode_image(origin: str, raw: bytes, image_module) -> np.ndarray:
@@ -394,13 +401,13 @@ def _decode_image(origin: str, raw: bytes, image_module) -> np.ndarray:
 
 
 # ------------------------------------------------------ embedded default: digits
-def load_digits() -> Dataset:
+def load_digits() -> Split:
     """scikit-learn's 1,797 8x8 handwritten digits (shipped with it: no download).
 
     A deterministic 80/20 split (stratified by order: every fifth image is test).
 
     Returns:
-      A :class:`Dataset` of uint8 images (N, 8, 8, 1), the 0..16 intensities
+      A :class:`Split` of uint8 images (N, 8, 8, 1), the 0..16 intensities
       scaled to 0..255, and int32 labels.
 
     Example:
@@ -415,4 +422,4 @@ def load_digits() -> Dataset:
     x = np.clip(bunch.images * (255.0 / 16.0), 0, 255).astype(np.uint8)[..., None]
     y = bunch.target.astype(np.int32)
     test = np.arange(len(x)) % 5 == 0
-    return Dataset(x[~test], y[~test], x[test], y[test], 10, "digits")
+    return Split(x[~test], y[~test], x[test], y[test], 10, "digits")

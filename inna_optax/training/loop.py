@@ -21,7 +21,7 @@ import numpy as np
 
 from inna_optax.training import distributed, optimizers
 from inna_optax.training.config import Config, ConfigError
-from inna_optax.training.data import Split, prepare
+from inna_optax.training.data import DATASETS, Split, prepare
 from inna_optax.training.trainer import TrainState, setup
 
 
@@ -57,12 +57,13 @@ class NonFiniteLoss(RuntimeError):
 
 @dataclasses.dataclass
 class History:
-    """What :func:`fit` returns. Curves are (replicas, epochs) arrays; a diverged
-    replica (allowed in sweeps) holds inf or NaN."""
+    """What :func:`fit` returns. Curves are (replicas, epochs) arrays, an epoch being
+    the steps between two evaluations (a pass over the training images; on text,
+    ``eval_every`` steps); a diverged replica (allowed in sweeps) holds inf or NaN."""
 
     train_loss: np.ndarray  # mean mini-batch loss over each epoch
-    test_loss: np.ndarray
-    test_accuracy: np.ndarray
+    test_loss: np.ndarray  # on text: the validation loss
+    test_accuracy: np.ndarray  # on text: the share of next characters guessed
     # the per-step curve: mean mini-batch loss over windows of `config.log_every`
     # steps (the last window of an epoch may be shorter), (replicas, windows), and
     # the number of steps done at the end of each window, (windows,)
@@ -136,7 +137,9 @@ def fit(
     desc: str = "",
     stop: Callable[[int], bool] | None = None,
 ) -> History:
-    """Trains one replica per seed of `config.seeds` for `config.epochs` epochs.
+    """Trains one replica per seed of `config.seeds` for `config.epochs` epochs
+    (`config.steps` steps on text), evaluating after each epoch (every
+    `config.eval_every` steps on text).
 
     Args:
       config: the run (see :class:`Config`).
@@ -174,7 +177,8 @@ def fit(
     data = prepare(config) if data is None else data
     fitting = _Fitting(config, data, setup(config, data, sweep), run, stop)
     fitting.start(desc)
-    for epoch in range(fitting.first_epoch, config.epochs + 1):
+    epochs = fitting.trainer.epochs
+    for epoch in range(fitting.first_epoch, epochs + 1):
         for group in range(len(fitting.trainer.groups)):
             if (epoch, group) >= fitting.resume_at[:2]:  # else done before the checkpoint
                 fitting.train_group(epoch, group, allow_divergence)
@@ -182,12 +186,8 @@ def fit(
         if run is not None:
             fitting.save(epoch * fitting.per_epoch_steps, record, epochs_done=epoch)
         if log is not None:
-            log(
-                f"epoch {epoch}/{config.epochs}: train loss {_fmt(record['train_loss'])}, "
-                f"test loss {_fmt(record['test_loss'])}, "
-                f"test accuracy {_fmt(100 * np.asarray(record['test_accuracy']), '.2f')}%"
-            )
-        if stop is not None and epoch < config.epochs and stop(epoch * fitting.per_epoch_steps):
+            log(epoch_line(config, epoch, epochs, fitting.steps, record))
+        if stop is not None and epoch < epochs and stop(epoch * fitting.per_epoch_steps):
             raise Interrupted(epoch + 1, 0, run is not None)
     fitting.bar.close()
     history = fitting.history(time.perf_counter() - start_wall)
@@ -203,17 +203,19 @@ class _Fitting:
     def __init__(self, config: Config, data: Split, trainer, run, stop):
         self.config, self.data, self.trainer = config, data, trainer
         self.run, self.stop = run, stop
-        self.steps = len(data.x_train) // config.batch_size
+        self.steps = trainer.steps
         self.per_epoch_steps = self.steps * len(trainer.groups)
         states, self.resume_at, self.partial = list(trainer.fresh), (1, 0, 0), None
         if run is not None:
             self.resume_at, states, self.partial = _resume_point(
-                run, config, states, self.steps, self.per_epoch_steps
+                run, config, states, self.steps, self.per_epoch_steps, trainer.epochs
             )
             run.begin()
         self.first_epoch = self.resume_at[0]
         self.states = trainer.place(states)
-        self.curves = _Curves.empty(len(trainer.seeds), config.epochs, self.steps, config.log_every)
+        self.curves = _Curves.empty(
+            len(trainer.seeds), trainer.epochs, self.steps, config.log_every
+        )
         if run is not None:
             for record in run.history():
                 self.curves.put(record["epoch"], record)
@@ -227,7 +229,7 @@ class _Fitting:
         start = self.resume_at
         self.bar = _Progress(  # process 0's alone when there are several; one for the run
             self.config.progress and distributed.is_primary(),
-            self.per_epoch_steps * (self.config.epochs - start[0] + 1)
+            self.per_epoch_steps * (self.trainer.epochs - start[0] + 1)
             - start[1] * self.steps
             - start[2],
             desc or "training",
@@ -238,35 +240,41 @@ class _Fitting:
         self.saved = f"step {done}"
 
     def train_group(self, epoch: int, group: int, allow_divergence: bool) -> None:
-        """One epoch of one replica group, then its evaluation."""
+        """One epoch of one replica group: the step loop (a checkpoint or a stop
+        within the epoch when asked), then its evaluation."""
+        trainer, bs = self.trainer, self.config.batch_size
         first = self.resume_at[2] if (epoch, group) == self.resume_at[:2] else 0
-        earlier = list(np.asarray(self.partial["losses"], np.float32)) if first else []
-        clock = [time.perf_counter()]
-
-        def after_step(i, state, losses):
-            if i == first:  # exclude compilation from the throughput
-                clock[0] = time.perf_counter()
-            self.bar.step(lambda: float(np.mean(np.asarray((earlier + losses)[-20:]))))
-            self._maybe_stop(epoch, group, i, state, lambda: earlier + losses)
-
-        state, losses = self.trainer.train_epoch(
-            self.states[group], group, self.data.x_train, self.data.y_train, epoch, first,
-            after_step,
-        )  # fmt: skip
-        epoch_losses = np.asarray(jnp.stack(earlier + losses))  # (steps, group)
-        self.timed += time.perf_counter() - clock[0]
+        losses = list(np.asarray(self.partial["losses"], np.float32)) if first else []
+        state, hp = self.states[group], trainer.group_hparams(group)
+        order = trainer.batches(group, epoch)
+        clock = time.perf_counter()
+        for i in range(first, self.steps):
+            idx = order[:, i * bs : (i + 1) * bs]
+            done = (epoch - 1) * self.steps + i
+            state, loss = trainer.step(
+                state, group, self.data.x_train, self.data.y_train, idx, done, hp
+            )
+            losses.append(loss)
+            if trainer.sync or i == first:
+                jax.block_until_ready(loss)
+            if i == first:  # compilation excluded from the throughput
+                clock = time.perf_counter()
+            self.bar.step(lambda: float(np.mean(np.asarray(losses[-20:]))))
+            self._maybe_stop(epoch, group, i, state, losses)
+        epoch_losses = np.asarray(jnp.stack(losses))  # (steps, group)
+        self.timed += time.perf_counter() - clock
         self.timed_steps += self.steps - first - 1
         self.states[group] = state
-        part = self.trainer.groups[group]
+        part = trainer.groups[group]
         self.curves.put_losses(part, epoch, epoch_losses)
         if not allow_divergence and not np.all(np.isfinite(epoch_losses)):
             bad = int(np.argmax(~np.all(np.isfinite(epoch_losses), axis=1)))
-            raise NonFiniteLoss(epoch, bad + 1, self.trainer.seeds[part].tolist(), self.saved)
-        test_loss, test_acc = self.trainer.evaluate(state, self.data.x_test, self.data.y_test)
+            raise NonFiniteLoss(epoch, bad + 1, trainer.seeds[part].tolist(), self.saved)
+        test_loss, test_acc = trainer.evaluate(state, self.data.x_test, self.data.y_test)
         self.curves.epochs["test_loss"][part, epoch - 1] = test_loss
         self.curves.epochs["test_accuracy"][part, epoch - 1] = test_acc
 
-    def _maybe_stop(self, epoch: int, group: int, i: int, state, losses: Callable) -> None:
+    def _maybe_stop(self, epoch: int, group: int, i: int, state, losses: list) -> None:
         """After step `i` of a group's epoch: a checkpoint within the epoch when
         --checkpoint-every or a stop asks for one, and the stop itself."""
         done = (epoch - 1) * self.per_epoch_steps + group * self.steps + i + 1
@@ -275,7 +283,7 @@ class _Fitting:
         if i + 1 < self.steps and (stopping or (every and done % every == 0)):
             if self.run is not None:
                 self.states[group] = state
-                so_far = {**self.curves.of(epoch), "losses": np.asarray(jnp.stack(losses()))}
+                so_far = {**self.curves.of(epoch), "losses": np.asarray(jnp.stack(losses))}
                 self.save(done, epochs_done=epoch - 1, partial=_plain(so_far))
             if stopping:
                 raise Interrupted(epoch, group * self.steps + i + 1, self.run is not None)
@@ -306,7 +314,7 @@ def _saved(states: list[TrainState]) -> list[dict]:
     return [s._asdict() for s in states]
 
 
-def _resume_point(run, config: Config, states, steps: int, per_epoch_steps: int):
+def _resume_point(run, config: Config, states, steps: int, per_epoch_steps: int, epochs: int):
     """Where a run starts, from its newest good checkpoint when resumed:
     ((epoch, replica group, step within the group's epoch), states, the interrupted
     epoch's curves and losses or None). A checkpoint's step counts every group's."""
@@ -317,7 +325,10 @@ def _resume_point(run, config: Config, states, steps: int, per_epoch_steps: int)
         return (1, 0, 0), states, None
     done, saved, meta = restored
     states = [TrainState(**s) for s in saved]
-    if done // per_epoch_steps > config.epochs:
+    if done // per_epoch_steps > epochs:
+        if DATASETS[config.dataset].kind == "text":
+            did = f"{done // per_epoch_steps * steps} steps"
+            raise ConfigError(f"--steps: the run in {run.path} has done {did} already")
         raise ConfigError(
             f"--epochs: the run in {run.path} has done {done // per_epoch_steps} epochs already"
         )
@@ -386,14 +397,31 @@ def _plain(arrays: dict) -> dict:
     return {k: np.asarray(v, np.float64).tolist() for k, v in arrays.items()}
 
 
+def epoch_line(config: Config, epoch: int, epochs: int, steps: int, record: dict) -> str:
+    """The line :func:`fit` logs after each epoch (each evaluation on text)."""
+    accuracy = _fmt(100 * np.asarray(record["test_accuracy"]), ".2f")
+    train = _fmt(record["train_loss"])
+    if DATASETS[config.dataset].kind == "text":
+        return (
+            f"step {epoch * steps}/{epochs * steps}: train loss {train}, "
+            f"validation loss {_fmt(record['test_loss'])}, next-character accuracy {accuracy}%"
+        )
+    return (
+        f"epoch {epoch}/{epochs}: train loss {train}, test loss {_fmt(record['test_loss'])}, "
+        f"test accuracy {accuracy}%"
+    )
+
+
 def summary(config: Config, history: History) -> dict:
-    """The figures of OUT/summary.json: final-epoch means (and per seed when several)."""
+    """The figures of OUT/summary.json: final-epoch means (and per seed when several);
+    on text also ``valid_loss`` (the test loss, on validation windows) and
+    ``tokens_per_second`` (replicas' tokens trained on per second)."""
     spec = optimizers.OPTIMIZERS[config.optimizer]
     out = {
         "test_accuracy": float(np.mean(history.test_accuracy[:, -1])),
         "test_loss": float(np.mean(history.test_loss[:, -1])),
         "train_loss": float(np.mean(history.train_loss[:, -1])),
-        "epochs": config.epochs,
+        "epochs": history.train_loss.shape[1],
         "learning_rate": config.learning_rate,  # gamma_0, the registry's default unless --lr
         "schedule": config.schedule_kind,
         # the optimizer's hyperparameters as used (its defaults where a flag was unset)
@@ -407,6 +435,11 @@ def summary(config: Config, history: History) -> dict:
         "devices": history.devices,
         "config": dataclasses.asdict(config),
     }
+    if DATASETS[config.dataset].kind == "text":
+        out["valid_loss"] = out["test_loss"]
+        out["steps"] = out["epochs"] * history.steps_per_epoch
+        tokens = config.batch_size * config.context
+        out["tokens_per_second"] = history.replica_steps_per_second * tokens
     if len(config.seeds) > 1:
         for key in ("test_accuracy", "test_loss", "train_loss"):
             values = getattr(history, key)[:, -1]

@@ -1,10 +1,17 @@
-"""The paper's Network-in-Network (Lin et al., 2014, CIFAR version, ReLU), in Flax NNX.
+"""The models, in Flax NNX, and their registry (:data:`MODELS`): the paper's
+Network-in-Network (Lin et al., 2014, CIFAR version, ReLU) for images and a
+character-level GPT for text.
 
 Imported by the training code only: the core optimizer does not import Flax.
 """
 
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
 import jax
 import jax.numpy as jnp
+import optax
 from flax import nnx
 
 from inna_optax.training import convolution
@@ -123,9 +130,15 @@ class NiN(nnx.Module):
                     if key is None:
                         raise ValueError("NiN: training with dropout needs a `key`.")
                     key, sub = jax.random.split(key)
-                    keep = jax.random.bernoulli(sub, 1.0 - self.dropout, x.shape)
-                    x = jnp.where(keep, x / (1.0 - self.dropout), 0.0)
+                    x = dropout(x, self.dropout, sub)
         return jnp.mean(x, axis=(1, 2))
+
+
+def dropout(x: jax.Array, rate: float, key: jax.Array) -> jax.Array:
+    """Inverted dropout: each entry kept with probability ``1 - rate`` and scaled
+    by ``1 / (1 - rate)``."""
+    keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
+    return jnp.where(keep, x / (1.0 - rate), 0.0)
 
 
 def count_params(model: nnx.Module) -> int:
@@ -163,18 +176,22 @@ class CausalSelfAttention(nnx.Module):
 
 class Block(nnx.Module):
     """A pre-LayerNorm transformer block: x + attention(LN(x)), then x + MLP(LN(x))
-    with a GELU MLP four times as wide."""
+    with a GELU MLP four times as wide; with `keys`, dropout on each branch's output."""
 
-    def __init__(self, width: int, heads: int, layers: int, *, rngs: nnx.Rngs):
-        self.ln1 = nnx.LayerNorm(width, rngs=rngs)
+    def __init__(self, width: int, heads: int, layers: int, bias: bool = True, *, rngs: nnx.Rngs):
+        self.ln1 = nnx.LayerNorm(width, use_bias=bias, rngs=rngs)
         self.attn = CausalSelfAttention(width, heads, layers, rngs=rngs)
-        self.ln2 = nnx.LayerNorm(width, rngs=rngs)
-        self.up = nnx.Linear(width, 4 * width, kernel_init=_GPT_INIT, rngs=rngs)
-        self.down = nnx.Linear(4 * width, width, kernel_init=_residual(layers), rngs=rngs)
+        self.ln2 = nnx.LayerNorm(width, use_bias=bias, rngs=rngs)
+        self.up = nnx.Linear(width, 4 * width, use_bias=bias, kernel_init=_GPT_INIT, rngs=rngs)
+        self.down = nnx.Linear(
+            4 * width, width, use_bias=bias, kernel_init=_residual(layers), rngs=rngs
+        )
 
-    def __call__(self, x: jax.Array) -> jax.Array:
-        x = x + self.attn(self.ln1(x))
-        return x + self.down(jax.nn.gelu(self.up(self.ln2(x))))
+    def __call__(self, x: jax.Array, rate: float = 0.0, keys=None) -> jax.Array:
+        a = self.attn(self.ln1(x))
+        x = x + (a if keys is None else dropout(a, rate, keys[0]))
+        m = self.down(jax.nn.gelu(self.up(self.ln2(x))))
+        return x + (m if keys is None else dropout(m, rate, keys[1]))
 
 
 class GPT(nnx.Module):
@@ -188,6 +205,12 @@ class GPT(nnx.Module):
       layers: transformer blocks.
       heads: attention heads (they divide `width`).
       width: the embedding width.
+      dropout: dropout rate on the embeddings and on each block's attention and
+        MLP outputs (training calls only; nanoGPT also drops attention weights).
+      bias: biases in the LayerNorms and the MLPs (the attention's projections
+        have none either way).
+      tie_embeddings: the output head is the token embedding's transpose (GPT-2's
+        and nanoGPT's), not a matrix of its own.
       rngs: `nnx.Rngs` for the initialisation (normal, std 0.02; the residual
         projections 0.02 / sqrt(2 layers), as GPT-2).
 
@@ -213,25 +236,142 @@ class GPT(nnx.Module):
         layers: int = 4,
         heads: int = 4,
         width: int = 128,
+        dropout: float = 0.0,
         *,
+        bias: bool = True,
+        tie_embeddings: bool = False,
         rngs: nnx.Rngs,
     ):
-        self.context = context
+        self.context, self.dropout = context, dropout
         self.tokens = nnx.Embed(vocab, width, embedding_init=_GPT_INIT, rngs=rngs)
         self.positions = nnx.Embed(context, width, embedding_init=_GPT_INIT, rngs=rngs)
-        self.blocks = nnx.List([Block(width, heads, layers, rngs=rngs) for _ in range(layers)])
-        self.ln = nnx.LayerNorm(width, rngs=rngs)
-        self.head = nnx.Linear(width, vocab, use_bias=False, kernel_init=_GPT_INIT, rngs=rngs)
+        self.blocks = nnx.List(
+            [Block(width, heads, layers, bias, rngs=rngs) for _ in range(layers)]
+        )
+        self.ln = nnx.LayerNorm(width, use_bias=bias, rngs=rngs)
+        self.head = (
+            None
+            if tie_embeddings
+            else nnx.Linear(width, vocab, use_bias=False, kernel_init=_GPT_INIT, rngs=rngs)
+        )
 
-    def __call__(self, ids: jax.Array) -> jax.Array:
+    def __call__(
+        self, ids: jax.Array, *, train: bool = False, key: jax.Array | None = None
+    ) -> jax.Array:
         """Next-token logits (batch, time, vocab) for token ids (batch, time),
-        time <= context."""
+        time <= context. With `train=True` and `dropout > 0`, `key` drives the
+        dropout masks."""
         t = ids.shape[-1]
         if t > self.context:
             raise ValueError(
                 f"GPT: sequence of {t} tokens is longer than the context {self.context}."
             )
+        keys = None
+        if train and self.dropout > 0:
+            if key is None:
+                raise ValueError("GPT: training with dropout needs a `key`.")
+            keys = jax.random.split(key, 1 + 2 * len(self.blocks))
         x = self.tokens(ids) + self.positions(jnp.arange(t))
-        for block in self.blocks:
-            x = block(x)
-        return self.head(self.ln(x))
+        if keys is not None:
+            x = dropout(x, self.dropout, keys[0])
+        for i, block in enumerate(self.blocks):
+            x = block(x, self.dropout, None if keys is None else keys[1 + 2 * i : 3 + 2 * i])
+        x = self.ln(x)
+        return self.tokens.attend(x) if self.head is None else self.head(x)
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Each example's cross-entropy with integer labels, (batch,): a classifier's
+    per image, a language model's the mean over the positions of a window."""
+    losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+    return losses if losses.ndim == 1 else losses.reshape(len(losses), -1).mean(1)
+
+
+def accuracy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Each example's share of right guesses (argmax), (batch,)."""
+    right = (jnp.argmax(logits, -1) == labels).astype(jnp.float32)
+    return right if right.ndim == 1 else right.reshape(len(right), -1).mean(1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+    """How to build, call and score one model of the registry.
+
+    Every model is called as ``model(x, train=..., key=...)`` (`key` drives
+    dropout) and returns logits; its loss is the mean of :attr:`loss` over a batch
+    and its evaluation the mean of :attr:`loss` and :attr:`metric` over the test
+    (validation) examples.
+
+    Attributes:
+      build: ``build(config, data, rngs)``: the module for a
+        :class:`~inna_optax.training.Config` and a prepared
+        :class:`~inna_optax.training.Split`.
+      data: the kind of data set it trains on (a
+        :class:`~inna_optax.training.data.DataSet`'s ``kind``).
+      fields: the Config fields only this model reads (refused with another).
+      decay_mask: the default of ``--decay-mask``: which parameters weight decay
+        shrinks.
+      help: one line for the documentation.
+      loss: per-example loss ``loss(logits, labels)``, (batch,).
+      metric: per-example score, (batch,); reported as accuracy.
+      evaluated_on: what the evaluation split is called in logs and summaries.
+      unit: what one example of a batch holds, for throughput (`unit` per second).
+    """
+
+    build: Callable[..., nnx.Module]
+    data: str
+    fields: tuple[str, ...]
+    decay_mask: str
+    help: str
+    loss: Callable[[jax.Array, jax.Array], jax.Array] = cross_entropy
+    metric: Callable[[jax.Array, jax.Array], jax.Array] = accuracy
+    evaluated_on: str = "test"
+    unit: str = "images"
+
+
+def _nin(config: Any, data: Any, rngs: nnx.Rngs) -> NiN:
+    return NiN(
+        data.num_classes,
+        data.x_train.shape[-1],
+        config.width,
+        config.dropout_rate,
+        init=config.init,
+        norm=config.norm,
+        conv=config.conv,
+        rngs=rngs,
+    )
+
+
+def _gpt(config: Any, data: Any, rngs: nnx.Rngs) -> GPT:
+    return GPT(
+        data.num_classes,
+        config.context,
+        config.layers,
+        config.heads,
+        config.embed_dim,
+        config.dropout_rate,
+        bias=config.bias,
+        tie_embeddings=config.tie_embeddings,
+        rngs=rngs,
+    )
+
+
+#: The registry: name -> :class:`Model`. ``--model``'s choices are its keys.
+MODELS: dict[str, Model] = {
+    "nin": Model(
+        _nin,
+        "images",
+        fields=("width", "init", "norm", "conv"),
+        decay_mask="all",
+        help="the paper's Network-in-Network, an image classifier",
+    ),
+    "gpt": Model(
+        _gpt,
+        "text",
+        fields=("context", "layers", "heads", "embed_dim", "bias", "tie_embeddings"),
+        decay_mask="matrices",
+        help="a character-level GPT (GPT-2's layout at any size), a language model",
+        evaluated_on="validation",
+        unit="tokens",
+    ),
+}

@@ -6,15 +6,20 @@ benchmarks' gamma_0 grids are all read from :data:`OPTIMIZERS`.
 
 import dataclasses
 import inspect
-import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import jax
 import optax
 
 import inna_optax
+from inna_optax._inna import PSI_INITS
 
 SCHEDULES = ("power", "constant", "cosine")
+#: Which parameters weight decay shrinks: all, or those of 2 or more dimensions
+#: (kernels, embeddings; not biases or normalisation scales: GPT-2's and nanoGPT's).
+DECAY_MASKS = ("all", "matrices")
+__all__ = ["DECAY_MASKS", "OPTIMIZERS", "PSI_INITS", "SCHEDULES", "Optimizer", "make"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,20 +76,26 @@ OPTIMIZERS: dict[str, Optimizer] = {
     "adagrad": Optimizer(
         optax.adagrad, lr=0.1, schedule="constant", help="Adagrad, constant gamma_0"
     ),
-    "adam": Optimizer(optax.adam, lr=1e-3, schedule="constant", help="Adam, constant gamma_0"),
+    "adam": Optimizer(
+        optax.adam,
+        lr=1e-3,
+        schedule="constant",
+        options=("b1", "b2"),
+        help="Adam, constant gamma_0",
+    ),
     "innaprop": Optimizer(
         inna_optax.innaprop,
         lr=1e-3,
         schedule="constant",
         hyper=("alpha", "beta"),
-        options=("weight_decay",),
+        options=("weight_decay", "sigma"),
         help="INNAprop (Bolte et al. 2024), the authors' defaults",
     ),
     "adamw": Optimizer(
         optax.adamw,
         lr=1e-3,
         schedule="constant",
-        options=("weight_decay",),
+        options=("weight_decay", "b1", "b2"),
         overrides=dict(weight_decay=0.01),  # PyTorch's AdamW default (optax's: 1e-4)
         help="AdamW, weight decay 0.01 (PyTorch's default, INNAprop's)",
     ),
@@ -104,18 +115,82 @@ def defaults_text(field: str) -> str:
     )
 
 
+def schedule_of(
+    kind: str,
+    lr,
+    decay_power: float = DECAY_POWER,
+    total_steps: int | None = None,
+    warmup: int = 0,
+    final_lr_ratio: float = 0.0,
+) -> optax.ScalarOrSchedule:
+    """gamma_k peaking at `lr` (a number or a traced scalar): ``"power"``
+    gamma_0 (k+1)^-q, ``"constant"``, or ``"cosine"``: from 0 up to `lr` linearly
+    over `warmup` steps, then down a half cosine to ``final_lr_ratio * lr`` at
+    `total_steps`.
+
+    Raises:
+      ValueError: a cosine schedule without `total_steps`, or a warm-up with
+        another schedule.
+    """
+    if warmup and kind != "cosine":
+        raise ValueError(f"a warm-up needs the cosine schedule, not {kind!r}")
+    if kind == "power":
+        return inna_optax.inverse_power_decay(lr, decay_power)
+    if kind != "cosine":
+        return lr
+    if not total_steps:
+        raise ValueError("the cosine schedule needs the run's number of steps")
+    if not warmup:
+        return optax.cosine_decay_schedule(lr, total_steps, alpha=final_lr_ratio)
+    # peak 1, scaled by lr afterwards: optax checks a peak's value, which may be traced
+    unit = optax.warmup_cosine_decay_schedule(
+        0.0, 1.0, warmup, total_steps, end_value=final_lr_ratio
+    )
+    return lambda count: lr * unit(count)
+
+
+def decays_matrices(params) -> Any:
+    """The ``"matrices"`` weight-decay mask: True for leaves of 2 or more
+    dimensions (kernels and embeddings), False for biases and scales.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> decays_matrices({"kernel": jnp.ones((2, 3)), "bias": jnp.ones(3)})
+      {'bias': False, 'kernel': True}
+    """
+    return jax.tree.map(lambda x: x.ndim >= 2, params)
+
+
 def make(
-    name: str, lr, decay_power=DECAY_POWER, schedule=None, total_steps=None, **values
+    name: str,
+    lr,
+    decay_power=DECAY_POWER,
+    schedule=None,
+    total_steps=None,
+    *,
+    warmup: int = 0,
+    final_lr_ratio: float = 0.0,
+    clip: float | None = None,
+    decay_mask: str = "all",
+    **values,
 ) -> optax.GradientTransformation:
     """The transformation `name` with gamma_0 = `lr` (a number or a traced scalar).
 
-    `schedule` (default: the optimizer's) picks gamma_k; ``"cosine"`` needs
-    `total_steps`. `values` holds the optimizer's `hyper` and `options` fields
-    (None means the optimizer's default); any other name is refused.
+    `schedule` (default: the optimizer's) picks gamma_k (:func:`schedule_of`, with
+    `decay_power`, `total_steps`, `warmup` and `final_lr_ratio`). `clip`: the
+    gradients clipped to this global norm first. `decay_mask`: one of
+    :data:`DECAY_MASKS`, the parameters weight decay applies to. `values` holds the
+    optimizer's `hyper` and `options` fields (None means the optimizer's default);
+    any other name is refused.
 
     Raises:
-      ValueError: an unknown optimizer or hyperparameter (named), or a cosine
-        schedule without `total_steps`.
+      ValueError: an unknown optimizer or hyperparameter (named), or a schedule
+        :func:`schedule_of` refuses.
+
+    Example:
+      >>> from inna_optax.training.optimizers import make
+      >>> tx = make("adamw", 1e-3, schedule="cosine", total_steps=100, warmup=10,
+      ...           clip=1.0, decay_mask="matrices", b2=0.99)
     """
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; choose from {sorted(OPTIMIZERS)}")
@@ -126,32 +201,12 @@ def make(
             f"{name} takes no hyperparameter {', '.join(unknown)} "
             f"(it takes {', '.join(spec.hyper + spec.options) or 'none but the learning rate'})"
         )
-    kind = schedule or spec.schedule
-    if kind == "power":
-        learning_rate = inna_optax.inverse_power_decay(lr, decay_power)
-    elif kind == "cosine":
-        if not total_steps:
-            raise ValueError("the cosine schedule needs the run's number of steps")
-        learning_rate = optax.cosine_decay_schedule(lr, total_steps)
-    else:
-        learning_rate = lr
+    learning_rate = schedule_of(
+        schedule or spec.schedule, lr, decay_power, total_steps, warmup, final_lr_ratio
+    )
     kwargs = dict(spec.defaults)
     kwargs.update({k: v for k, v in values.items() if v is not None})
-    return spec.build(learning_rate, **kwargs)
-
-
-def ladder(center: float, below: int = 2, above: int = 2) -> tuple[float, ...]:
-    """A gamma_0 grid of factor about 3 around `center`: ... 0.03, 0.1, 0.3, 1 ...
-
-    Rungs alternate between 1 and 3 times a power of ten (`center` must be one).
-    """
-    return tuple(rung(center, k) for k in range(-below, above + 1))
-
-
-def rung(center: float, k: int) -> float:
-    """The k-th rung above `center` (below it for k < 0) of :func:`ladder`."""
-    exponent = math.log10(center)
-    base = math.floor(exponent + 1e-9)
-    index = 2 * base + (1 if exponent - base > 0.25 else 0) + k  # 1e_n -> 2n, 3e_n -> 2n+1
-    value = (3.0 if index % 2 else 1.0) * 10.0 ** (index // 2)
-    return float(f"{value:.6g}")
+    if decay_mask == "matrices" and "weight_decay" in kwargs:
+        kwargs["mask"] = decays_matrices
+    tx = spec.build(learning_rate, **kwargs)
+    return tx if clip is None else optax.chain(optax.clip_by_global_norm(clip), tx)

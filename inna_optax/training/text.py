@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from inna_optax.training.archives import DataError
+from inna_optax.training.errors import DataError
 
 
 class Text(NamedTuple):

@@ -1,21 +1,22 @@
 """The pieces of training: the replicas' state, the compiled steps and the mesh.
 
 :func:`setup` builds a :class:`Trainer` for a :class:`~inna_optax.training.Config`
-and a data split: NiN of each seed stacked along a leading replica axis, the
-optimizer with its per-replica hyperparameters, the mesh the batch is sharded over,
-the state's shardings and the jitted train and eval steps. :func:`~inna_optax.
-training.fit` is a loop over it; the speed benchmarks time the same step.
+and a data split: the model of each seed (from the registry,
+:data:`~inna_optax.training.models.MODELS`) stacked along a leading replica axis,
+the optimizer with its per-replica hyperparameters, the mesh the batch is sharded
+over, the state's shardings and the jitted train and eval steps.
+:func:`~inna_optax.training.fit` is the loop over it; the speed benchmarks time the
+same step.
 
     trainer = setup(config, data)
     states = trainer.init()                     # one TrainState per replica group
+    idx = trainer.batches(0, epoch=1)[:, :config.batch_size]   # the first batch
     state, loss = trainer.step(states[0], 0, data.x_train, data.y_train, idx, step=0)
     test_loss, test_accuracy = trainer.evaluate(state, data.x_test, data.y_test)
 """
 
-import contextlib
 import dataclasses
 import functools
-import os
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -28,36 +29,32 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from inna_optax.training import distributed, optimizers
 from inna_optax.training.config import Config, ConfigError
-from inna_optax.training.data import Split
-from inna_optax.training.devices import mesh_for, waits_each_step
-from inna_optax.training.models import NiN, count_params
+from inna_optax.training.data import DATASETS, Split
+from inna_optax.training.devices import (
+    CPU_HEAP_LIMIT,
+    compiler_options,
+    mesh_for,
+    quiet_xla_warnings,
+    waits_each_step,
+)
+from inna_optax.training.models import MODELS, Model, count_params
 
 
 class TrainState(NamedTuple):
     """The training state of a group of replicas, each leaf stacked along a leading
     replica axis."""
 
-    params: Any  # NiN's nnx.Param state
+    params: Any  # the model's nnx.Param state
     stats: Any  # its batch-norm statistics (nnx.BatchStat; empty without)
     opt_state: Any
 
 
-def init_replicas(config: Config, seeds, in_channels: int, num_classes: int):
-    """NiN of each seed, stacked along a leading axis: (graphdef, params, stats,
-    parameter count), `stats` holding the batch-norm statistics (empty without)."""
-    models = [
-        NiN(
-            num_classes,
-            in_channels,
-            config.width,
-            config.dropout_rate,
-            init=config.init,
-            norm=config.norm,
-            conv=config.conv,
-            rngs=nnx.Rngs(int(s)),
-        )
-        for s in seeds
-    ]
+def init_replicas(config: Config, seeds, data: Split):
+    """The model of `config` for `data`, one per seed, stacked along a leading axis:
+    (graphdef, params, stats, parameter count), `stats` holding the model's other
+    state (NiN's batch-norm statistics; empty without)."""
+    build = MODELS[config.model].build
+    models = [build(config, data, nnx.Rngs(int(s))) for s in seeds]
     graphdef = nnx.split(models[0], nnx.Param, ...)[0]
     parts = [nnx.split(m, nnx.Param, ...)[1:] for m in models]
     params, stats = (jax.tree.map(lambda *xs: jnp.stack(xs), *p) for p in zip(*parts, strict=True))
@@ -67,16 +64,24 @@ def init_replicas(config: Config, seeds, in_channels: int, num_classes: int):
 def optimizer_for(
     config: Config, total_steps: int | None = None
 ) -> Callable[..., optax.GradientTransformation]:
-    """`build(**hparams)`: the config's optimizer, with per-replica hyperparameters
-    (lr, decay_power and the optimizer's `hyper` fields) overriding the config's.
-    `total_steps`: the run's length, for the cosine schedule."""
+    """`build(**hparams)`: the config's optimizer, given its traced per-replica
+    hyperparameters (:func:`hyperparameters`: lr, decay_power and the optimizer's
+    `hyper` fields), which override the config's. `total_steps`: the run's length,
+    for the cosine schedule."""
     spec = optimizers.OPTIMIZERS[config.optimizer]
     values = {k: getattr(config, k) for k in spec.hyper + spec.options}
-    fixed = dict(decay_power=config.decay_power, schedule=config.schedule, total_steps=total_steps)
+    fixed = dict(
+        decay_power=config.decay_power,
+        schedule=config.schedule,
+        total_steps=total_steps,
+        warmup=config.warmup,
+        final_lr_ratio=config.final_lr_ratio,
+        clip=config.clip,
+        decay_mask=config.weight_decay_mask,
+    )
 
     def build(**hparams):
-        merged = {**values, "lr": config.learning_rate, **fixed, **hparams}
-        return optimizers.make(config.optimizer, **merged)
+        return optimizers.make(config.optimizer, **{**values, **fixed, **hparams})
 
     return build
 
@@ -138,61 +143,12 @@ def over_replicas(fn: Callable, in_axes: tuple) -> Callable:
     return call
 
 
-# The most bytes of temporaries XLA:CPU places in one allocation of a train step
-CPU_HEAP_LIMIT = 16 * 2**20
-
-
-def compiler_options(mesh: Mesh | None) -> dict[str, int]:
-    """XLA's options for the train step on `mesh`: on CPU devices, the step's
-    temporaries in allocations ("heaps") of at most ``CPU_HEAP_LIMIT`` bytes (16
-    MiB); none elsewhere, or without a mesh. :meth:`Trainer.step` compiles with them;
-    ``Trainer.train_step`` itself is a plain ``jax.jit`` (JAX takes compiler options
-    on an outermost jit only, so it can still be called inside another), which can
-    be compiled the same way::
-
-      options = compiler_options(trainer.mesh)
-      compiled = trainer.train_step.lower(*args).compile(compiler_options=options)
-
-    XLA:CPU otherwise places all of a step's temporaries in one allocation (132 MiB
-    per device for the NiN at width 1 on MNIST, batch 32 on 2 devices) and allocates
-    it afresh at every step. glibc's malloc serves blocks above 32 MiB with ``mmap``
-    and unmaps them when freed, so each step faulted in and zeroed that memory again
-    (67,000 page faults per step). Blocks of 16 MiB stay below that threshold and
-    are reused from one step to the next: 19,500 faults per step there (what is
-    left: single buffers above the limit, which get an allocation of their own, and
-    heaps that glibc's thread arenas return), and the step ran 1.1x to 1.3x as fast
-    at widths 0.25 to 1 on 2 cores, unchanged at 0.125 (performance page, "Training
-    against PyTorch"). The same values: only where the temporaries live changes.
-    """
-    if mesh is None or mesh.devices.flat[0].platform != "cpu":
-        return {}
-    return {"xla_multiheap_size_constraint_per_heap": CPU_HEAP_LIMIT}
-
-
-@contextlib.contextmanager
-def quiet_xla_warnings():
-    """XLA's C++ warnings held back (errors still shown) in the block.
-
-    With :func:`compiler_options`, compiling a step logs a warning for each buffer
-    larger than a heap ("Alloc buffer size ... larger than the per-heap size limit"),
-    which is expected: such a buffer gets an allocation of its own. Afterwards the
-    level is JAX's (``TF_CPP_MIN_LOG_LEVEL``, 1 unless set)."""
-    try:
-        from jax._src.lib import utils
-
-        set_level = utils.absl_set_min_log_level
-    except (ImportError, AttributeError):  # another jaxlib: nothing held back
-        yield
-        return
-    set_level(2)
-    try:
-        yield
-    finally:
-        set_level(int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "1")))
-
-
 def make_steps(
-    graphdef, build: Callable[..., optax.GradientTransformation], shardings=None, mesh=None
+    graphdef,
+    build: Callable[..., optax.GradientTransformation],
+    shardings=None,
+    mesh=None,
+    spec: Model = MODELS["nin"],
 ):
     """Jitted train and eval steps over a leading axis of replicas (vmapped; a group
     of one replica runs unbatched, see :func:`over_replicas`).
@@ -200,6 +156,7 @@ def make_steps(
     `build(**hparams)` returns the optimizer of one replica; `hparams` holds its
     traced hyperparameters, so one compilation serves a whole grid. `stats` (the
     batch-norm statistics, possibly empty) are carried beside the parameters.
+    `spec`: the model's registry entry, for its loss and metric.
     """
 
     def train_step(params, stats, opt_state, x, y, seed, step, hparams):
@@ -208,7 +165,7 @@ def make_steps(
 
         def loss_fn(model):
             logits = model(x, train=True, key=key)  # updates the batch-norm statistics
-            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+            return spec.loss(logits, y).mean()
 
         loss, grads = nnx.value_and_grad(loss_fn, argnums=nnx.DiffState(0, nnx.Param))(model)
         stats = nnx.split(model, nnx.Param, ...)[2]
@@ -217,9 +174,7 @@ def make_steps(
 
     def eval_step(params, stats, x, y, mask):
         logits = nnx.merge(graphdef, params, stats)(x)
-        losses = optax.softmax_cross_entropy_with_integer_labels(logits, y)
-        correct = (jnp.argmax(logits, -1) == y).astype(jnp.float32)
-        return jnp.sum(losses * mask), jnp.sum(correct * mask)
+        return jnp.sum(spec.loss(logits, y) * mask), jnp.sum(spec.metric(logits, y) * mask)
 
     # `shardings`: (params, stats, opt_state) shardings the step keeps; on `mesh`
     # the losses and sums come back replicated, readable by every process
@@ -243,6 +198,15 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
+def batch_order(kind: str, seed: int, epoch: int, n: int, size: int) -> np.ndarray:
+    """The `size` example indices (of `n`) one replica trains on in one epoch, in
+    order: images a permutation (:func:`epoch_order`), text windows drawn at random
+    with replacement (nanoGPT's batches)."""
+    if kind == "text":
+        return np.random.default_rng([seed, epoch]).integers(0, n, size)
+    return epoch_order(seed, epoch, n)[:size]
+
+
 def evaluate(eval_step, params, stats, x, y, batch=500):
     """Mean test loss and accuracy per replica."""
     n = len(x)
@@ -253,7 +217,7 @@ def evaluate(eval_step, params, stats, x, y, batch=500):
         if len(xb) < batch and n > batch:  # pad to one compiled shape
             pad = batch - len(xb)
             xb = np.concatenate([xb, np.zeros((pad, *xb.shape[1:]), xb.dtype)])
-            yb = np.concatenate([yb, np.zeros(pad, yb.dtype)])
+            yb = np.concatenate([yb, np.zeros((pad, *yb.shape[1:]), yb.dtype)])
             mask = np.concatenate([mask, np.zeros(pad, np.float32)])
         loss, correct = eval_step(params, stats, xb, yb, mask)
         total_loss = total_loss + loss
@@ -267,17 +231,22 @@ class Trainer:
 
     Attributes:
       config: the run.
-      graphdef: NiN's structure (``nnx.split``); the weights live in the states.
+      graphdef: the model's structure (``nnx.split``); the weights live in the states.
       build: ``build(**hparams)``, the optimizer of one replica.
       mesh: the one-axis ("data") mesh each batch is sharded over.
       seeds: the replicas' seeds, (replicas,).
       groups: the slices of replicas trained together (``config.replica_group``).
       hparams: per-replica traced hyperparameters, (replicas,) float32 arrays.
-      n_params: NiN's parameter count (one replica).
+      n_params: the model's parameter count (one replica).
+      train_examples: the number of training examples the batches index.
+      epochs: the evaluations of the run (:meth:`Config.run_length`).
+      steps: the steps between two evaluations (an epoch on images).
       shardings: the :class:`TrainState` of the shardings a state is kept in.
       train_step: the jitted, vmapped, donating step (see :func:`make_steps`).
       eval_step: the jitted, vmapped evaluation of one batch.
       fresh: the initial state of each group, before it is placed on the mesh.
+      heap_limit: the largest allocation of a CPU step's temporaries
+        (:func:`compiler_options`).
       compiled: the train step :meth:`step` runs, per group size (filled as it
         runs): on CPU devices compiled with :func:`compiler_options`, elsewhere
         :attr:`train_step` itself.
@@ -291,10 +260,14 @@ class Trainer:
     groups: tuple[slice, ...]
     hparams: dict[str, np.ndarray]
     n_params: int
+    train_examples: int
+    epochs: int
+    steps: int
     shardings: TrainState
     train_step: Callable
     eval_step: Callable
     fresh: tuple[TrainState, ...]
+    heap_limit: int = CPU_HEAP_LIMIT
     compiled: dict[int, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     @functools.cached_property
@@ -319,12 +292,22 @@ class Trainer:
     def group_hparams(self, group: int) -> dict[str, jax.Array]:
         return {k: jnp.asarray(v[self.groups[group]]) for k, v in self.hparams.items()}
 
+    def batches(self, group: int, epoch: int) -> np.ndarray:
+        """The example indices of group `group`'s epoch `epoch` (from 1), (the
+        group's replicas, steps x batch size): each replica's own order
+        (:func:`batch_order`); step `i` trains on ``[:, i * bs : (i + 1) * bs]``."""
+        kind = DATASETS[self.config.dataset].kind
+        n, size = self.train_examples, self.steps * self.config.batch_size
+        seeds = self.seeds[self.groups[group]]
+        return np.stack([batch_order(kind, int(s), epoch, n, size) for s in seeds])
+
     def step(self, state: TrainState, group: int, x, y, idx, step: int, hparams=None):
-        """One training step of group `group` on the images ``x[idx]`` and labels
+        """One training step of group `group` on the examples ``x[idx]`` and labels
         ``y[idx]`` (`x`, `y` the host's whole arrays, `idx` of shape (the group's
-        replicas, batch)); `step` counts the steps before it (it draws the dropout
-        masks). Returns the new state and the (replicas,) losses, not
-        waited for. `hparams`: :meth:`group_hparams`, computed once by a loop.
+        replicas, batch), a slice of :meth:`batches`); `step` counts the steps
+        before it (it draws the dropout masks). Returns the new state and the
+        (replicas,) losses, not waited for. `hparams`: :meth:`group_hparams`,
+        computed once by a loop.
         On CPU devices it runs :attr:`train_step` compiled with
         :func:`compiler_options`, once per group size (:attr:`compiled`)."""
         xb = distributed.global_batch(self.batch_sharding, x, idx)
@@ -341,53 +324,23 @@ class Trainer:
     def _compile(self, args) -> Callable:
         """:attr:`train_step` for `args`, compiled with :func:`compiler_options` where
         there are any (XLA's warnings of buffers larger than a heap held back)."""
-        options = compiler_options(self.mesh)
+        options = compiler_options(self.mesh, self.heap_limit)
         if not options:
             return self.train_step
         with quiet_xla_warnings():
             return self.train_step.lower(*args).compile(compiler_options=options)
-
-    def train_epoch(
-        self,
-        state: TrainState,
-        group: int,
-        x,
-        y,
-        epoch: int,
-        start: int = 0,
-        after_step: Callable[[int, TrainState, list], None] | None = None,
-    ) -> tuple[TrainState, list]:
-        """Steps `start` to the end of epoch `epoch` (from 1) of group `group`, each
-        replica in its own order (:func:`epoch_order`), on `x`, `y`.
-
-        `after_step(i, state, losses)` is called after step `i` (from 0) with the
-        losses so far (device arrays; waited for at the first step, and at every
-        step where :attr:`sync`); it may raise to stop the epoch. Returns the state
-        and the losses of the steps run.
-        """
-        n, bs = len(x), self.config.batch_size
-        steps = n // bs
-        hp = self.group_hparams(group)
-        orders = np.stack([epoch_order(int(s), epoch, n) for s in self.seeds[self.groups[group]]])
-        losses = []
-        for i in range(start, steps):
-            idx = orders[:, i * bs : (i + 1) * bs]
-            state, loss = self.step(state, group, x, y, idx, (epoch - 1) * steps + i, hp)
-            losses.append(loss)
-            if self.sync or i == start:
-                jax.block_until_ready(loss)
-            if after_step is not None:
-                after_step(i, state, losses)
-        return state, losses
 
     def evaluate(self, state: TrainState, x, y, batch: int = 500):
         """Mean test loss and accuracy of each replica of `state`."""
         return evaluate(self.eval_step, state.params, state.stats, x, y, batch)
 
 
-def setup(config: Config, data: Split, sweep: dict | None = None) -> Trainer:
+def setup(
+    config: Config, data: Split, sweep: dict | None = None, *, heap_limit: int = CPU_HEAP_LIMIT
+) -> Trainer:
     """The :class:`Trainer` of `config` on `data` (its shapes and length; `sweep`:
-    per-replica hyperparameters as in :func:`~inna_optax.training.fit`).
+    per-replica hyperparameters as in :func:`~inna_optax.training.fit`;
+    `heap_limit`: see :func:`compiler_options`).
 
     Raises:
       ConfigError: too few devices, a batch they do not divide, or a `sweep` name
@@ -399,10 +352,9 @@ def setup(config: Config, data: Split, sweep: dict | None = None) -> Trainer:
     group = config.replica_group or (1 if jax.default_backend() == "cpu" else r)
     groups = tuple(slice(g, min(g + group, r)) for g in range(0, r, group))
     hparams = hyperparameters(config, r, sweep)
-    build = optimizer_for(config, config.epochs * (len(data.x_train) // config.batch_size))
-    graphdef, params, stats, n_params = init_replicas(
-        config, seeds, data.x_train.shape[-1], data.num_classes
-    )
+    epochs, steps = config.run_length(len(data.x_train))
+    build = optimizer_for(config, epochs * steps)
+    graphdef, params, stats, n_params = init_replicas(config, seeds, data)
     fresh = []
     for part in groups:
         p, s = jax.tree.map(lambda x, part=part: x[part], (params, stats))
@@ -411,8 +363,10 @@ def setup(config: Config, data: Split, sweep: dict | None = None) -> Trainer:
     # the specs skip the replica axis, so every group (the last may be smaller) has
     # the same shardings
     shardings = TrainState(*state_sharding(tuple(fresh[0]), mesh, config.shard))
-    train_step, eval_step = make_steps(graphdef, build, tuple(shardings), mesh)
+    train_step, eval_step = make_steps(
+        graphdef, build, tuple(shardings), mesh, MODELS[config.model]
+    )
     return Trainer(
-        config, graphdef, build, mesh, seeds, groups, hparams, n_params,
-        shardings, train_step, eval_step, tuple(fresh),
+        config, graphdef, build, mesh, seeds, groups, hparams, n_params, len(data.x_train),
+        epochs, steps, shardings, train_step, eval_step, tuple(fresh), heap_limit,
     )  # fmt: skip
