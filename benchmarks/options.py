@@ -30,7 +30,7 @@ def add_common_args(p: argparse.ArgumentParser, default_dataset="mnist"):
     p.add_argument(
         "--preset",
         default="quick",
-        choices=list(PRESETS),
+        choices=[k for k, v in PRESETS.items() if "model" not in v],  # the NiN's
         help="quick: a 2-core CPU, within about 20 minutes (default); medium: the full-width "
         "NiN on a CPU in an hour or two; long: ten times quick's steps per run, about two "
         "hours on a CPU; paper: the paper's sizes, for a GPU; smoke: seconds",
