@@ -263,12 +263,16 @@ def inna(
     theta_k by (1 - gamma_k lambda), psi_k unchanged, then runs eq. (12) (the
     authors' INNA). ``weight_decay=0`` (the default) is the paper's algorithm.
 
-    The inertial dynamics amplify this decay: where the gradient is zero, theta
-    shrinks at about lambda / (alpha beta) per unit of sum(gamma_k), twenty times
-    AdamW's lambda at the defaults, and lambda = 0.1 already overshoots 0
-    (:func:`weight_decay_response`). :func:`equivalent_weight_decay` converts
-    AdamW's lambda' into the lambda that shrinks alike (0.1 -> 0.00404 at the
-    defaults).
+    The inertial dynamics change this decay's rate (:func:`decay_rate`, per unit of
+    sum(gamma_k), where the gradient is zero). With alpha beta < 1 a small lambda
+    is overdamped, theta shrinking at about lambda / (alpha beta) without
+    crossing 0 (twenty times AdamW's lambda at the defaults), and a larger one is
+    underdamped, theta oscillating about 0 inside an envelope at rate
+    (alpha + lambda) / 2 (lambda = 0.1 at the defaults: 3 lambda, overshooting 0;
+    :func:`weight_decay_response`). With alpha beta >= 1 it is always overdamped,
+    at a rate below both lambda and 1/beta (0.24 lambda at (2, 2)).
+    :func:`equivalent_weight_decay` converts AdamW's lambda' into the lambda that
+    shrinks alike (0.1 -> 0.00404 at the defaults).
 
     Args:
       learning_rate: gamma_k, a float > 0 or a schedule (see

@@ -220,8 +220,14 @@ def innaprop(
       sigma: decay of the second moment, in [0, 1) (default 0.999).
       eps: added to sqrt(v_hat), >= 0 (default 1e-8).
       weight_decay: decoupled weight decay lambda >= 0 (default 0.01, the
-        authors'). Under INNAprop's dynamics it shrinks theta faster than
-        AdamW's same lambda and with an overshoot (:func:`weight_decay_response`);
+        authors'). Under INNAprop's dynamics its long-run rate
+        (:func:`decay_rate`) is not AdamW's lambda: with alpha beta < 1 a small
+        lambda is overdamped at about lambda / (alpha beta), faster than AdamW,
+        and a larger one underdamped (theta oscillates about 0 inside an
+        envelope at rate (alpha + lambda) / 2): 5.5 lambda at the defaults with
+        lambda = 0.01, 1.0 lambda with 0.1. With alpha beta >= 1 it is always
+        overdamped and slower than AdamW: 0.24 lambda at (2, 2) with 0.1, never
+        crossing 0 (:func:`weight_decay_response`).
         :func:`equivalent_weight_decay` gives the lambda that matches AdamW's.
       mask: which leaves weight decay applies to (as in ``optax.adamw``).
       psi_dtype: dtype of the optimizer state (default: the params' dtype).

@@ -134,14 +134,25 @@ def decay_rate(weight_decay: float, alpha: float, beta: float) -> float:
 
 
 def equivalent_weight_decay(adamw_weight_decay: float, alpha: float, beta: float) -> float:
-    r"""The INNA (or INNAprop) weight decay lambda whose shrinkage matches AdamW's
-    lambda' in the long run: the lambda for which -lambda' is the slow root of
-    mu^2 + (alpha + lambda) mu + lambda/beta = 0,
+    r"""The smallest INNA (or INNAprop) weight decay lambda whose long-run shrinkage
+    matches AdamW's lambda': the lambda with :func:`decay_rate` equal to lambda'.
+
+    Two regimes answer, by where lambda' lies against
+    L_1 = (1 - sqrt(1 - alpha beta)) / beta and L_2 = (1 + sqrt(1 - alpha beta)) / beta:
 
     .. math::
 
        \lambda = \frac{\beta \lambda' (\alpha - \lambda')}{1 - \beta\lambda'}
-       \approx \alpha\beta\lambda' \quad (\lambda' \ll \alpha, 1/\beta).
+       \approx \alpha\beta\lambda' \quad (\lambda' \le L_1:\ \text{overdamped,
+       } -\lambda' \text{ the slow root}),
+
+       \lambda = 2\lambda' - \alpha \quad (L_1 < \lambda' \le L_2,\ \alpha\beta < 1:
+       \text{ underdamped, the envelope } e^{-\lambda' t}).
+
+    With alpha beta >= 1 the first form holds for every lambda' below 1/beta, the
+    rate no lambda reaches. Beyond L_2 (alpha beta < 1) no lambda shrinks theta as
+    fast: the rate is at most L_2. At (alpha, beta) = (0.5, 0.1), L_1 = 0.253 and
+    L_2 = 19.7; at (0.1, 0.9), L_1 = 0.0513 and L_2 = 2.17; at (2, 2) the bound is 0.5.
 
     The default behaviour of :func:`inna_optax.inna` and :func:`inna_optax.innaprop`
     stays the authors' (weight_decay is their lambda); this is a conversion for
@@ -149,8 +160,7 @@ def equivalent_weight_decay(adamw_weight_decay: float, alpha: float, beta: float
 
     Args:
       adamw_weight_decay: lambda' >= 0, AdamW's decoupled decay (optax.adamw's
-        ``weight_decay``), below alpha and 1/beta: INNA's damped dynamics cannot
-        shrink faster than its slow mode allows.
+        ``weight_decay``).
       alpha: viscous damping alpha >= 0.
       beta: Newtonian damping beta > 0.
 
@@ -158,13 +168,17 @@ def equivalent_weight_decay(adamw_weight_decay: float, alpha: float, beta: float
       lambda, to pass as ``weight_decay`` to ``inna`` or ``innaprop``.
 
     Raises:
-      ValueError: a value out of range, or lambda' >= min(alpha, 1/beta).
+      ValueError: a value out of range, or lambda' above what any lambda reaches
+        (L_2 when alpha beta < 1, 1/beta otherwise), the limit named.
 
     Example:
       >>> import inna_optax
       >>> lam = inna_optax.equivalent_weight_decay(0.1, alpha=0.5, beta=0.1)
       >>> round(lam, 6), round(inna_optax.decay_rate(lam, 0.5, 0.1), 6)
       (0.00404, 0.1)
+      >>> lam = inna_optax.equivalent_weight_decay(0.3, alpha=0.5, beta=0.1)  # > L_1
+      >>> round(lam, 6), round(inna_optax.decay_rate(lam, 0.5, 0.1), 6)
+      (0.1, 0.3)
 
     References:
       Castera, Bolte, Fevotte and Pauwels, `An Inertial Newton Algorithm for
@@ -174,11 +188,22 @@ def equivalent_weight_decay(adamw_weight_decay: float, alpha: float, beta: float
       <https://arxiv.org/abs/2410.05871>`_, 2024 (the weight decay rule).
     """
     _check(alpha, beta, adamw_weight_decay=adamw_weight_decay)
-    target = adamw_weight_decay
-    if target >= alpha or target * beta >= 1:
-        raise ValueError(
-            f"`adamw_weight_decay` {target!r} is out of reach: with alpha = {alpha!r} and "
-            f"beta = {beta!r} INNA's weight decay shrinks theta at most at rate "
-            f"min(alpha, 1/beta) = {min(alpha, 1 / beta)!r}"
-        )
-    return beta * target * (alpha - target) / (1 - beta * target)
+    target, ab = adamw_weight_decay, alpha * beta
+    if ab >= 1:
+        if target * beta >= 1:
+            raise ValueError(
+                f"`adamw_weight_decay` {target!r} is out of reach: with alpha = {alpha!r} "
+                f"and beta = {beta!r} (alpha beta >= 1) INNA's weight decay shrinks theta "
+                f"at a rate below 1/beta = {1 / beta!r}"
+            )
+        return beta * target * (alpha - target) / (1 - beta * target)
+    slow, fast = ((1 - math.sqrt(1 - ab)) / beta, (1 + math.sqrt(1 - ab)) / beta)
+    if target <= slow:
+        return beta * target * (alpha - target) / (1 - beta * target)
+    if target <= fast:
+        return 2 * target - alpha
+    raise ValueError(
+        f"`adamw_weight_decay` {target!r} is out of reach: with alpha = {alpha!r} and "
+        f"beta = {beta!r} INNA's weight decay shrinks theta at most at rate "
+        f"(1 + sqrt(1 - alpha beta)) / beta = {fast!r}"
+    )

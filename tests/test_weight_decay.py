@@ -82,8 +82,43 @@ def test_equivalent_weight_decay_shrinks_like_adamw(x64, alpha, beta, adamw):
 
 def test_out_of_reach_or_bad_values_are_refused():
     with pytest.raises(ValueError, match="out of reach"):
-        inna_optax.equivalent_weight_decay(0.5, alpha=0.5, beta=0.1)
+        inna_optax.equivalent_weight_decay(20.0, alpha=0.5, beta=0.1)
     with pytest.raises(ValueError, match="alpha"):
         inna_optax.weight_decay_response(1.0, 0.1, alpha=-1, beta=0.1)
     with pytest.raises(ValueError, match="weight_decay"):
         inna_optax.decay_rate(math.nan, 0.5, 0.1)
+
+
+def _reach(alpha: float, beta: float) -> float:
+    """The fastest rate INNA's weight decay reaches: the double root where the
+    underdamped regime ends (alpha beta < 1), else the supremum 1/beta."""
+    ab = alpha * beta
+    return (1 + math.sqrt(1 - ab)) / beta if ab < 1 else 1 / beta
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.1, 0.5, 1.0, 2.0])
+@pytest.mark.parametrize("beta", [0.05, 0.1, 0.9, 2.0])
+def test_equivalent_weight_decay_has_the_rate_asked_or_refuses(alpha, beta):
+    """Over a grid of lambda' in both regimes (below and above the critical
+    (1 - sqrt(1 - alpha beta)) / beta): the lambda returned decays at lambda' by the
+    slow root's rate, and no smaller lambda reaches it; above the reachable rate,
+    a refusal naming the limit."""
+    reach = _reach(alpha, beta)
+    for target in [*np.geomspace(1e-4, 60, 41), 0.999 * reach, 1.001 * reach]:
+        if target > reach or (alpha * beta >= 1 and target >= reach):
+            with pytest.raises(ValueError, match=f"out of reach.*{reach!r}"):
+                inna_optax.equivalent_weight_decay(target, alpha, beta)
+            continue
+        lam = inna_optax.equivalent_weight_decay(target, alpha, beta)
+        assert lam >= 0
+        assert inna_optax.decay_rate(lam, alpha, beta) == pytest.approx(target, rel=1e-6)
+        below = np.linspace(0, lam, 41)[:-1]
+        assert all(inna_optax.decay_rate(x, alpha, beta) < target for x in below)
+
+
+def test_equivalent_weight_decay_above_the_overdamped_limit_is_underdamped():
+    """The reviewer's case: at (0.5, 0.1), asking 0.3 (above 0.253) returned 0.00619,
+    whose rate is 0.206; the answer is 0.1, underdamped, its envelope at rate 0.3."""
+    lam = inna_optax.equivalent_weight_decay(0.3, 0.5, 0.1)
+    assert lam == pytest.approx(0.1)
+    assert inna_optax.decay_rate(lam, 0.5, 0.1) == pytest.approx(0.3)
