@@ -105,8 +105,15 @@ def print_line(line: str) -> None:
 
 
 def _quiet(args) -> None:
-    """Background threads' exceptions (orbax's checkpoint writers) reach the main
-    thread, which reports them in one line: no traceback of theirs on the way."""
+    """An exception of one of orbax's checkpoint-writing threads reaches the main
+    thread, which reports it in one line: no traceback of theirs on the way. Any
+    other thread's exception is printed as Python does."""
+    tb = args.exc_traceback
+    while tb is not None:
+        if "orbax" in tb.tb_frame.f_code.co_filename:
+            return
+        tb = tb.tb_next
+    threading.__excepthook__(args)
 
 
 def _unraisable(args) -> None:

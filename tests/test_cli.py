@@ -301,3 +301,24 @@ def test_the_command_line_keeps_freed_memory_when_told_to(tmp_path, mnist_dir, c
     flag = "--keep-freed-memory"
     assert cli(capsys, args(mnist_dir, tmp_path / "b", "--epochs", "1", flag))[0] == 0
     assert asked == [False, True]
+
+
+def test_only_orbaxs_thread_exceptions_are_kept_quiet(capsys):
+    """The command line's thread hook drops the traceback of an exception raised in
+    orbax's code (the main thread reports it) and prints any other thread's."""
+    import threading
+
+    def raise_in(filename):
+        code = compile("def fail():\n    raise OSError('disk')\n", filename, "exec")
+        space = {}
+        exec(code, space)
+        try:
+            space["fail"]()
+        except OSError as e:
+            return threading.ExceptHookArgs((type(e), e, e.__traceback__, None))
+
+    train._quiet(raise_in("/site-packages/orbax/checkpoint/fake.py"))
+    assert capsys.readouterr().err == ""
+    train._quiet(raise_in("/somewhere/else.py"))
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "OSError: disk" in err
