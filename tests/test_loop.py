@@ -37,16 +37,16 @@ def test_metrics_record_the_per_step_curve(tmp_path, mnist_dir, capsys):
 
 
 def test_progress_off_a_terminal_prints_a_line_every_interval(capsys):
-    from inna_optax.training.loop import _Progress
+    from inna_optax.training.progress import Progress
 
-    bar = _Progress(True, total=3, desc="fig3 search", every=0.0)
+    bar = Progress(True, total=3, desc="fig3 search", every=0.0)
     for _ in range(3):
         bar.step(lambda: 1.25)
     bar.close()
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 3 and lines[-1].startswith("fig3 search: step 3/3, ")
     assert lines[-1].endswith("loss 1.2500") and "\r" not in lines[-1]
-    quiet = _Progress(False, total=3, desc="off", every=0.0)
+    quiet = Progress(False, total=3, desc="off", every=0.0)
     quiet.step(lambda: 1.0)
     assert capsys.readouterr().err == ""
 

@@ -11,7 +11,6 @@ with the parameters and optimizer state replicated, or sharded with
 
 import dataclasses
 import math
-import sys
 import time
 from collections.abc import Callable
 
@@ -21,7 +20,9 @@ import numpy as np
 
 from inna_optax.training import distributed, optimizers
 from inna_optax.training.config import Config, ConfigError
+from inna_optax.training.curves import Curves, plain
 from inna_optax.training.data import DATASETS, Split, prepare
+from inna_optax.training.progress import Progress
 from inna_optax.training.trainer import TrainState, setup
 
 
@@ -87,45 +88,6 @@ class History:
         return jax.tree.map(lambda x: x[i % size], self.params[i // size])
 
 
-class _Progress:
-    """A bar on a terminal that moves at least every second; elsewhere (a log file
-    of a background run) one line to stderr every `every` seconds."""
-
-    def __init__(self, enabled: bool, total: int, desc: str, every: float = 30.0):
-        self.bar = None
-        self.enabled, self.total, self.desc, self.every = enabled, total, desc, every
-        self.done = 0
-        self.start = self.shown = time.monotonic()
-        if enabled and sys.stderr.isatty():
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, desc=desc, unit="step", leave=False, mininterval=1.0)
-
-    def step(self, losses_fn):
-        if not self.enabled:
-            return
-        self.done += 1
-        now = time.monotonic()
-        if self.bar is not None:
-            self.bar.update(1)
-            if now - self.shown > 2.0:
-                self.shown = now
-                self.bar.set_postfix(loss=f"{losses_fn():.4f}", refresh=False)
-        elif now - self.shown > self.every:
-            self.shown = now
-            rate = self.done / max(now - self.start, 1e-9)
-            print(
-                f"{self.desc}: step {self.done}/{self.total}, {rate:.2f} steps/s, "
-                f"loss {losses_fn():.4f}",
-                file=sys.stderr,
-                flush=True,
-            )
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
-
-
 def fit(
     config: Config,
     data: Split | None = None,
@@ -182,7 +144,7 @@ def fit(
         for group in range(len(fitting.trainer.groups)):
             if (epoch, group) >= fitting.resume_at[:2]:  # else done before the checkpoint
                 fitting.train_group(epoch, group, allow_divergence)
-        record = {"epoch": epoch, **_plain(fitting.curves.of(epoch))}
+        record = {"epoch": epoch, **plain(fitting.curves.of(epoch))}
         if run is not None:
             fitting.save(epoch * fitting.per_epoch_steps, record, epochs_done=epoch)
         if log is not None:
@@ -213,9 +175,7 @@ class _Fitting:
             run.begin()
         self.first_epoch = self.resume_at[0]
         self.states = trainer.place(states)
-        self.curves = _Curves.empty(
-            len(trainer.seeds), trainer.epochs, self.steps, config.log_every
-        )
+        self.curves = Curves.empty(len(trainer.seeds), trainer.epochs, self.steps, config.log_every)
         if run is not None:
             for record in run.history():
                 self.curves.put(record["epoch"], record)
@@ -227,7 +187,7 @@ class _Fitting:
 
     def start(self, desc: str) -> None:
         start = self.resume_at
-        self.bar = _Progress(  # process 0's alone when there are several; one for the run
+        self.bar = Progress(  # process 0's alone when there are several; one for the run
             self.config.progress and distributed.is_primary(),
             self.per_epoch_steps * (self.trainer.epochs - start[0] + 1)
             - start[1] * self.steps
@@ -284,7 +244,7 @@ class _Fitting:
             if self.run is not None:
                 self.states[group] = state
                 so_far = {**self.curves.of(epoch), "losses": np.asarray(jnp.stack(losses))}
-                self.save(done, epochs_done=epoch - 1, partial=_plain(so_far))
+                self.save(done, epochs_done=epoch - 1, partial=plain(so_far))
             if stopping:
                 raise Interrupted(epoch, group * self.steps + i + 1, self.run is not None)
 
@@ -334,67 +294,6 @@ def _resume_point(run, config: Config, states, steps: int, per_epoch_steps: int,
         )
     start = (done // per_epoch_steps + 1, *divmod(done % per_epoch_steps, steps))
     return start, states, meta.get("partial")
-
-
-@dataclasses.dataclass
-class _Curves:
-    """A run's curves, NaN where not done: per epoch (replicas, epochs) and per
-    window of `every` steps (replicas, epochs * per_epoch windows)."""
-
-    epochs: dict[str, np.ndarray]  # train_loss, test_loss, test_accuracy
-    windows: np.ndarray
-    per_epoch: int
-    every: int
-
-    @classmethod
-    def empty(cls, replicas: int, epochs: int, steps: int, every: int) -> "_Curves":
-        per_epoch = -(-steps // every)
-        names = ("train_loss", "test_loss", "test_accuracy")
-        return cls(
-            {k: np.full((replicas, epochs), np.nan) for k in names},
-            np.full((replicas, epochs * per_epoch), np.nan),
-            per_epoch,
-            every,
-        )
-
-    def _span(self, epoch: int) -> slice:
-        return slice((epoch - 1) * self.per_epoch, epoch * self.per_epoch)
-
-    def window_ends(self, steps: int) -> np.ndarray:
-        """The number of steps done at the end of each window."""
-        epochs = self.windows.shape[1] // self.per_epoch
-        ends = np.minimum(np.arange(1, self.per_epoch + 1) * self.every, steps)
-        return (np.arange(epochs)[:, None] * steps + ends).ravel()
-
-    def of(self, epoch: int) -> dict[str, np.ndarray]:
-        """One epoch's curves, as metrics.jsonl records them."""
-        return {
-            **{k: v[:, epoch - 1] for k, v in self.epochs.items()},
-            "train_loss_steps": self.windows[:, self._span(epoch)],
-        }
-
-    def put(self, epoch: int, record: dict) -> None:
-        """Writes back what :meth:`of` gave (from metrics.jsonl or a checkpoint)."""
-        for k, v in self.epochs.items():
-            v[:, epoch - 1] = np.asarray(record[k], np.float64)
-        if "train_loss_steps" in record:  # absent from the records of 0.1.0
-            self.windows[:, self._span(epoch)] = np.asarray(record["train_loss_steps"])
-
-    def put_losses(self, part: slice, epoch: int, losses: np.ndarray) -> None:
-        """A replica group's mini-batch losses of one epoch, (steps, group): their
-        mean and the mean of each window."""
-        with np.errstate(invalid="ignore", over="ignore"):
-            self.epochs["train_loss"][part, epoch - 1] = losses.mean(0)
-            windows = [
-                losses[a : a + self.every].mean(0) for a in range(0, len(losses), self.every)
-            ]
-            self.windows[part, self._span(epoch)] = np.stack(windows, axis=1)
-
-
-def _plain(arrays: dict) -> dict:
-    """Lists for JSON (NaN included: orbax's JSON and json.loads read it back);
-    float32 values round-trip exactly through float64."""
-    return {k: np.asarray(v, np.float64).tolist() for k, v in arrays.items()}
 
 
 def epoch_line(config: Config, epoch: int, epochs: int, steps: int, record: dict) -> str:

@@ -1,0 +1,43 @@
+"""The progress of a run: a bar on a terminal, a line now and then elsewhere."""
+
+import sys
+import time
+
+
+class Progress:
+    """A bar on a terminal that moves at least every second; elsewhere (a log file
+    of a background run) one line to stderr every `every` seconds."""
+
+    def __init__(self, enabled: bool, total: int, desc: str, every: float = 30.0):
+        self.bar = None
+        self.enabled, self.total, self.desc, self.every = enabled, total, desc, every
+        self.done = 0
+        self.start = self.shown = time.monotonic()
+        if enabled and sys.stderr.isatty():
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, unit="step", leave=False, mininterval=1.0)
+
+    def step(self, losses_fn):
+        if not self.enabled:
+            return
+        self.done += 1
+        now = time.monotonic()
+        if self.bar is not None:
+            self.bar.update(1)
+            if now - self.shown > 2.0:
+                self.shown = now
+                self.bar.set_postfix(loss=f"{losses_fn():.4f}", refresh=False)
+        elif now - self.shown > self.every:
+            self.shown = now
+            rate = self.done / max(now - self.start, 1e-9)
+            print(
+                f"{self.desc}: step {self.done}/{self.total}, {rate:.2f} steps/s, "
+                f"loss {losses_fn():.4f}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
