@@ -13,7 +13,17 @@ searched on seed 0 by the final training loss on one interior ladder
 (`benchmarks.tuning`: the rungs are replicas of one compiled program), then 3
 seeds train with the pick; validation loss decides nothing.
 
+The ``nanogpt-cpu`` preset is nanoGPT's CPU recipe for Tiny Shakespeare instead
+(`inna_optax.training.PRESETS`: 4 layers of 128, context 64, batch 12, 2,000 steps,
+warm-up 100 then cosine to a tenth, AdamW's betas (0.9, 0.99), INNAprop's sigma 0.99,
+weight decay 0.1), under two protocols: ``--protocol same-lr``, the INNAprop paper's
+(every arm at nanoGPT's 1e-3), and ``--protocol tuned`` with ``--pick-by
+validation`` (each arm's rate picked on the same interior ladder by its final
+validation loss). ``--steps`` lengthens a run (the cosine then ends at its last step).
+
     python -m benchmarks.gpt_shakespeare --data ../shared/data/tinyshakespeare/input.txt
+    python -m benchmarks.gpt_shakespeare --data ../shared/data/tinyshakespeare/input.txt \
+        --preset nanogpt-cpu --protocol same-lr --steps 10000
 
 Writes gpt_shakespeare[_<preset>].json and .png into --out; prints a table last.
 """
@@ -27,6 +37,7 @@ import numpy as np
 
 from benchmarks import report, tuning
 from inna_optax.paper import plots
+from inna_optax.training import PRESETS as RUNS
 from inna_optax.training import Config, DataError, prepare
 
 VARIANTS = (
@@ -76,20 +87,30 @@ PRESETS = {
         seeds=(0, 1, 2),
     ),
 }
-RUNGS = {"smoke": (0, 0), "quick": (1, 1), "paper": (1, 1)}
+PRESETS["nanogpt-cpu"] = {
+    **{k: v for k, v in RUNS["nanogpt-cpu"].items() if k not in ("model", "dataset", "optimizer")},
+    "seeds": (0, 1, 2),
+}
+# an arm's settings that differ in a preset: nanoGPT's AdamW beta_2
+VARIANT_CHANGES = {("nanogpt-cpu", "AdamW"): {"b2": 0.99}}
+RUNGS = {"smoke": (0, 0), "quick": (1, 1), "paper": (1, 1), "nanogpt-cpu": (1, 1)}
 
 
 def run(args) -> dict:
-    config = Config(data_dir=args.data, **BASE, **PRESETS[args.preset])
+    sizes = {**PRESETS[args.preset], **({"steps": args.steps} if args.steps else {})}
+    config = Config(data_dir=args.data, **{**BASE, **sizes})
     try:
         split = prepare(config.validate(), strict=True)
     except DataError as e:
         raise SystemExit(f"error: {e}") from None
     evaluations = config.steps // config.eval_every
+    rungs = (0, 0) if args.protocol == "same-lr" else RUNGS[args.preset]
+    by = "test_loss" if args.pick_by == "validation" else "train_loss"
     rows, seconds = [], 0.0
     for label, changes in VARIANTS:
+        changes = {**changes, **VARIANT_CHANGES.get((args.preset, label), {})}
         cfg = dataclasses.replace(config, **changes)
-        row, spent = tuning.tuned_row(cfg, split, RUNGS[args.preset], evaluations, label)
+        row, spent = tuning.tuned_row(cfg, split, rungs, evaluations, label, by)
         seconds += spent
         rows.append(
             {
@@ -103,6 +124,8 @@ def run(args) -> dict:
         "figure": "GPT",
         "dataset": Path(args.data).name,
         "preset": args.preset,
+        "protocol": args.protocol,
+        "pick_by": args.pick_by if args.protocol == "tuned" else None,
         "config": dataclasses.asdict(config),
         "seeds": config.seeds,
         "n_params": rows[0]["n_params"],
@@ -142,18 +165,25 @@ def plot(result: dict, out: Path) -> Path:
         fontsize=10,
     )
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{_stem(result['preset'])}.png"
+    path = out / f"{_stem(result)}.png"
     fig.savefig(path, dpi=90, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def _protocol(result: dict) -> str:
+    if result.get("protocol") == "same-lr":
+        return "every arm at peak learning rate 1e-3"
+    by = "validation" if result.get("pick_by") == "validation" else "training"
+    return f"peak learning rate by search on the final {by} loss"
 
 
 def table(result: dict) -> str:
     target = result["target_valid_loss"]
     lines = [
         f"GPT on {result['dataset']}, preset {result['preset']} ({result['n_params']:,} "
-        f"parameters, {result['config']['steps']} steps): peak learning rate by search on the "
-        f"final training loss; validation loss at the end, mean [worst, best] over "
+        f"parameters, {result['config']['steps']} steps): {_protocol(result)}; "
+        f"validation loss at the end, mean [worst, best] over "
         f"{len(result['seeds'])} seeds; first step at mean validation loss <= {target:.4f}",
         f"{'':>19} {'lr':>7} | {'validation loss':>26} | {'reached at':>10}",
     ]
@@ -171,8 +201,19 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _stem(preset: str) -> str:
-    return "gpt_shakespeare" if preset == "quick" else f"gpt_shakespeare_{preset}"
+def _stem(result: dict) -> str:
+    """gpt_shakespeare[_<preset>][_same-lr][_<steps>] (the quick preset's own name
+    bare, as before): a run of one protocol and length never overwrites another's."""
+    parts = ["gpt_shakespeare"]
+    if result["preset"] != "quick":
+        parts.append(result["preset"])
+    if result.get("protocol", "tuned") != "tuned":
+        parts.append(result["protocol"])
+    if result["preset"] in PRESETS and result["config"]["steps"] != PRESETS[result["preset"]].get(
+        "steps", result["config"]["steps"]
+    ):
+        parts.append(str(result["config"]["steps"]))
+    return "_".join(parts)
 
 
 def main(argv=None) -> int:
@@ -180,11 +221,25 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True, metavar="FILE", help="a UTF-8 text file")
     p.add_argument("--preset", default="quick", choices=list(PRESETS))
+    p.add_argument(
+        "--protocol",
+        default="tuned",
+        choices=("tuned", "same-lr"),
+        help="tuned: each arm's peak rate searched on an interior ladder (default); "
+        "same-lr: every arm at the registry's 1e-3 (the INNAprop paper's protocol)",
+    )
+    p.add_argument(
+        "--pick-by",
+        default="train",
+        choices=("train", "validation"),
+        help="with --protocol tuned: the final loss that picks the rate",
+    )
+    p.add_argument("--steps", type=int, help="the run's length (default: the preset's)")
     p.add_argument("--out", default="results/figures")
     args = p.parse_args(argv)
     args.argv = argv
     result = run(args)
-    report.write_json(Path(args.out), _stem(args.preset), result)
+    report.write_json(Path(args.out), _stem(result), result)
     plot(result, Path(args.out))
     print(table(result))
     return 0

@@ -76,11 +76,20 @@ def interior_search(center: float, rungs: tuple[int, int], run_rungs):
     return grid, finals, pick
 
 
-def search(config: Config, split: Split, rungs: tuple[int, int], search_epochs: int, label: str):
+def search(
+    config: Config,
+    split: Split,
+    rungs: tuple[int, int],
+    search_epochs: int,
+    label: str,
+    by: str = "train_loss",
+):
     """:func:`interior_search` of `config.optimizer`'s gamma_0 on the first seed for
-    `search_epochs` epochs, each batch of rungs one `fit` call. Returns the grid,
-    its final losses, the curves of each rung, the pick's index, the run's shape
-    (window ends, steps per epoch) and the seconds spent."""
+    `search_epochs` epochs, each batch of rungs one `fit` call, by the final
+    `by` (``"train_loss"``, the paper's protocol, or ``"test_loss"``: the validation
+    loss on text). Returns the grid, its final losses, the curves of each rung, the
+    pick's index, the run's shape (window ends, steps per epoch) and the seconds
+    spent."""
     results, spent, shape = {}, [0.0], {}
 
     def run_rungs(lrs):
@@ -96,19 +105,28 @@ def search(config: Config, split: Split, rungs: tuple[int, int], search_epochs: 
         shape.update({k: res[k] for k in SHAPE})
         for i, lr in enumerate(lrs):
             results[lr] = {k: res[k][i : i + 1] for k in CURVES}
-        return [results[lr]["train_loss"][0, -1] for lr in lrs]
+        return [results[lr][by][0, -1] for lr in lrs]
 
     grid, finals, pick = interior_search(OPTIMIZERS[config.optimizer].lr, rungs, run_rungs)
     return grid, finals, results, pick, shape, spent[0]
 
 
 def tuned_row(
-    config: Config, split: Split, rungs: tuple[int, int], search_epochs: int, label: str, **fields
+    config: Config,
+    split: Split,
+    rungs: tuple[int, int],
+    search_epochs: int,
+    label: str,
+    by: str = "train_loss",
+    **fields,
 ):
-    """Searches gamma_0 for `config` (:func:`search`), then trains every seed with
-    the pick. Returns the figure's row (`fields`, the grid, its losses, the pick,
-    the summaries and per-seed curves) and the seconds spent."""
-    grid, finals, results, pick, shape, seconds = search(config, split, rungs, search_epochs, label)
+    """Searches gamma_0 for `config` (:func:`search`, by the final `by`), then trains
+    every seed with the pick. Returns the figure's row (`fields`, the grid, its
+    losses as ``search_<by>``, the pick, the summaries and per-seed curves) and the
+    seconds spent."""
+    grid, finals, results, pick, shape, seconds = search(
+        config, split, rungs, search_epochs, label, by
+    )
     lr = grid[pick]
     reuse = search_epochs == config.run_length(len(split.x_train))[0]
     seeds = tuple(s for s in config.seeds if not (reuse and s == config.seeds[0]))
@@ -125,7 +143,7 @@ def tuned_row(
         slice(None),
         **fields,
         grid=grid,
-        search_train_loss=finals,
+        **{f"search_{by}": finals},
         lr=lr,
         lr_at_grid_edge=len(grid) > 1 and pick in (0, len(grid) - 1),
     )
