@@ -21,23 +21,35 @@ import threading
 import warnings
 from pathlib import Path
 
-from inna_optax.training import (
-    Config,
-    ConfigError,
-    DataError,
-    NonFiniteLoss,
-    RunDir,
-    devices,
-    distributed,
-    fit,
-    prepare,
-)
-from inna_optax.training.flags import add_flags
-from inna_optax.training.loop import Interrupted
-from inna_optax.training.models import MODELS
-from inna_optax.training.preemption import StopSignals
-from inna_optax.training.presets import PRESETS, preset_values
-from inna_optax.training.run_dir import RunDirError
+# the train extra's packages: without them, one line says what to install
+TRAIN_EXTRA = {"flax", "orbax", "sklearn", "tqdm", "PIL", "matplotlib"}
+try:
+    from inna_optax.training import (
+        Config,
+        ConfigError,
+        DataError,
+        NonFiniteLoss,
+        RunDir,
+        devices,
+        distributed,
+        fit,
+        prepare,
+    )
+    from inna_optax.training.flags import add_flags
+    from inna_optax.training.loop import Interrupted
+    from inna_optax.training.models import MODELS
+    from inna_optax.training.preemption import StopSignals
+    from inna_optax.training.presets import PRESETS, preset_values
+    from inna_optax.training.run_dir import RunDirError
+except ModuleNotFoundError as e:
+    if (e.name or "").split(".")[0] not in TRAIN_EXTRA:
+        raise
+    print(
+        f"error: the training command line needs the train extra (no module {e.name!r}): "
+        "pip install 'inna-optax[train]'",
+        file=sys.stderr,
+    )
+    raise SystemExit(2) from None
 
 
 class _Parser(argparse.ArgumentParser):

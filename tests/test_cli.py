@@ -322,3 +322,18 @@ def test_only_orbaxs_thread_exceptions_are_kept_quiet(capsys):
     train._quiet(raise_in("/somewhere/else.py"))
     err = capsys.readouterr().err
     assert "Traceback" in err and "OSError: disk" in err
+
+
+def test_without_the_train_extra_the_command_line_says_what_to_install():
+    """With the base install (Flax missing: a None entry in sys.modules makes its
+    import fail as an absent package's), one line and exit code 2."""
+    script = (
+        "import sys, runpy; sys.modules['flax'] = None; "
+        "runpy.run_module('inna_optax.train', run_name='__main__')"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "error: the training command line needs the train extra (no module 'flax'): "
+        "pip install 'inna-optax[train]'"
+    ]
