@@ -120,10 +120,14 @@ def _torch_worker(spec: dict):
 
 
 def worker(spec: dict) -> None:
-    """Builds the contender, warms it up, then runs blocks of steps on request:
-    reads a count per line on stdin, answers the seconds it took."""
-    run = (_jax_worker if spec["name"].startswith("jax") else _torch_worker)(spec)
-    run(spec["warmup"])
+    """Builds the contender, then serves it (:func:`serve`)."""
+    serve((_jax_worker if spec["name"].startswith("jax") else _torch_worker)(spec), spec["warmup"])
+
+
+def serve(run, warmup: int) -> None:
+    """A worker's loop: `run(count)` runs `count` steps; warms up, then runs blocks of
+    steps on request: reads a count per line on stdin, answers the seconds it took."""
+    run(warmup)
     print("ready", flush=True)
     for line in sys.stdin:
         if not line.strip():
@@ -142,8 +146,14 @@ def _start(name: str, args, shape, width: float) -> subprocess.Popen:
         batch_size=args.batch_size,
         warmup=args.warmup,
     )
+    return start("benchmarks.peer_speed", spec)
+
+
+def start(module: str, spec: dict) -> subprocess.Popen:
+    """The worker of contender `spec` (``python -m <module> --worker <spec>``), ready."""
+    name = spec["name"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.peer_speed", "--worker", json.dumps(spec)],
+        [sys.executable, "-m", module, "--worker", json.dumps(spec)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -156,16 +166,27 @@ def _start(name: str, args, shape, width: float) -> subprocess.Popen:
 
 def measure(args, shape: tuple[int, ...], width: float) -> dict[str, float]:
     """Median steps/s of each contender, in interleaved blocks."""
+    return interleave(
+        lambda name: _start(name, args, list(shape), width),
+        args.contenders,
+        args.rounds,
+        args.block,
+    )
+
+
+def interleave(start_one, names, rounds: int, block: int) -> dict[str, float]:
+    """Median steps/s of each contender `start_one(name)` starts, the workers taking
+    turns for `rounds` rounds of `block` steps each."""
     procs = {}
     try:
-        for name in args.contenders:  # one at a time: compiling would disturb a running one
-            procs[name] = _start(name, args, list(shape), width)
+        for name in names:  # one at a time: compiling would disturb a running one
+            procs[name] = start_one(name)
         rates = {name: [] for name in procs}
-        for _ in range(args.rounds):
+        for _ in range(rounds):
             for name, proc in procs.items():
-                proc.stdin.write(f"{args.block}\n")
+                proc.stdin.write(f"{block}\n")
                 proc.stdin.flush()
-                rates[name].append(args.block / float(proc.stdout.readline()))
+                rates[name].append(block / float(proc.stdout.readline()))
         return {name: float(np.median(r)) for name, r in rates.items()}
     finally:
         for proc in procs.values():

@@ -2,6 +2,8 @@
 `benchmarks.peer_speed`): the same network and the same INNA. Skipped without
 PyTorch (the optional ``peer`` extra) but for the benchmark's own plumbing."""
 
+import json
+
 import jax
 import numpy as np
 import pytest
@@ -86,3 +88,32 @@ def test_the_peer_benchmark_times_our_contenders_without_pytorch(tmp_path, capsy
     rows = json.loads((tmp_path / "peer_speed.json").read_text())["rows"]
     assert rows[0]["shape"] == "28x28x1"
     assert set(rows[0]["steps_per_second"]) == set(ours.split(","))
+
+
+@pytest.mark.parametrize("bias, tie", [(True, False), (False, True)])
+def test_the_torch_gpt_gives_our_logits_for_our_weights(bias, tie):
+    torch = pytest.importorskip("torch")
+    from benchmarks import torch_gpt
+    from inna_optax.training.models import GPT
+
+    ours = GPT(65, 16, 2, 4, 32, bias=bias, tie_embeddings=tie, rngs=nnx.Rngs(0))
+    params = nnx.state(ours, nnx.Param).to_pure_dict()
+    theirs = torch_gpt.GPT(65, 16, 2, 4, 32, bias=bias, tie_embeddings=tie)
+    assert sum(p.numel() for p in theirs.parameters()) == sum(
+        np.size(x) for x in jax.tree.leaves(params)
+    )
+    theirs = torch_gpt.load_flax(theirs, params).eval()
+    ids = np.random.default_rng(0).integers(0, 65, (3, 16))
+    np.testing.assert_allclose(
+        theirs(torch.from_numpy(ids)).detach().numpy(), ours(ids), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_the_gpt_peer_benchmark_times_our_contenders_without_pytorch(tmp_path, capsys):
+    from benchmarks import gpt_peer_speed
+
+    argv = ["--shapes", "cpu", "--contenders", "jax", "--rounds", "1", "--block", "2"]
+    assert gpt_peer_speed.main([*argv, "--warmup", "1", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "gpt_peer_speed.json").read_text())
+    assert result["rows"][0]["steps_per_second"]["jax"] > 0
+    assert "GPT training steps per second" in capsys.readouterr().out
