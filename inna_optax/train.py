@@ -16,6 +16,7 @@ saves a checkpoint at the current step first (continue with --resume).
 import argparse
 import dataclasses
 import logging
+import math
 import sys
 import threading
 import warnings
@@ -202,10 +203,11 @@ def final_line(config: Config, history) -> str:
     else:
         figure = f"test accuracy: {100 * history.test_accuracy[:, -1].mean():.2f}%"
         length = f"{epochs} epoch{'s' if epochs != 1 else ''}"
+    rate = history.steps_per_second
+    speed = f"{rate:.1f} steps/s, " if math.isfinite(rate) else ""
     return (
         f"{figure} ({config.model} on {config.dataset}, {config.optimizer}, {length}, "
-        f"{history.steps_per_second:.1f} steps/s, {history.seconds:.0f} s); "
-        f"results in {config.out}"
+        f"{speed}{history.seconds:.0f} s); results in {config.out}"
     )
 
 

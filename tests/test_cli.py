@@ -30,6 +30,7 @@ def test_writes_metrics_summary_checkpoints_and_names_the_directory(tmp_path, mn
     # --keep-checkpoints defaults to 2: the newest two are kept
     # checkpoints are named by the steps done: 8 an epoch
     assert sorted(int(p.name) for p in (out / "checkpoints").iterdir()) == [16, 24]
+    assert not (out / ".lock").exists()  # the lock goes with the run
 
 
 def test_default_out_is_a_new_directory_per_run(tmp_path, monkeypatch, capsys, mnist_dir):
@@ -206,7 +207,7 @@ def test_refused_runs_create_no_directory(tmp_path, mnist_dir, capsys, monkeypat
 def test_a_refusal_after_the_directory_opened_removes_what_it_made(tmp_path, mnist_dir, capsys):
     """An --out whose checkpoint cannot be read: the lock the refused run made goes."""
     assert cli(capsys, args(mnist_dir, tmp_path / "run", "--epochs", "1"))[0] == 0
-    (tmp_path / "run" / ".lock").unlink()
+    assert not (tmp_path / "run" / ".lock").exists()  # a finished run leaves none
     for p in (tmp_path / "run" / "checkpoints").rglob("*"):
         if p.is_file() and p.stat().st_size > 1000:
             p.write_bytes(b"garbage")

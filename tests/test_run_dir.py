@@ -124,6 +124,27 @@ def test_longer_epochs_resume_after_a_finished_run(tmp_path, mnist_dir, capsys):
     assert snapshot(tmp_path) == before
 
 
+def _strict(text: str):
+    """json.loads refusing NaN and Infinity, as JavaScript's JSON.parse and jq do."""
+
+    def refuse(name):
+        raise ValueError(f"not JSON: {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_resuming_a_finished_run_writes_strict_json_without_a_rate(tmp_path, mnist_dir, capsys):
+    """Nothing left to train: no step was timed, so there is no rate (null in the
+    summary, none in the last line), never NaN or "0.0 steps/s"."""
+    assert cli(capsys, args(mnist_dir, tmp_path, "--epochs", "1"))[0] == 0
+    code, stdout, _ = cli(capsys, args(mnist_dir, tmp_path, "--epochs", "1", "--resume"))
+    assert code == 0 and "steps/s" not in stdout
+    summary = _strict((tmp_path / "summary.json").read_text())
+    assert summary["steps_per_second"] is None
+    for line in (tmp_path / "metrics.jsonl").read_text().splitlines():
+        _strict(line)
+
+
 def test_fresh_run_into_another_runs_directory_is_refused(tmp_path, mnist_dir, capsys):
     assert cli(capsys, args(mnist_dir, tmp_path, "--epochs", "1"))[0] == 0
     before = snapshot(tmp_path)
@@ -255,6 +276,16 @@ def test_sigterm_mid_epoch_saves_that_step_and_resume_is_bit_identical(tmp_path,
     assert straight.returncode == 0, straight.stderr
     assert _final_digest(tmp_path / "cut") == _final_digest(tmp_path / "straight")
     assert metrics(tmp_path / "cut") == metrics(tmp_path / "straight")
+
+
+def test_sighup_saves_that_step_and_exits_129(tmp_path, mnist_dir):
+    """A closed terminal (SIGHUP) stops the run as SIGTERM does: the step finishes,
+    its checkpoint is saved, one line names the signal, exit code 129."""
+    proc = _run_signalled(tmp_path / "cut", mnist_dir, ["--epochs", "2"], at_step=5, sig="SIGHUP")
+    assert proc.returncode == 129, proc.stderr[-3000:]
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("SIGHUP: stopped at epoch 1, step 5"), err
+    assert 5 in [int(p.name) for p in (tmp_path / "cut" / "checkpoints").iterdir()]
 
 
 def test_checkpoint_every_resumes_mid_epoch_bit_identically(tmp_path, mnist_dir, capsys):

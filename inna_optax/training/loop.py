@@ -249,7 +249,8 @@ class _Fitting:
                 raise Interrupted(epoch, group * self.steps + i + 1, self.run is not None)
 
     def history(self, seconds: float) -> History:
-        rate = self.timed_steps / self.timed if self.timed > 0 else math.nan
+        # compilation excluded: no rate from a run that timed no step (one a group)
+        rate = self.timed_steps / self.timed if self.timed_steps > 0 else math.nan
         group = self.trainer.groups[0]
         return History(
             **self.curves.epochs,

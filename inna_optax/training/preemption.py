@@ -1,5 +1,6 @@
 """Stopping a run cleanly when the machine is taken back: SIGTERM (what SLURM,
-Kubernetes and preemptible cloud machines send before killing) and Ctrl-C (SIGINT).
+Kubernetes and preemptible cloud machines send before killing), Ctrl-C (SIGINT) and
+SIGHUP (a closed terminal or SSH session).
 
 The signal handlers only record the signal; the training loop asks after each step
 (``fit(..., stop=signals)``), saves a checkpoint at that step and stops. A signal
@@ -17,12 +18,13 @@ import signal
 
 import jax
 
-EXIT_CODES = {signal.SIGTERM: 143, signal.SIGINT: 130}  # 128 + the signal's number
+# 128 + the signal's number
+EXIT_CODES = {signal.SIGTERM: 143, signal.SIGINT: 130, signal.SIGHUP: 129}
 
 
 class StopSignals:
-    """A context that records SIGTERM and SIGINT instead of letting them kill the
-    process, and is the ``stop`` callable of :func:`~inna_optax.training.fit`.
+    """A context that records SIGTERM, SIGINT and SIGHUP instead of letting them kill
+    the process, and is the ``stop`` callable of :func:`~inna_optax.training.fit`.
 
     Example:
       >>> import os, signal

@@ -18,6 +18,7 @@ import errno
 import fcntl
 import hashlib
 import json
+import math
 import os
 import shutil
 import sys
@@ -246,7 +247,7 @@ class RunDir:
         try:
             if self.primary and record is not None:
                 with (self.path / "metrics.jsonl").open("a") as f:
-                    f.write(json.dumps(record) + "\n")
+                    f.write(strict_json(record) + "\n")
             self.manager.save(
                 step,
                 args=ocp.args.Composite(
@@ -267,7 +268,7 @@ class RunDir:
         records = self._records()
         kept = [r for r in records if r["epoch"] <= epoch]
         lines = path.read_text().splitlines() if path.exists() else []
-        text = "".join(json.dumps(r) + "\n" for r in kept)
+        text = "".join(strict_json(r) + "\n" for r in kept)
         if len(kept) != len(lines) or not path.exists():
             _write_atomic(path, text)
 
@@ -300,7 +301,7 @@ class RunDir:
 
     def write_summary(self, summary: dict) -> None:
         if self.primary:
-            _write_atomic(self.path / "summary.json", json.dumps(summary, indent=1))
+            _write_atomic(self.path / "summary.json", strict_json(summary, indent=1))
 
     def close(self) -> None:
         if self._manager is not None:
@@ -309,11 +310,12 @@ class RunDir:
                 self._manager.close()
             self._manager = None
         if self._lock is not None and not self._lock.closed:
+            # the lock file goes with the lock (a finished or refused run leaves none)
+            if self._made_lock or self._begun:
+                (self.path / ".lock").unlink(missing_ok=True)
             fcntl.flock(self._lock, fcntl.LOCK_UN)
             self._lock.close()
             if not self._begun:  # refused before writing: leave nothing of ours behind
-                if self._made_lock:
-                    (self.path / ".lock").unlink(missing_ok=True)
                 if self._made_dir:
                     with contextlib.suppress(OSError):
                         self.path.rmdir()  # only if empty
@@ -323,6 +325,23 @@ class RunDir:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def strict_json(value, **options) -> str:
+    """JSON that strict parsers (JavaScript's, Go's, jq) read: inf and NaN (a
+    diverged replica's curve, a rate never measured) written as null, which
+    ``np.asarray(..., float)`` reads back as NaN."""
+
+    def finite(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: finite(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [finite(x) for x in v]
+        return v
+
+    return json.dumps(finite(value), allow_nan=False, **options)
 
 
 def _as_json(config: Config | dict) -> dict:
