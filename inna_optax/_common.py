@@ -119,6 +119,26 @@ def check_params(who: str, params: optax.Params, state_dtype: Any) -> None:
             )
 
 
+def check_state_dtype(who: str, state_dtype: Any) -> None:
+    """A state dtype must hold fractions: an integer one would truncate psi."""
+    if state_dtype is not None and not jnp.issubdtype(jnp.dtype(state_dtype), jnp.inexact):
+        raise ValueError(
+            f"{who}: `psi_dtype` must be a floating-point or complex dtype, got "
+            f"{jnp.dtype(state_dtype)}."
+        )
+
+
+def check_state(who: str, states: list, params: optax.Params) -> None:
+    """Each state leaf has its parameter's shape; the message names the leaf."""
+    for (path, p), d in zip(jax.tree_util.tree_leaves_with_path(params), states, strict=True):
+        if jnp.shape(d) != jnp.shape(p):
+            raise ValueError(
+                f"{who}: the state of {jax.tree_util.keystr(path) or 'params'} has shape "
+                f"{tuple(jnp.shape(d))}, its parameter {tuple(jnp.shape(p))}: the params "
+                "are not those the state was initialised with."
+            )
+
+
 def weight_decay_mask(mask: Any, params: optax.Params, leaves: int, treedef) -> list:
     """The mask's value for each leaf of params (a tree prefix is broadcast)."""
     if mask is None:

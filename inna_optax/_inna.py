@@ -15,6 +15,8 @@ from inna_optax._common import (
     check_learning_rate,
     check_number,
     check_params,
+    check_state,
+    check_state_dtype,
     check_update,
     compute_dtype,
     decay_term,
@@ -190,6 +192,7 @@ def scale_by_inna(
     check_number(who, "alpha", alpha, lambda v: v >= 0, ">= 0")
     check_number(who, "beta", beta, lambda v: v > 0, "> 0")
     check_number(who, "weight_decay", weight_decay, lambda v: v >= 0, ">= 0")
+    check_state_dtype(who, psi_dtype)
     if isinstance(psi_init, str):
         if psi_init not in PSI_INITS:
             raise ValueError(
@@ -223,6 +226,7 @@ def scale_by_inna(
         first = count == 0
         grads, treedef = jax.tree.flatten(updates)
         ds = treedef.flatten_up_to(state.theta_minus_psi)
+        check_state(who, ds, params)
         thetas = treedef.flatten_up_to(params)
         masks = weight_decay_mask(mask, params, len(grads), treedef)
         steps, d_next = [], []

@@ -15,6 +15,8 @@ from inna_optax._common import (
     check_learning_rate,
     check_number,
     check_params,
+    check_state,
+    check_state_dtype,
     check_update,
     compute_dtype,
     decay_term,
@@ -136,6 +138,7 @@ def scale_by_innaprop(
     check_number(who, "sigma", sigma, lambda v: 0 <= v < 1, "in [0, 1)")
     check_number(who, "eps", eps, lambda v: v >= 0, ">= 0")
     check_number(who, "weight_decay", weight_decay, lambda v: v >= 0, ">= 0")
+    check_state_dtype(who, psi_dtype)
 
     def init_fn(params: optax.Params) -> InnapropState:
         check_params(who, params, psi_dtype)
@@ -164,6 +167,7 @@ def scale_by_innaprop(
         grads, treedef = jax.tree.flatten(updates)
         nus = treedef.flatten_up_to(state.nu)
         ds = treedef.flatten_up_to(state.theta_minus_psi)
+        check_state(who, ds, params)
         thetas = treedef.flatten_up_to(params)
         masks = weight_decay_mask(mask, params, len(grads), treedef)
         steps, nu_next, d_next = [], [], []

@@ -68,6 +68,7 @@ def test_non_ascii_characters_are_tokens(tmp_path):
         (b"", "empty"),
         (b"\xff\xfe\x00bad", "not UTF-8"),
         (b"short text", "not more than the context"),
+        (b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "one distinct character"),
     ],
 )
 def test_bad_text_files_are_named_with_the_reason(tmp_path, content, message):
@@ -77,6 +78,12 @@ def test_bad_text_files_are_named_with_the_reason(tmp_path, content, message):
     with pytest.raises(DataError, match=message) as e:
         load_text(path, context=8)
     assert str(path) in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0, 1.5, -0.1])
+def test_a_validation_share_outside_zero_one_is_refused(text_file, fraction):
+    with pytest.raises(ValueError, match="`valid_fraction` must be in"):
+        load_text(text_file, context=8, valid_fraction=fraction)
 
 
 # -------------------------------------------------------------------- the model

@@ -211,3 +211,23 @@ def test_a_gradient_of_another_shape_than_its_parameter_is_named(factory):
         ValueError, match=r"\['layer'\]\['w'\] has shape \(2, 3\), its parameter \(3, 2\)"
     ):
         tx.update(grads, tx.init(params), params)
+
+
+@pytest.mark.parametrize("factory", [inna_optax.inna, inna_optax.innaprop])
+@pytest.mark.parametrize("dtype", [jnp.int32, jnp.bool_])
+def test_a_state_dtype_that_cannot_hold_psi_is_refused(factory, dtype):
+    with pytest.raises(ValueError, match="`psi_dtype` must be a floating-point"):
+        factory(0.1, psi_dtype=dtype)
+
+
+@pytest.mark.parametrize("factory", [inna_optax.inna, inna_optax.innaprop])
+def test_params_of_another_shape_than_the_state_are_named(factory):
+    tx = factory(0.1)
+    state = tx.init({"layer": {"w": jnp.ones((3, 2)), "b": jnp.zeros(2)}})
+    params = {"layer": {"w": jnp.ones((3, 4)), "b": jnp.zeros(2)}}
+    grads = jax.tree.map(jnp.ones_like, params)
+    with pytest.raises(
+        ValueError,
+        match=r"the state of \['layer'\]\['w'\] has shape \(3, 2\), its parameter \(3, 4\)",
+    ):
+        tx.update(grads, state, params)

@@ -35,8 +35,9 @@ def load_text(path: str | os.PathLike, context: int, valid_fraction: float = 0.1
       A :class:`Text`.
 
     Raises:
-      DataError: the file is missing, unreadable, not UTF-8, empty, or a part is
-        not longer than `context`.
+      DataError: the file is missing, unreadable, not UTF-8, empty, of one
+        distinct character, or a part is not longer than `context`.
+      ValueError: `valid_fraction` outside (0, 1).
 
     Example:
       >>> import pathlib, tempfile
@@ -47,6 +48,8 @@ def load_text(path: str | os.PathLike, context: int, valid_fraction: float = 0.1
       >>> text.vocab, len(text.train), len(text.valid), text.train[:4].tolist()
       ('abc', 54, 6, [0, 1, 2, 0])
     """
+    if not 0 < valid_fraction < 1:
+        raise ValueError(f"load_text: `valid_fraction` must be in (0, 1), got {valid_fraction!r}")
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -59,6 +62,8 @@ def load_text(path: str | os.PathLike, context: int, valid_fraction: float = 0.1
     if not text:
         raise DataError(f"{path}: empty")
     vocab = "".join(sorted(set(text)))
+    if len(vocab) < 2:
+        raise DataError(f"{path}: one distinct character ({vocab!r}): nothing to predict")
     ids = np.searchsorted(
         np.frombuffer(vocab.encode("utf-32-le"), np.uint32),
         np.frombuffer(text.encode("utf-32-le"), np.uint32),
