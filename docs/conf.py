@@ -77,7 +77,18 @@ nb_execution_mode = "force" if os.environ.get("INNA_DOCS_EXECUTE", "1") == "1" e
 nb_execution_timeout = 600
 nb_execution_raise_on_error = True
 nb_merge_streams = True
-suppress_warnings = ["mystnb.unknown_mime_type", "myst.xref_missing"]
+suppress_warnings = ["mystnb.unknown_mime_type"]
+
+
+def _notebook_links(app, docname, source):
+    """The pages link the notebooks where they are in the repository
+    (``../notebooks/x.ipynb``, right on GitHub); the site has its copies in
+    ``notebooks/`` (above), so the links are pointed there while the site builds."""
+    source[0] = source[0].replace("](../notebooks/", "](notebooks/")
+
+
+def setup(app):
+    app.connect("source-read", _notebook_links)
 
 # -- HTML ----------------------------------------------------------------------
 html_theme = "sphinx_book_theme"

@@ -117,3 +117,31 @@ EXAMPLES = [
 def test_the_guides_python_examples_run(where, code, capsys):
     pytest.importorskip("flax")
     exec(compile(code, where, "exec"), {})
+
+
+PAGES = [
+    ROOT / "README.md",
+    ROOT / "CONTRIBUTING.md",
+    ROOT / "CHANGELOG.md",
+    ROOT / "benchmarks" / "RESULTS.md",
+    *sorted(DOCS.glob("*.md")),
+]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_relative_link_resolves_in_the_repository(page):
+    """A Markdown link to a file of the repository names a file that exists, from
+    the page's own folder (as GitHub resolves it); the site build resolves the same
+    links with -W and no cross-reference warning suppressed."""
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+        if re.match(r"[a-z]+:", target) or target.startswith("#"):
+            continue  # a URL or an anchor of the page
+        if not (page.parent / target.split("#")[0]).exists():
+            broken.append(target)
+    assert broken == []
+
+
+def test_no_cross_reference_warning_is_suppressed():
+    conf = (DOCS / "conf.py").read_text()
+    assert "xref_missing" not in conf
