@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.peer_speed import interleave, serve, start
+from benchmarks.peer_speed import interleave, serve, start, stepper
 
 SHAPES = {
     "cpu": dict(layers=4, heads=4, embed_dim=128, context=64, batch_size=12),
@@ -48,8 +48,6 @@ def _windows(context: int, n: int = 100_000):
 
 
 def _jax_worker(spec: dict):
-    import jax
-
     from inna_optax.training import Config, Split, devices, trainer
 
     shape = SHAPES[spec["shape"]]
@@ -62,20 +60,8 @@ def _jax_worker(spec: dict):
     devices.set_cpu_devices(config)  # the command line's devices: one per core
     x, y = _windows(config.context)
     t = trainer.setup(config, Split(x, y, x[:1], y[:1], VOCAB, "random"))
-    state, hp = t.init()[0], t.group_hparams(0)
-    rng, bs, k = np.random.default_rng(1), config.batch_size, 0
-
-    def run(count: int) -> None:
-        nonlocal state, k
-        for _ in range(count):
-            idx = rng.integers(0, len(x), bs)[None]
-            state, loss = t.step(state, 0, x, y, idx, k, hp)
-            if t.sync:
-                jax.block_until_ready(loss)
-            k += 1
-        jax.block_until_ready(loss)
-
-    return run
+    rng, bs = np.random.default_rng(1), config.batch_size
+    return stepper(t, x, y, lambda k: rng.integers(0, len(x), bs))
 
 
 def _torch_worker(spec: dict):

@@ -72,16 +72,22 @@ def _jax_worker(spec: dict):
         Split(x, y, x[:1], y[:1], 10, "random"),
         heap_limit=-1 if one_heap else devices.CPU_HEAP_LIMIT,
     )
-    state, hp = t.init()[0], t.group_hparams(0)
-    bs, k = config.batch_size, 0
+    bs = config.batch_size
+    return stepper(t, x, y, lambda k: np.arange(k * bs, (k + 1) * bs) % len(x))
+
+
+def stepper(trainer, x, y, batch):
+    """`run(count)`: `count` more training steps of `trainer`'s first replica group
+    on the examples ``batch(k)`` of each step k, waited for as `fit` waits."""
     import jax
+
+    state, hp, k = trainer.init()[0], trainer.group_hparams(0), 0
 
     def run(count: int) -> None:
         nonlocal state, k
         for _ in range(count):
-            idx = np.arange(k * bs, (k + 1) * bs)[None] % len(x)
-            state, loss = t.step(state, 0, x, y, idx, k, hp)
-            if t.sync:
+            state, loss = trainer.step(state, 0, x, y, batch(k)[None], k, hp)
+            if trainer.sync:
                 jax.block_until_ready(loss)
             k += 1
         jax.block_until_ready(loss)
