@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+import inna_optax
 from benchmarks import report, tuning
 from inna_optax.paper import plots
 from inna_optax.training import PRESETS as RUNS
@@ -160,15 +161,31 @@ def plot(result: dict, out: Path) -> Path:
         ax.set_ylabel(what + " (nats/char)")
     ax_v.legend(fontsize=8)
     fig.suptitle(
-        f"Character-level GPT ({result['n_params']:,} parameters) on {result['dataset']}, "
-        f"{result['preset']} preset",
-        fontsize=10,
+        f"Character-level GPT ({result['n_params']:,} parameters) on {_dataset(result)}, "
+        f"{result['preset']} preset, {result['config']['steps']:,} steps:\n"
+        f"{_protocol(result)}; mean, best and worst of {len(result['seeds'])} seeds",
+        fontsize=9,
     )
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{_stem(result)}.png"
     fig.savefig(path, dpi=90, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def _dataset(result: dict) -> str:
+    """The text's name as people know it (Tiny Shakespeare's file is input.txt)."""
+    name = result["dataset"]
+    return "Tiny Shakespeare" if name == "input.txt" else name
+
+
+def decay_rate(result: dict, row: dict) -> float:
+    """The arm's effective weight-decay rate per unit of summed step sizes: AdamW's
+    lambda, INNAprop's from its dynamics (`inna_optax.decay_rate`)."""
+    lam = result["config"]["weight_decay"]
+    if row["optimizer"] != "innaprop":
+        return lam
+    return inna_optax.decay_rate(lam, row["alpha"], row["beta"])
 
 
 def _protocol(result: dict) -> str:
@@ -181,11 +198,12 @@ def _protocol(result: dict) -> str:
 def table(result: dict) -> str:
     target = result["target_valid_loss"]
     lines = [
-        f"GPT on {result['dataset']}, preset {result['preset']} ({result['n_params']:,} "
+        f"GPT on {_dataset(result)}, preset {result['preset']} ({result['n_params']:,} "
         f"parameters, {result['config']['steps']} steps): {_protocol(result)}; "
         f"validation loss at the end, mean [worst, best] over "
-        f"{len(result['seeds'])} seeds; first step at mean validation loss <= {target:.4f}",
-        f"{'':>19} {'lr':>7} | {'validation loss':>26} | {'reached at':>10}",
+        f"{len(result['seeds'])} seeds; first step at mean validation loss <= {target:.4f}; "
+        f"the effective weight-decay rate of the nominal {result['config']['weight_decay']:g}",
+        f"{'':>19} {'lr':>7} | {'validation loss':>26} | {'reached at':>10} | {'decay':>6}",
     ]
     for row in result["rows"]:
         v = np.asarray(row["valid_loss_per_seed"])[:, -1]
@@ -195,7 +213,8 @@ def table(result: dict) -> str:
         reached = "-" if reached is None else str(reached)
         stats = f"{v.mean():>8.4f} [{v.max():.4f}, {v.min():.4f}]"
         lines.append(
-            f"{row['name']:>19} {row['lr']:>7g} | {stats} | {reached:>10}{edge}  (searched {grid})"
+            f"{row['name']:>19} {row['lr']:>7g} | {stats} | {reached:>10} | "
+            f"{decay_rate(result, row):6.4f}{edge}  (searched {grid})"
         )
     lines.append(f"{result['seconds']:.0f} s")
     return "\n".join(lines)
