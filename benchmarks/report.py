@@ -5,6 +5,7 @@ import dataclasses
 import json
 import os
 import platform
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,12 +31,31 @@ def machine() -> str:
     return f"{cpu} ({os.cpu_count()} cores), {len(devices)} x {kind}, jax {jax.__version__}"
 
 
+def commit() -> str | None:
+    """The commit of the code that ran (with "+changes" when the tree differs from
+    it), or None outside a git checkout."""
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+
+    try:
+        head = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
+    except OSError:
+        return None
+    if head.returncode:
+        return None
+    return head.stdout.strip() + ("+changes" if dirty else "")
+
+
 def write_json(out: Path, name: str, payload: dict) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.json"
     payload = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "machine": machine(),
+        "commit": commit(),
         **payload,
     }
     path.write_text(json.dumps(payload, indent=1, default=_jsonable))
