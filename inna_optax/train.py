@@ -36,11 +36,11 @@ try:
         fit,
         prepare,
     )
-    from inna_optax.training.flags import add_flags
+    from inna_optax.training.flags import add_flags, add_preset_flag
     from inna_optax.training.loop import Interrupted
     from inna_optax.training.models import MODELS
     from inna_optax.training.preemption import StopSignals
-    from inna_optax.training.presets import PRESETS, preset_values
+    from inna_optax.training.presets import preset_values
     from inna_optax.training.run_dir import RunDirError
 except ModuleNotFoundError as e:
     if (e.name or "").split(".")[0] not in TRAIN_EXTRA:
@@ -69,35 +69,23 @@ DESCRIPTION = (
 
 def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m inna_optax.train", description=DESCRIPTION)
-    p.add_argument(
-        "--preset",
-        choices=tuple(PRESETS),
-        help="start from a preset's settings, which the other flags override: "
-        + ", ".join(k for k, v in PRESETS.items() if "model" not in v)
-        + ", the figure benchmarks' NiN run sizes; "
-        + "; ".join(PRESET_HELP.values()),
-    )
+    add_preset_flag(p)
     add_flags(p)
     return p
 
 
-PRESET_HELP = {
-    "nanogpt-cpu": "nanogpt-cpu, nanoGPT's Tiny Shakespeare recipe for a CPU (4 layers of "
-    "128, context 64, batch 12, 2,000 steps, AdamW at 1e-3)",
-    "nanogpt-gpu": "nanogpt-gpu, its train_shakespeare_char config (6 layers of 384, "
-    "context 256, batch 64, dropout 0.2, 5,000 steps), for a GPU",
-}
-
-
 def parse_args(argv=None) -> Config:
     """The Config of the command line: a --preset's values under the flags given."""
-    p = parser()
-    args = p.parse_args(argv)
+    args = parser().parse_args(argv)
     if args.preset is not None:
-        p.set_defaults(**preset_values(args.preset, args.dataset))
-        args = p.parse_args(argv)  # the preset's optimizer, unless one was given
-        p.set_defaults(**preset_values(args.preset, args.dataset, args.optimizer))
-        args = p.parse_args(argv)
+        # the optimizer (the preset's unless one is given), then the preset's settings
+        # of that optimizer
+        first = parser()
+        first.set_defaults(**preset_values(args.preset, args.dataset))
+        optimizer = first.parse_args(argv).optimizer
+        final = parser()
+        final.set_defaults(**preset_values(args.preset, args.dataset, optimizer))
+        args = final.parse_args(argv)
     values = vars(args)
     values.pop("preset")
     return Config(**values)

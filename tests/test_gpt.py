@@ -296,3 +296,33 @@ def test_a_sigtermed_gpt_run_resumes_bit_identically(text_file, tmp_path):
     straight = cli_process([*flags, "--out", str(tmp_path / "straight")])
     assert straight.returncode == 0, straight.stderr
     assert metrics(tmp_path / "cut") == metrics(tmp_path / "straight")
+
+
+def test_the_nanogpt_cpu_preset_is_the_recipe_and_flags_override_it():
+    """nanoGPT's README command for a CPU with config/train_shakespeare_char.py's
+    other settings; a flag given wins, and INNAprop gets its own settings."""
+    from inna_optax import train
+
+    c = train.parse_args(["--preset", "nanogpt-cpu", "--data-dir", "input.txt"]).validate()
+    shape = (c.model, c.dataset, c.layers, c.heads, c.embed_dim, c.context, c.batch_size)
+    assert shape == ("gpt", "text", 4, 4, 128, 64, 12)
+    assert (c.bias, c.tie_embeddings, c.dropout) == (False, True, 0.0)
+    assert (c.optimizer, c.lr, c.b1, c.b2, c.weight_decay, c.weight_decay_mask) == (
+        "adamw",
+        1e-3,
+        None,
+        0.99,
+        0.1,
+        "matrices",
+    )
+    assert (c.schedule, c.warmup, c.final_lr_ratio, c.clip) == ("cosine", 100, 0.1, 1.0)
+    assert (c.steps, c.eval_every, c.test_examples) == (2000, 250, 240)
+    argv = ["--preset", "nanogpt-cpu", "--data-dir", "x", "--optimizer", "innaprop"]
+    c = train.parse_args([*argv, "--steps", "10000"]).validate()
+    assert (c.optimizer, c.sigma, c.b2, c.weight_decay, c.steps) == (
+        "innaprop",
+        0.99,
+        None,
+        0.1,
+        10000,
+    )

@@ -7,6 +7,7 @@ import dataclasses
 import typing
 
 from inna_optax.training.config import GROUPS, Config, flag
+from inna_optax.training.presets import PRESETS
 
 
 def _seed_list(text: str) -> tuple[int, ...]:
@@ -41,6 +42,30 @@ def _flag_spec(f: dataclasses.Field, kind, default_none: bool = False):
     )
 
 
+PRESET_HELP = {
+    "nanogpt-cpu": "nanogpt-cpu, nanoGPT's Tiny Shakespeare recipe for a CPU (4 layers of "
+    "128, context 64, batch 12, 2,000 steps, AdamW at 1e-3)",
+    "nanogpt-gpu": "nanogpt-gpu, its train_shakespeare_char config (6 layers of 384, "
+    "context 256, batch 64, dropout 0.2, 5,000 steps), for a GPU",
+}
+
+
+def _preset_spec() -> dict:
+    """The argparse settings of ``--preset`` (a command-line flag, not a Config field:
+    it sets the defaults of the others)."""
+    figures = ", ".join(k for k, v in PRESETS.items() if "model" not in v)
+    return dict(
+        choices=tuple(PRESETS),
+        help="start from a preset's settings, which the other flags override: "
+        f"{figures}, the figure benchmarks' NiN run sizes; " + "; ".join(PRESET_HELP.values()),
+    )
+
+
+def add_preset_flag(parser: argparse.ArgumentParser) -> None:
+    """Adds ``--preset`` (:data:`~inna_optax.training.PRESETS`)."""
+    parser.add_argument("--preset", **_preset_spec())
+
+
 def add_flags(parser: argparse.ArgumentParser, names=None, default_none: bool = False) -> None:
     """Adds one flag per Config field (those in `names`, default all), with the
     field's type, default, choices and help, in a group per concern (:data:`GROUPS`).
@@ -64,6 +89,9 @@ def flags_table() -> str:
     hints = typing.get_type_hints(Config)
     fields = {f.name: f for f in dataclasses.fields(Config)}
     rows = ["| flag | value | what it sets |", "| --- | --- | --- |"]
+    preset = _preset_spec()
+    choices = " \\| ".join(f"`{c}`" for c in preset["choices"])
+    rows.append(f"| `--preset` | {choices} | {preset['help']} |")
     for name in (n for members in GROUPS.values() for n in members):
         f = fields[name]
         options, settings = _flag_spec(f, hints[f.name])
