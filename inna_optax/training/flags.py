@@ -29,10 +29,11 @@ def _flag_spec(f: dataclasses.Field, kind, default_none: bool = False):
             dest=f.name,
             action="store_false" if negative else "store_true",
             default=None if default_none else f.default,
-            help=meta["help"],
+            help=f"turns off: {meta['help']}" if negative else meta["help"],
         )
     base = next(t for t in typing.get_args(kind) or (kind,) if t is not type(None))
-    shown = "" if f.default is None or "default" in meta["help"] else f" (default {f.default})"
+    typed = ",".join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
+    shown = "" if f.default is None or "default" in meta["help"] else f" (default {typed})"
     return (flag(f.name), *meta.get("aliases", ())), dict(
         dest=f.name,
         type=_seed_list if f.name == "seeds" else base,

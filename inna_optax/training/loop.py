@@ -148,7 +148,7 @@ def fit(
         if run is not None:
             fitting.save(epoch * fitting.per_epoch_steps, record, epochs_done=epoch)
         if log is not None:
-            log(epoch_line(config, epoch, epochs, fitting.steps, record))
+            fitting.bar.write(log, epoch_line(config, epoch, epochs, fitting.steps, record))
         if stop is not None and epoch < epochs and stop(epoch * fitting.per_epoch_steps):
             raise Interrupted(epoch + 1, 0, run is not None)
     fitting.bar.close()
@@ -230,7 +230,9 @@ class _Fitting:
         if not allow_divergence and not np.all(np.isfinite(epoch_losses)):
             bad = int(np.argmax(~np.all(np.isfinite(epoch_losses), axis=1)))
             raise NonFiniteLoss(epoch, bad + 1, trainer.seeds[part].tolist(), self.saved)
+        self.bar.phase("evaluating")
         test_loss, test_acc = trainer.evaluate(state, self.data.x_test, self.data.y_test)
+        self.bar.phase(None)
         self.curves.epochs["test_loss"][part, epoch - 1] = test_loss
         self.curves.epochs["test_accuracy"][part, epoch - 1] = test_acc
 

@@ -38,6 +38,21 @@ class Progress:
                 flush=True,
             )
 
+    def phase(self, name: str) -> None:
+        """Names what the run does now on the bar (``evaluating``), or the steps again
+        (``None``)."""
+        if self.bar is not None:
+            self.bar.set_description(self.desc if name is None else name, refresh=True)
+
+    def write(self, log, line: str) -> None:
+        """`log(line)` on a line of its own: the bar cleared first, drawn again after."""
+        if self.bar is None:
+            log(line)
+            return
+        self.bar.clear()
+        log(line)
+        self.bar.refresh()
+
     def close(self):
         if self.bar is not None:
             self.bar.close()
