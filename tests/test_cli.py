@@ -387,3 +387,31 @@ def test_help_names_the_program_says_what_off_flags_do_and_shows_typed_defaults(
     assert "--no-norm turns off: batch normalisation" in text
     assert "--no-progress turns off: a progress bar" in text
     assert "(e.g. 0,1,2) (default 0)" in text and "(0,)" not in text
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["--cpu-devices", "1000", "--batch-size", "1000"],
+            "error: --cpu-devices: 1000 is more than this host runs",
+        ),
+        (["--cpu-devices", "4", "--batch-size", "2"], "error: --cpu-devices: 4 devices cannot"),
+        (["--data-dir", "mnist/"], "error: --data-dir: say which data set it holds with --dataset"),
+    ],
+)
+def test_settings_that_cannot_work_are_refused_before_jax_starts(tmp_path, argv, message):
+    """One line, exit code 2, within seconds and with nothing written."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("JAX_NUM_CPU_DEVICES", "XLA_FLAGS")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "inna_optax.train", *argv],
+        cwd=tmp_path,
+        env={**clean, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), lines
+    assert list(tmp_path.iterdir()) == []

@@ -144,3 +144,28 @@ def test_full_depth_nin_with_the_papers_settings_leaves_the_plateau(tmp_path, op
     history = fit(config)  # 300 steps of 32
     first, last = history.train_loss[0, 0], history.train_loss[0, -1]
     assert last < first / 2.5, history.train_loss[0]
+
+
+@pytest.mark.parametrize(
+    "part, change, message",
+    [
+        ("x_test", lambda x: x.__setitem__((0, 0, 0, 0), np.nan), "a test input is not finite"),
+        ("x_train", lambda x: x.__setitem__((3, 1, 1, 0), np.inf), "a training input is not"),
+        ("y_test", lambda y: y.__setitem__(0, -1), "a test label is -1, outside 0 to 9"),
+        ("y_train", lambda y: y.__setitem__(5, 12), "a training label is 12, outside 0 to 9"),
+    ],
+)
+def test_fit_refuses_non_finite_inputs_and_labels_out_of_range(part, change, message):
+    from inna_optax.training import DataError, Split
+
+    rng = np.random.default_rng(0)
+    arrays = {
+        "x_train": rng.normal(size=(32, 8, 8, 1)).astype(np.float32),
+        "y_train": rng.integers(0, 10, 32).astype(np.int32),
+        "x_test": rng.normal(size=(8, 8, 8, 1)).astype(np.float32),
+        "y_test": rng.integers(0, 10, 8).astype(np.int32),
+    }
+    change(arrays[part])
+    split = Split(**arrays, num_classes=10, name="made")
+    with pytest.raises(DataError, match=message):
+        fit(Config(width=0.0625, epochs=1, batch_size=8, progress=False), split)

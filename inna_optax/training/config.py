@@ -440,13 +440,20 @@ class Config:
         if self.dataset is None and self.model in MODELS:  # the model's own kind of data
             kind = MODELS[self.model].data
             default = next(k for k, v in DATASETS.items() if v.kind == kind)
-            object.__setattr__(self, "dataset", default)
+            if self.data_dir is None or DATASETS[default].needs_files:
+                object.__setattr__(self, "dataset", default)
+            # else files without a data set to read them as: validate() refuses
 
     def validate(self, *, sweep: bool = False) -> "Config":
         """Raises ConfigError naming the flag of the first bad value; returns self.
 
         `sweep=True` allows repeated seeds (replicas that differ by hyperparameters).
         """
+        if self.dataset is None:
+            images = ", ".join(
+                k for k, v in DATASETS.items() if v.needs_files and v.kind == "images"
+            )
+            raise ConfigError(f"--data-dir: say which data set it holds with --dataset ({images})")
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             choices = f.metadata.get("choices")

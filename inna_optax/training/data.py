@@ -342,6 +342,26 @@ def prepare(config, strict: bool = False) -> Split:
     )
 
 
+def check(split: Split) -> None:
+    """Refuses what training would take silently: a non-finite input or a label
+    outside 0 .. num_classes - 1, in either part.
+
+    Raises:
+      DataError: naming the part and the value.
+    """
+    for part, x, y in (
+        ("training", split.x_train, split.y_train),
+        ("test", split.x_test, split.y_test),
+    ):
+        if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+            raise DataError(f"{split.name}: a {part} input is not finite (NaN or inf)")
+        if y.size and (y.min() < 0 or y.max() >= split.num_classes):
+            bad = y.min() if y.min() < 0 else y.max()
+            raise DataError(
+                f"{split.name}: a {part} label is {bad}, outside 0 to {split.num_classes - 1}"
+            )
+
+
 def normalize(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     return ((x.astype(np.float32) / 255.0) - mean) / std
 

@@ -58,6 +58,17 @@ def set_cpu_devices(config: Config) -> None:
     n = cpu_devices(config)
     if n is None:
         return
+    if config.cpu_devices is not None:  # asked: refused before JAX starts if it cannot work
+        limit = 8 * usable_cores()
+        if n > limit:
+            raise ConfigError(
+                f"--cpu-devices: {n} is more than this host runs ({limit}: 8 per core)"
+            )
+        if n > config.batch_size:
+            raise ConfigError(
+                f"--cpu-devices: {n} devices cannot share a batch of {config.batch_size} "
+                "(--batch-size)"
+            )
     try:
         jax.config.update("jax_num_cpu_devices", n)
     except RuntimeError:

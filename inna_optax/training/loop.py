@@ -21,7 +21,7 @@ import numpy as np
 from inna_optax.training import distributed, optimizers
 from inna_optax.training.config import Config, ConfigError
 from inna_optax.training.curves import Curves, plain
-from inna_optax.training.data import DATASETS, Split, prepare
+from inna_optax.training.data import DATASETS, Split, check, prepare
 from inna_optax.training.progress import Progress
 from inna_optax.training.trainer import TrainState, setup
 
@@ -123,6 +123,7 @@ def fit(
 
     Raises:
       ConfigError: a bad value in `config` (the message names its flag).
+      DataError: a non-finite input or a label out of range in `data`.
       NonFiniteLoss: a replica's training loss became inf or NaN (unless
         `allow_divergence`).
       Interrupted: `stop` asked the run to stop.
@@ -137,6 +138,7 @@ def fit(
     distributed.check(config)
     start_wall = time.perf_counter()
     data = prepare(config) if data is None else data
+    check(data)
     fitting = _Fitting(config, data, setup(config, data, sweep), run, stop)
     fitting.start(desc)
     epochs = fitting.trainer.epochs
