@@ -393,8 +393,9 @@ def test_help_names_the_program_says_what_off_flags_do_and_shows_typed_defaults(
     "argv, message",
     [
         (
-            ["--cpu-devices", "1000", "--batch-size", "1000"],
-            "error: --cpu-devices: 1000 is more than this host runs",
+            # the campaign's 1000 devices, scaled to be absurd on any host
+            ["--cpu-devices", "100000", "--batch-size", "100000"],
+            "error: --cpu-devices: 100000 is more than this host runs",
         ),
         (["--cpu-devices", "4", "--batch-size", "2"], "error: --cpu-devices: 4 devices cannot"),
         (["--data-dir", "mnist/"], "error: --data-dir: say which data set it holds with --dataset"),
