@@ -1,0 +1,67 @@
+"""The results page's generated tables and the verdict rule (`benchmarks/tables.py`)."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from benchmarks import tables
+
+
+def test_the_results_pages_tables_match_their_json(capsys):
+    assert tables.main(["--check"]) == 0, capsys.readouterr().out
+
+
+def test_a_number_edited_by_hand_in_a_generated_table_is_caught():
+    text = tables.PAGES[0].read_text()
+    start = text.index("<!-- table: finals fig3_comparison_mnist -->")
+    edited = text[:start] + text[start:].replace("0.4220", "0.4210", 1)
+    assert edited != text
+    _, changed = tables.regenerate(edited)
+    assert changed == ["finals fig3_comparison_mnist"]
+
+
+def test_a_rerun_whose_json_differs_makes_its_tables_stale(tmp_path, monkeypatch):
+    for path in tables.RESULTS.glob("*.json"):
+        shutil.copy(path, tmp_path)
+    data = json.loads((tmp_path / "fig3_comparison_mnist.json").read_text())
+    data["rows"][0]["train_loss_per_seed"][0][-1] = 0.1  # INNA's seed 0, last epoch
+    (tmp_path / "fig3_comparison_mnist.json").write_text(json.dumps(data))
+    monkeypatch.setattr(tables, "RESULTS", tmp_path)
+    _, changed = tables.regenerate(tables.PAGES[0].read_text())
+    assert set(changed) == {"verdicts inna", "finals fig3_comparison_mnist"}
+
+
+@pytest.mark.parametrize(
+    "a, b, metric, expected",
+    [
+        ([1.0, 1.1], [1.2, 1.3], "train", "ahead"),  # worst 1.1 below best 1.2
+        ([1.0, 1.25], [1.2, 1.3], "train", "level"),
+        ([1.4, 1.5], [1.2, 1.3], "train", "behind"),
+        ([40.0, 41.0], [38.0, 39.0], "test", "ahead"),  # accuracies: higher is better
+        ([38.0, 40.0], [39.0, 41.0], "test", "level"),
+    ],
+)
+def test_the_rule_compares_the_seeds_ranges(a, b, metric, expected):
+    assert tables.relation(np.array(a), np.array(b), metric) == expected
+
+
+def test_a_claim_holds_partly_or_not_by_its_comparisons():
+    def row(*finals):
+        return {"train_loss_per_seed": [[9.0, f] for f in finals]}
+
+    rows = {"A": row(1.0, 1.1), "B": row(1.2, 1.3), "C": row(1.05, 1.25), "D": row(2.0, 2.1)}
+    ahead = tables.Comparison
+    assert tables.judge(ahead("A", "ahead", "B", "train"), rows) == "holds"
+    assert tables.judge(ahead("C", "ahead", "B", "train"), rows) == "mean"  # 1.15 < 1.25
+    assert tables.judge(ahead("D", "ahead", "B", "train"), rows) == "fails"
+    assert tables.judge(ahead("C", "not behind", "B", "train"), rows) == "holds"
+    assert tables.judge(ahead("D", "not behind", "B", "train"), rows) == "fails"
+    assert tables.judge(ahead("C", "level", "A", "train"), rows) == "holds"
+    assert tables.verdict(["holds", "holds"]) == "holds"
+    assert tables.verdict(["holds", "fails"]) == "partly"
+    assert tables.verdict(["mean", "fails"]) == "partly"
+    assert tables.verdict(["fails", "fails"]) == "not reproduced"
+    assert tables.chain(["B", "A", "C"], rows, "train") == "A 1.050 ≈ C 1.150 ≈ B 1.250"
+    assert tables.chain(["D", "A"], rows, "train") == "A 1.050 < D 2.050"
