@@ -90,6 +90,7 @@ def _notebook_links(app, docname, source):
 def setup(app):
     app.connect("source-read", _notebook_links)
 
+
 # -- HTML ----------------------------------------------------------------------
 html_theme = "sphinx_book_theme"
 html_title = "inna-optax"

@@ -17,6 +17,7 @@ import argparse
 import dataclasses
 import logging
 import math
+import os
 import sys
 import threading
 import warnings
@@ -199,5 +200,24 @@ def final_line(config: Config, history) -> str:
     )
 
 
+def exit_process(code: int) -> None:
+    """Ends the process with `code`. After a checkpoint save that failed (the
+    checkpoints folder made unwritable or replaced mid-run), orbax leaves threads
+    waiting, for its coordination timeout of many minutes, on a signal the failed
+    save never sends; Python's exit would join them first and the run, its error
+    already printed, would seem to hang. Those threads hold nothing to write, so the
+    process ends without them."""
+    stuck = [
+        t
+        for t in threading.enumerate()
+        if t.is_alive() and not t.daemon and type(t).__module__.startswith("orbax")
+    ]
+    if stuck:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

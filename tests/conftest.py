@@ -1,17 +1,47 @@
-"""Test configuration: 8 virtual CPU devices for the sharding tests. Tests run in
-float32, as users do; the ones that compare against the float64 reference of eq. (12)
-switch float64 on for themselves with the `x64` fixture."""
+"""Test configuration: 8 virtual CPU devices for the sharding tests, and one JAX
+compilation cache for the whole session. Tests run in float32, as users do; the ones
+that compare against the float64 reference of eq. (12) switch float64 on for
+themselves with the `x64` fixture.
+
+Most of the suite's time is XLA compiling the same few train steps again, in the
+pytest workers and in the command lines the tests start as subprocesses. JAX's
+persistent cache makes every compile after the first a file read. The cache lives in
+a temporary folder made by the controlling pytest process, shared with its xdist
+workers and their subprocesses through the environment, and deleted when the session
+ends: a run never reads programs compiled by another commit's code.
+"""
 
 import os
+import shutil
+import tempfile
 
 import jax
 import pytest
+
+_CACHE = "INNA_OPTAX_TEST_JAX_CACHE"
+if _CACHE not in os.environ:  # the controlling process (xdist's workers inherit it)
+    os.environ[_CACHE] = tempfile.mkdtemp(prefix="inna-optax-jax-cache-")
+    _OWNS_CACHE = True
+else:
+    _OWNS_CACHE = False
+# read by JAX in this process at import time and in every subprocess
+os.environ["JAX_COMPILATION_CACHE_DIR"] = os.environ[_CACHE]
+os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+jax.config.update("jax_compilation_cache_dir", os.environ[_CACHE])
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 jax.config.update("jax_num_cpu_devices", 8)
 # Command lines the tests start as subprocesses run on one CPU device (compiling for
 # one per core costs seconds a run); the tests of that default and of several
 # processes set their own environment.
 os.environ["JAX_NUM_CPU_DEVICES"] = "1"
+
+
+def pytest_unconfigure(config):
+    if _OWNS_CACHE and not hasattr(config, "workerinput"):
+        shutil.rmtree(os.environ[_CACHE], ignore_errors=True)
 
 
 @pytest.fixture

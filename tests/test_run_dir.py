@@ -4,6 +4,7 @@ damaged checkpoints and metrics, locks and overwrites."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -348,3 +349,97 @@ def test_ctrl_c_before_training_writes_nothing(tmp_path, mnist_dir, capsys, monk
     code, _, err = cli(capsys, args(mnist_dir, tmp_path / "out", "--epochs", "1"))
     assert code == 130 and "before training started: nothing was written" in err
     assert not (tmp_path / "out").exists()
+
+
+_FAILED_SAVE = """
+import shutil, sys
+import jax.numpy as jnp
+from inna_optax import train
+from inna_optax.training import Config
+from inna_optax.training.run_dir import RunDir, RunDirError
+out = sys.argv[1]
+run = RunDir(Config(dataset="digits", out=out, progress=False))
+run.begin()
+run.save(1, {"w": jnp.ones(3)}, epochs_done=0)
+shutil.rmtree(out + "/checkpoints")  # the folder replaced by a file mid-run
+open(out + "/checkpoints", "w").close()
+try:
+    run.save(2, {"w": jnp.ones(3)}, epochs_done=1)
+except RunDirError as e:
+    print(f"error: {e}", file=sys.stderr)
+run.close()
+train.exit_process(2)
+"""
+
+
+def test_a_failed_checkpoint_save_ends_the_process_instead_of_hanging(tmp_path):
+    # orbax leaves threads waiting minutes for a signal the failed save never sends;
+    # `python -m inna_optax.train` ends through exit_process, which does not join them
+    done = subprocess.run(
+        [sys.executable, "-c", _FAILED_SAVE, str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "while saving step 2; checkpoint 1 is intact" in done.stderr
+    source = (ROOT / "inna_optax" / "train.py").read_text()
+    assert source.rstrip().endswith("exit_process(main())")
+
+
+def _replace_checkpoints_by_a_file(out):
+    shutil.rmtree(out / "checkpoints")
+    (out / "checkpoints").write_text("")
+
+
+def _empty_checkpoints(out):
+    shutil.rmtree(out / "checkpoints")
+    (out / "checkpoints").mkdir()
+
+
+@pytest.mark.parametrize(
+    "damage, says",
+    [
+        (_replace_checkpoints_by_a_file, "is a file, not the run's checkpoints"),
+        (_empty_checkpoints, "holds no checkpoint although metrics.jsonl records 1 epoch"),
+    ],
+)
+def test_resume_without_its_checkpoints_is_refused_not_restarted(
+    tmp_path, mnist_dir, capsys, damage, says
+):
+    # before: the run started again from step 0, emptying metrics.jsonl
+    assert cli(capsys, args(mnist_dir, tmp_path, "--epochs", "1"))[0] == 0
+    damage(tmp_path)
+    before = snapshot(tmp_path)
+    code, _, err = cli(capsys, args(mnist_dir, tmp_path, "--epochs", "2", "--resume"))
+    assert code == 2 and says in err and len(err.strip().splitlines()) == 1, err
+    assert snapshot(tmp_path) == before
+
+
+def test_resume_on_replaced_data_is_refused(tmp_path, capsys):
+    from datagen import make_mnist
+
+    data, out = tmp_path / "mnist", tmp_path / "out"
+    make_mnist(data, n_train=64, n_test=32)
+    assert cli(capsys, args(data, out, "--epochs", "1"))[0] == 0
+    make_mnist(data, n_train=64, n_test=32, seed=1)  # the files replaced: other pixels
+    before = snapshot(out)
+    code, _, err = cli(capsys, args(data, out, "--epochs", "2", "--resume"))
+    assert code == 2 and "the data differ from those the run" in err, err
+    assert snapshot(out) == before
+    make_mnist(data, n_train=64, n_test=32)  # the same data again
+    assert cli(capsys, args(data, out, "--epochs", "2", "--resume"))[0] == 0
+
+
+def test_a_class_added_to_an_image_folder_is_named_on_resume_not_the_checkpoint(tmp_path, capsys):
+    from datagen import make_folder
+
+    data, out = tmp_path / "images", tmp_path / "out"
+    make_folder(data, classes=("cat", "dog"), per_class=4)
+    flags = ["--dataset", "folder", "--data-dir", str(data), *TINY, "--out", str(out)]
+    assert cli(capsys, [*flags, "--epochs", "1"])[0] == 0
+    make_folder(tmp_path / "more", classes=("cow",), per_class=4)
+    shutil.copytree(tmp_path / "more" / "train" / "cow", data / "train" / "cow")
+    shutil.copytree(tmp_path / "more" / "test" / "cow", data / "test" / "cow")
+    code, _, err = cli(capsys, [*flags, "--epochs", "2", "--resume"])
+    assert code == 2 and "the data differ" in err and "unreadable" not in err, err

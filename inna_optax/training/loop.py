@@ -21,7 +21,7 @@ import numpy as np
 from inna_optax.training import distributed, optimizers
 from inna_optax.training.config import Config, ConfigError
 from inna_optax.training.curves import Curves, plain
-from inna_optax.training.data import DATASETS, Split, check, prepare
+from inna_optax.training.data import DATASETS, Split, check, digest, prepare
 from inna_optax.training.progress import Progress
 from inna_optax.training.trainer import TrainState, setup
 
@@ -171,10 +171,12 @@ class _Fitting:
         self.per_epoch_steps = self.steps * len(trainer.groups)
         states, self.resume_at, self.partial = list(trainer.fresh), (1, 0, 0), None
         if run is not None:
+            fingerprint = digest(data)
+            run.check_data(fingerprint)
             self.resume_at, states, self.partial = _resume_point(
                 run, config, states, self.steps, self.per_epoch_steps, trainer.epochs
             )
-            run.begin()
+            run.begin(fingerprint)
         self.first_epoch = self.resume_at[0]
         self.states = trainer.place(states)
         self.curves = Curves.empty(len(trainer.seeds), trainer.epochs, self.steps, config.log_every)

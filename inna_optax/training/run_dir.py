@@ -141,6 +141,21 @@ class RunDir:
         except (ValueError, KeyError, TypeError) as e:
             self.close()
             raise RunDirError(f"--resume: {meta} is unreadable ({e})") from e
+        checkpoints = self.path / "checkpoints"
+        if checkpoints.exists() and not checkpoints.is_dir():
+            self.close()
+            raise RunDirError(
+                f"--resume: {checkpoints} is a file, not the run's checkpoints: not "
+                "starting again from step 0 over its metrics; move it away or pass --overwrite"
+            )
+        saved = checkpoints.is_dir() and any(p.name.isdigit() for p in checkpoints.iterdir())
+        if not saved and self.primary and (epochs := len(self._records())):
+            self.close()
+            raise RunDirError(
+                f"--resume: {checkpoints} holds no checkpoint although metrics.jsonl records "
+                f"{epochs} epoch{'s' if epochs != 1 else ''}: not starting again from step 0 "
+                "over them; pass --overwrite to start afresh"
+            )
         new = _as_json(self.config.resolved())
         differ = sorted(
             k for k in set(old) | set(new) if k not in RESUMABLE and old.get(k) != new.get(k)
@@ -155,9 +170,25 @@ class RunDir:
                 "only --epochs may change"
             )
 
-    def begin(self) -> None:
+    def check_data(self, data_digest: str) -> None:
+        """Refuses to resume on other data than the run's (its files replaced, a
+        class added): `data_digest` against the one run.json keeps (runs written
+        before it kept one are not checked)."""
+        if not self.config.resume:
+            return
+        kept = json.loads((self.path / "run.json").read_text()).get("data")
+        if kept is not None and kept != data_digest:
+            self.close()
+            raise RunDirError(
+                f"--resume: the data differ from those the run in {self.path} was trained "
+                "on (files replaced or added since); resume on the same data, or pass "
+                "--overwrite to start afresh"
+            )
+
+    def begin(self, data_digest: str | None = None) -> None:
         """A fresh run: removes the previous run's files (--overwrite) and writes
-        run.json. A resumed run: nothing."""
+        run.json, with `data_digest` (:func:`~inna_optax.training.data.digest`) for
+        :meth:`check_data`. A resumed run: nothing."""
         self._begun = True
         if self.config.resume or not self.primary:
             distributed.barrier("run-dir-begin")
@@ -169,7 +200,8 @@ class RunDir:
             elif target.exists():
                 target.unlink()
         _write_atomic(
-            self.path / "run.json", json.dumps({"config": _as_json(self.config)}, indent=1)
+            self.path / "run.json",
+            json.dumps({"config": _as_json(self.config), "data": data_digest}, indent=1),
         )
         (self.path / "metrics.jsonl").write_text("")
         distributed.barrier("run-dir-begin")
