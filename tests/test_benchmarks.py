@@ -23,6 +23,7 @@ def test_step_speed_smoke(tmp_path, capsys):
     assert "vs sgd-mom" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_train_speed_smoke(tmp_path, capsys):
     from benchmarks import train_speed
 
@@ -48,6 +49,7 @@ def test_train_speed_smoke(tmp_path, capsys):
     assert "vs sgd" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_train_speed_compares_one_and_several_cpu_devices(tmp_path, capsys):
     from benchmarks import train_speed
 
@@ -98,6 +100,7 @@ def _curves_ok(row, seeds, epochs):
     assert np.allclose(row["train_loss"]["mean"], np.mean(row["train_loss_per_seed"], 0))
 
 
+@pytest.mark.slow
 def test_fig2_sensitivity_smoke(tmp_path, capsys):
     from benchmarks import fig2_sensitivity as fig2
 
@@ -110,6 +113,7 @@ def test_fig2_sensitivity_smoke(tmp_path, capsys):
     assert len(set(losses)) == 4
 
 
+@pytest.mark.slow
 def test_fig3_comparison_smoke(tmp_path, capsys):
     from benchmarks import fig3_comparison as fig3
 
@@ -196,6 +200,7 @@ def test_fig3_search_budget_shorter_than_training(tmp_path, capsys):
         _curves_ok(row, seeds=2, epochs=2)
 
 
+@pytest.mark.slow
 def test_picks_from_chain_figures_2_3_4(tmp_path, capsys):
     """--picks-from hands Figure 2's best (alpha, beta) to Figure 3, and Figure 3's
     (alpha, beta) and gamma_0 picks to Figure 4; explicit flags win; a missing pick is
@@ -223,6 +228,7 @@ def test_picks_from_chain_figures_2_3_4(tmp_path, capsys):
     assert lrs["INNA k^-1/4"] == picked["inna"] and lrs["Adam"] == picked["adam"]
 
 
+@pytest.mark.slow
 def test_paper_preset_runs_shrunk(tmp_path, capsys):
     """The GPU preset's own settings (full-width NiN with dropout, q = 1/2) on a few
     tiny batches: the path `--preset paper` takes works end to end."""
@@ -263,6 +269,7 @@ def test_presets_are_sized_per_dataset_and_overridable():
         resolve("--width", "0")
 
 
+@pytest.mark.slow
 def test_plateau_probe_smoke(tmp_path, capsys):
     from benchmarks import plateau
 
@@ -279,6 +286,7 @@ def test_plateau_probe_smoke(tmp_path, capsys):
     assert "Plateau probe" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_innaprop_cifar_smoke(tmp_path, capsys):
     """INNAprop at both of the paper's (alpha, beta) and AdamW, cosine decay, weight
     decay 0.01; the per-step curves and the table."""
@@ -307,6 +315,7 @@ def test_innaprop_cifar_smoke(tmp_path, capsys):
     assert capsys.readouterr().out.startswith("INNAprop vs AdamW")
 
 
+@pytest.mark.slow
 def test_gpt_shakespeare_smoke(tmp_path, capsys):
     from benchmarks import gpt_shakespeare
 
@@ -339,6 +348,7 @@ def test_first_reach_is_the_first_evaluation_at_the_target():
     assert first_reach(row, np.asarray([10, 20, 30]), 1.0) is None
 
 
+@pytest.mark.slow
 def test_conv_speed_times_both_convolutions(capsys):
     from benchmarks import conv_speed
 
@@ -398,6 +408,7 @@ def test_the_unbounded_max_pool_timed_is_max_pool_without_its_conditional():
     assert " conditional(" not in grad(conv_forms.unbounded_max_pool).lower(x).compile().as_text()
 
 
+@pytest.mark.slow
 def test_conv_speed_times_the_rows_asked_for_and_refuses_unknown_ones(capsys):
     from benchmarks import conv_speed
 
@@ -409,6 +420,7 @@ def test_conv_speed_times_the_rows_asked_for_and_refuses_unknown_ones(capsys):
         conv_speed.main([*argv, "--variants", "winograd"])
 
 
+@pytest.mark.slow
 def test_the_hand_written_batch_norm_gradient_timed_is_flaxs():
     import optax
     from flax import nnx

@@ -140,6 +140,7 @@ def test_non_finite_loss_stops_with_exit_3_and_keeps_the_last_checkpoint(
     assert snapshot(tmp_path / "checkpoints") == before
 
 
+@pytest.mark.slow
 def test_piped_output_has_no_progress_bar(tmp_path, mnist_dir):
     argv = args(mnist_dir, tmp_path, "--epochs", "1")
     argv.remove("--no-progress")
@@ -150,6 +151,7 @@ def test_piped_output_has_no_progress_bar(tmp_path, mnist_dir):
     assert "\r" not in proc.stdout + proc.stderr and "step/s" not in proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "flag, env, expected",
     [
@@ -340,6 +342,7 @@ def test_without_the_train_extra_the_command_line_says_what_to_install():
     ]
 
 
+@pytest.mark.slow
 def test_on_a_terminal_each_epoch_line_starts_a_line_of_its_own(tmp_path):
     """In a pseudo-terminal (the progress bar drawn on standard error), the bar is
     cleared before each epoch's line: no line starts inside the bar."""

@@ -57,6 +57,7 @@ def test_calls_the_matrix_form_does_not_cover_go_to_the_native_convolution():
     assert "convolution" in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("conv", ["matmul", "auto"])
 @pytest.mark.parametrize("norm", [True, False])
 def test_nin_gives_the_same_logits_and_gradients_with_either_convolution(conv, norm):

@@ -3,6 +3,8 @@
 import hashlib
 import http.server
 import io
+import shutil
+import struct
 import threading
 
 import numpy as np
@@ -200,16 +202,18 @@ def _png(array, mode=None) -> bytes:
 
 
 def _folder_of(tmp_path, train: bytes, test: bytes):
+    """Two classes, a and b, each with the one image `train` (`test`)."""
     for split, raw in (("train", train), ("test", test)):
-        (tmp_path / split / "a").mkdir(parents=True)
-        (tmp_path / split / "a" / "0.png").write_bytes(raw)
+        for cls in "ab":
+            (tmp_path / split / cls).mkdir(parents=True)
+            (tmp_path / split / cls / "0.png").write_bytes(raw)
     return tmp_path
 
 
 def test_16_bit_gray_pngs_are_scaled_not_wrapped(tmp_path):
     raw = _png(np.full((4, 4), 2342, np.uint16))  # 2342 / 257 = 9.1; mod 256 = 38
     ds = loaders.load_folder(_folder_of(tmp_path, raw, raw))
-    assert ds.x_train.shape == (1, 4, 4, 1)
+    assert ds.x_train.shape == (2, 4, 4, 1)
     assert np.all(ds.x_train == 9)
     white = loaders.load_folder(
         _folder_of(tmp_path / "w", *[_png(np.full((2, 2), 65535, np.uint16))] * 2)
@@ -226,7 +230,7 @@ def test_palette_pngs_are_read_as_their_colours(tmp_path):
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     ds = loaders.load_folder(_folder_of(tmp_path, buf.getvalue(), buf.getvalue()))
-    assert ds.x_train.shape == (1, 3, 3, 3)
+    assert ds.x_train.shape == (2, 3, 3, 3)
     assert ds.x_train[0, 1, 1].tolist() == [200, 100, 50]
     assert ds.x_train[0, 0, 0].tolist() == [0, 0, 0]
 
@@ -328,3 +332,75 @@ def test_more_examples_than_the_data_set_has_are_refused_when_strict():
     with pytest.raises(DataError, match="--train-examples: 100,000 asked, digits has 1,437"):
         prepare(Config(train_examples=100_000), strict=True)
     assert len(prepare(Config(train_examples=100_000)).x_train) == 1437  # presets: all of it
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        ([3.7, 1.0], r"labels must be integers, got float64 \(e.g. 3.7\)"),  # was trained as 3
+        (["cat", "dog"], "labels must be integers, got <U3"),
+        ([None, 1], "labels must be integers, found None"),
+        ({0: 1, 1: 2}, "labels must be a flat list of integers, got a dict"),
+        ([2**70, 1], "labels must be integers, found 1180591620717411303424"),
+        ([[0, 1], [1]], "labels are not a flat list of integers"),
+        ([[0, 1], [1, 0]], r"got shape \(2, 2\)"),
+    ],
+)
+def test_cifar_labels_that_are_not_integers_are_refused_in_one_line(tmp_path, labels, message):
+    import pickle
+
+    d = tmp_path / "cifar-10-batches-py"
+    d.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": np.zeros((2, 3072), np.uint8), b"labels": labels}
+        (d / name).write_bytes(pickle.dumps(batch))
+    with pytest.raises(DataError, match=message):
+        loaders.load_cifar(tmp_path)
+
+
+def test_cifar_labels_that_are_whole_floats_are_read_as_integers(tmp_path):
+    import pickle
+
+    d = tmp_path / "cifar-10-batches-py"
+    d.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": np.zeros((2, 3072), np.uint8), b"labels": [3.0, 7.0]}
+        (d / name).write_bytes(pickle.dumps(batch))
+    assert loaders.load_cifar(tmp_path).y_train.tolist() == [3, 7] * 5
+
+
+def test_an_idx_header_claiming_more_than_int64_holds_is_refused(tmp_path):
+    # 2^31 x 2^31 x 4 bytes: its product wraps to 0 in int64, which matched no data
+    path = tmp_path / "train-images-idx3-ubyte"
+    path.write_bytes(bytes([0, 0, 8, 3]) + struct.pack(">III", 2**31, 2**31, 4))
+    with pytest.raises(DataError, match="needs 18446744073709551616 bytes of data, found 0"):
+        loaders.read_idx(path)
+
+
+def test_an_image_folder_of_one_class_is_refused(tmp_path):
+    make_folder(tmp_path, classes=("cat",), per_class=2)
+    with pytest.raises(DataError, match=r"train/ has one class \(cat\)"):
+        loaders.load_folder(tmp_path)
+
+
+def test_an_image_in_a_folder_below_its_class_is_refused_naming_it(tmp_path):
+    make_folder(tmp_path, per_class=2)
+    (tmp_path / "train" / "cat" / "sub").mkdir()
+    shutil.copy(tmp_path / "train" / "cat" / "0000.png", tmp_path / "train" / "cat" / "sub")
+    with pytest.raises(DataError, match="train/cat/sub/0000.png: images must lie directly in"):
+        loaders.load_folder(tmp_path)
+
+
+def test_every_image_pillow_reads_is_loaded_and_other_files_are_named(tmp_path, capsys):
+    from PIL import Image
+
+    make_folder(tmp_path, per_class=2)
+    Image.new("RGB", (8, 8), (255, 0, 0)).save(tmp_path / "train" / "cat" / "red.bmp")
+    (tmp_path / "train" / "cat" / "notes.txt").write_text("not an image")
+    (tmp_path / "train" / "cat" / ".DS_Store").write_bytes(b"\0")
+    ds = loaders.load_folder(tmp_path)
+    assert len(ds.x_train) == 5  # the .bmp among the PNGs, before skipped silently
+    assert (ds.x_train == [255, 0, 0]).all(axis=(1, 2, 3)).sum() == 1
+    err = capsys.readouterr().err
+    note = "skipped 1 file that is not an image under train/ or test/ (first: train/cat/notes.txt)"
+    assert err == f"note: {tmp_path}: {note}\n"

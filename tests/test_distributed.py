@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 from datagen import make_mnist
 
+pytestmark = pytest.mark.slow  # processes of their own: `-m "not slow"` skips them
+
 ROOT = Path(__file__).resolve().parents[1]
 # LeCun init, no batch norm: losses that move, and no batch statistics whose sums
 # the gloo collectives could order differently

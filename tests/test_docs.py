@@ -35,6 +35,7 @@ def html(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_api_page_names_every_public_name(html):
     pytest.importorskip("flax")
     from inna_optax import training
@@ -54,6 +55,7 @@ def test_api_page_names_every_public_name(html):
     assert "INNA with optional decoupled weight decay" in page
 
 
+@pytest.mark.slow
 def test_pages_and_rendered_math(html):
     for page in ("index", "getting_started", "inna", "training", "reproducing", "performance"):
         assert (html / f"{page}.html").exists(), page
@@ -113,6 +115,7 @@ EXAMPLES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where, code", EXAMPLES, ids=[where for where, _ in EXAMPLES])
 def test_the_guides_python_examples_run(where, code, capsys):
     pytest.importorskip("flax")

@@ -276,6 +276,7 @@ sys.exit(train.main({argv!r}))
 """
 
 
+@pytest.mark.slow
 def test_a_sigtermed_gpt_run_resumes_bit_identically(text_file, tmp_path):
     """Two seeds in one compiled program, SIGTERM as step 8 starts (mid-interval,
     after the first checkpoint at step 6): exit 143, checkpoint 8; --resume ends on

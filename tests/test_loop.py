@@ -51,6 +51,7 @@ def test_progress_off_a_terminal_prints_a_line_every_interval(capsys):
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.slow
 def test_four_devices_match_one_device(mnist_dir):
     assert len(jax.local_devices()) >= 4
     base = tiny(mnist_dir)
@@ -99,6 +100,7 @@ def test_sharded_params_match_replicated_and_hold_a_quarter_each(mnist_dir, opti
             assert leaf.sharding.spec == specs[leaf.shape]
 
 
+@pytest.mark.slow
 def test_sharded_params_with_batch_norm_match_to_rounding(mnist_dir):
     base = tiny(mnist_dir, devices=4)
     replicated = fit(base)
@@ -106,6 +108,7 @@ def test_sharded_params_with_batch_norm_match_to_rounding(mnist_dir):
     np.testing.assert_allclose(sharded.train_loss, replicated.train_loss, rtol=2e-3)
 
 
+@pytest.mark.slow
 def test_vmapped_seeds_match_single_runs(mnist_dir):
     base = tiny(mnist_dir, epochs=1, dropout=0.5)
     both = fit(dataclasses.replace(base, seeds=(0, 1), replica_group=2))
@@ -125,6 +128,7 @@ def test_a_sweep_replica_equals_the_same_run_alone(mnist_dir):
     np.testing.assert_allclose(together.train_loss, grid.train_loss, rtol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["sgd", "inna", "adam", "adagrad"])
 def test_full_depth_nin_with_the_papers_settings_leaves_the_plateau(tmp_path, optimizer):
     """All nine convolutions, dropout 0.5, q = 1/2, psi_0 aligned with the gradient and

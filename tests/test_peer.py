@@ -13,6 +13,7 @@ from benchmarks import peer_speed
 from inna_optax.training.models import NiN
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3)])
 @pytest.mark.parametrize("norm", [True, False])
 def test_the_torch_nin_gives_our_logits_for_our_weights(shape, norm):
@@ -76,6 +77,7 @@ def test_the_torch_inna_is_eq_12_as_inna_optax_computes_it(x64):
     np.testing.assert_allclose(p.detach().numpy(), np.asarray(theta), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_the_peer_benchmark_times_our_contenders_without_pytorch(tmp_path, capsys):
     argv = ["--widths", "0.0625", "--shapes", "28,28,1", "--rounds", "2", "--block", "2"]
     ours = "jax-native,jax-auto,jax-auto-kept,jax-auto-one-heap"

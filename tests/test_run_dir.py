@@ -259,6 +259,7 @@ def _run_signalled(out: Path, mnist_dir, extra, at_step: int, sig: str, again_in
     )
 
 
+@pytest.mark.slow
 def test_sigterm_mid_epoch_saves_that_step_and_resume_is_bit_identical(tmp_path, mnist_dir, capsys):
     """8 steps an epoch: SIGTERM as step 11 starts; the run finishes it, saves
     checkpoint 11, exits 143; --resume then ends where an uninterrupted run ends,

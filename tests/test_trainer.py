@@ -75,6 +75,7 @@ print(min(faults[10:]), float(loss[0]).hex(), ",".join(map(str, faults)))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     sys.platform != "linux" or platform.libc_ver()[0] != "glibc", reason="glibc's malloc"
 )

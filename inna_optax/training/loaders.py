@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import gzip
 import io
+import math
 import os
 import pickle
 import struct
+import sys
 import tarfile
 import zipfile
 from pathlib import Path
@@ -72,13 +74,41 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     if len(raw) < header:
         raise DataError(f"{path}: truncated header")
     shape = struct.unpack(">" + "I" * ndim, raw[4:header])
-    expected = int(np.prod(shape))
+    expected = math.prod(shape)  # Python's integers: a crafted header cannot overflow
     if len(raw) - header != expected:
         raise DataError(
             f"{path}: shape {shape} needs {expected} bytes of data, found {len(raw) - header}"
             + (" (truncated)" if len(raw) - header < expected else "")
         )
     return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
+
+
+def _integer_labels(origin: str, values) -> np.ndarray:
+    """A pickle's labels as int64, refusing what a cast would bend: fractions (3.7
+    would train as 3), strings, None, mappings, nested lists, integers past int64."""
+    try:
+        labels = np.asarray(values)
+    except (ValueError, TypeError, OverflowError) as e:  # ragged lists
+        raise DataError(f"{origin}: labels are not a flat list of integers ({e})") from e
+    if labels.ndim != 1:
+        got = f"shape {labels.shape}" if labels.ndim else f"a {type(values).__name__}"
+        raise DataError(f"{origin}: labels must be a flat list of integers, got {got}")
+    if labels.dtype == object:
+        bad = next(
+            (v for v in labels if not isinstance(v, int | np.integer) or abs(v) >= 2**63),
+            labels[0],
+        )
+        raise DataError(f"{origin}: labels must be integers, found {bad!r:.40}")
+    if np.issubdtype(labels.dtype, np.floating) and np.all(labels == np.round(labels)):
+        return labels.astype(np.int64)  # 3.0 is 3
+    if np.issubdtype(labels.dtype, np.floating):
+        example = labels[labels != np.round(labels)][0]
+        raise DataError(f"{origin}: labels must be integers, got {labels.dtype} (e.g. {example})")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(f"{origin}: labels must be integers, got {labels.dtype} values")
+    if labels.size and labels.max() > np.iinfo(np.int64).max:
+        raise DataError(f"{origin}: a label is {labels.max()}, past any class number")
+    return labels.astype(np.int64)
 
 
 def _check_labels(path, labels, num_classes, n_images):
@@ -223,7 +253,7 @@ def _cifar_batch(origin: str, raw: bytes, label_key: bytes, num_classes: int):
                 f"in [{lo}, {hi}]"
             )
         data = data.astype(np.uint8)
-    labels = np.asarray(batch[label_key], np.int64)
+    labels = _integer_labels(origin, batch[label_key])
     if data.ndim != 2 or data.shape[1] != 3072:
         raise DataError(f"{origin}: data must be (N, 3072) uint8, got {data.shape}")
     _check_labels(origin, labels, num_classes, len(data))
@@ -287,7 +317,8 @@ def load_cifar(
 
 
 # --------------------------------------------------------------- image folders
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+# what Pillow decodes; other files in the folder are skipped with a note
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
 def load_folder(source: str | os.PathLike, archive_limit: int = ARCHIVE_LIMIT) -> Split:
@@ -333,7 +364,7 @@ def load_folder(source: str | os.PathLike, archive_limit: int = ARCHIVE_LIMIT) -
             archive = zipfile.ZipFile(source)
         except (zipfile.BadZipFile, OSError) as e:
             raise DataError(f"{source}: not a readable .zip ({e})") from e
-        names = [n for n in archive.namelist() if n.lower().endswith(IMAGE_SUFFIXES)]
+        files = [n for n in archive.namelist() if not n.endswith("/")]
         budget = [archive_limit]
 
         def read(name):
@@ -342,26 +373,45 @@ def load_folder(source: str | os.PathLike, archive_limit: int = ARCHIVE_LIMIT) -
                 where = f"{source}:{name}"
                 return read_bounded(where, info.file_size, member.read, budget, archive_limit)
     else:
-        names = [
-            str(p.relative_to(source))
-            for p in sorted(source.rglob("*"))
-            if p.suffix.lower() in IMAGE_SUFFIXES
-        ]
+        files = [str(p.relative_to(source)) for p in sorted(source.rglob("*")) if p.is_file()]
 
         def read(name):
             return (source / name).read_bytes()
 
     by_split: dict[str, list[tuple[str, str]]] = {"train": [], "test": []}
-    for name in sorted(names):
+    skipped = []
+    for name in sorted(files):
         parts = Path(name).parts
+        if any(part.startswith(".") or part == "__MACOSX" for part in parts):
+            continue  # hidden files and folders, and a Mac archiver's resource forks
+        if not name.lower().endswith(IMAGE_SUFFIXES):
+            skipped.append(name)
+            continue
         # allow one leading folder (e.g. cifar10/train/cat/0001.jpg)
-        for i in range(len(parts) - 2):
-            if parts[i] in by_split and len(parts) - i == 3:
-                by_split[parts[i]].append((parts[i + 1], name))
-                break
+        split = next((i for i in range(len(parts) - 2) if parts[i] in by_split), None)
+        if split is None:
+            skipped.append(name)
+        elif len(parts) - split != 3:
+            raise DataError(
+                f"{source}: {name}: images must lie directly in train/<class>/ or "
+                "test/<class>/, not in a folder below it"
+            )
+        else:
+            by_split[parts[split]].append((parts[split + 1], name))
     if not by_split["train"] or not by_split["test"]:
         raise DataError(f"{source}: expected images under train/<class>/ and test/<class>/")
+    if skipped:
+        print(
+            f"note: {source}: skipped {len(skipped)} file{'s' if len(skipped) != 1 else ''} "
+            f"that {'are' if len(skipped) != 1 else 'is'} not an image under train/ or "
+            f"test/ (first: {skipped[0]})",
+            file=sys.stderr,
+        )
     classes = sorted({c for c, _ in by_split["train"]})
+    if len(classes) < 2:
+        raise DataError(
+            f"{source}: train/ has one class ({classes[0]}); a classifier needs two or more"
+        )
     index = {c: i for i, c in enumerate(classes)}
     out = {}
     for split, items in by_split.items():
