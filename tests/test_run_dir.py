@@ -444,3 +444,31 @@ def test_a_class_added_to_an_image_folder_is_named_on_resume_not_the_checkpoint(
     shutil.copytree(tmp_path / "more" / "test" / "cow", data / "test" / "cow")
     code, _, err = cli(capsys, [*flags, "--epochs", "2", "--resume"])
     assert code == 2 and "the data differ" in err and "unreadable" not in err, err
+
+
+def test_of_two_signals_during_one_long_call_the_first_to_arrive_counts():
+    """SIGTERM, then SIGINT 5 ms later, both while the main thread is inside one call
+    (a compiled step; here a sort): Python runs their handlers after it, SIGINT's
+    first, as it goes by signal number. The run still reports SIGTERM."""
+    import signal
+    import threading
+    import time
+
+    from inna_optax.training.preemption import StopSignals
+
+    def send():
+        time.sleep(0.3)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.005)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    values = np.random.default_rng(0).random(20_000_000)
+    with StopSignals() as stop:
+        sender = threading.Thread(target=send)
+        sender.start()
+        start = time.perf_counter()
+        np.sort(values)  # one call of about a second, no Python between
+        inside = time.perf_counter() - start
+        sender.join()
+    assert inside > 0.4, "the sort ended before both signals were sent"
+    assert stop.received == signal.SIGTERM and stop.exit_code == 143

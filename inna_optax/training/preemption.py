@@ -14,6 +14,7 @@ for all, and ``multihost_utils.reached_preemption_sync_point`` tells every proce
 at the same step.
 """
 
+import os
 import signal
 
 import jax
@@ -38,21 +39,45 @@ class StopSignals:
     def __init__(self):
         self.received: signal.Signals | None = None
         self._previous = {}
+        self._wakeup = None  # (read end, write end, the previous wakeup fd)
 
     def _handle(self, signum, frame) -> None:
         if self.received is None:  # the first one counts; later ones wait for the save
-            self.received = signal.Signals(signum)
+            self.received = self._first_arrived() or signal.Signals(signum)
+
+    def _first_arrived(self) -> signal.Signals | None:
+        """The first of our signals to reach the process. Python runs the handlers of
+        signals that arrived during one long call (a compiled step) in the order of
+        their numbers, SIGINT's before SIGTERM's; its wakeup file descriptor gets
+        their numbers in the order they came."""
+        if self._wakeup is None:
+            return None
+        try:
+            arrived = os.read(self._wakeup[0], 512)
+        except OSError:  # nothing there (EAGAIN)
+            return None
+        return next((signal.Signals(n) for n in arrived if n in self._previous), None)
 
     def __enter__(self) -> "StopSignals":
         for sig in EXIT_CODES:
             if sig == signal.SIGTERM and jax.process_count() > 1:
                 continue  # JAX's preemption notifier handles it for all processes
             self._previous[sig] = signal.signal(sig, self._handle)
+        read, write = os.pipe()
+        os.set_blocking(read, False)
+        os.set_blocking(write, False)
+        self._wakeup = (read, write, signal.set_wakeup_fd(write, warn_on_full_buffer=False))
         return self
 
     def __exit__(self, *exc) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+        if self._wakeup is not None:
+            read, write, previous = self._wakeup
+            signal.set_wakeup_fd(previous)
+            os.close(read)
+            os.close(write)
+            self._wakeup = None
 
     def __call__(self, step: int) -> bool:
         """Whether to stop after `step` steps: a signal arrived here, or (several
