@@ -472,3 +472,20 @@ def test_of_two_signals_during_one_long_call_the_first_to_arrive_counts():
         sender.join()
     assert inside > 0.4, "the sort ended before both signals were sent"
     assert stop.received == signal.SIGTERM and stop.exit_code == 143
+
+
+def test_a_metrics_file_that_cannot_be_written_is_named_not_the_checkpoints(tmp_path):
+    import jax.numpy as jnp
+
+    from inna_optax.training import Config
+    from inna_optax.training.run_dir import RunDir, RunDirError
+
+    with RunDir(Config(dataset="digits", out=str(tmp_path), progress=False)) as run:
+        run.begin()
+        run.save(4, {"w": jnp.ones(3)}, {"epoch": 1}, epochs_done=1)
+        (tmp_path / "metrics.jsonl").unlink()
+        (tmp_path / "metrics.jsonl").mkdir()  # appending to it fails (IsADirectoryError)
+        with pytest.raises(RunDirError) as e:
+            run.save(8, {"w": jnp.ones(3)}, {"epoch": 2}, epochs_done=2)
+    assert str(e.value).startswith(f"{tmp_path / 'metrics.jsonl'}: cannot be written")
+    assert str(e.value).endswith("at step 8; checkpoint 4 is intact")

@@ -276,10 +276,16 @@ class RunDir:
         metrics.jsonl; returns once both are on disk."""
         import orbax.checkpoint as ocp
 
-        try:
-            if self.primary and record is not None:
-                with (self.path / "metrics.jsonl").open("a") as f:
+        if self.primary and record is not None:
+            metrics = self.path / "metrics.jsonl"
+            try:
+                with metrics.open("a") as f:
                     f.write(strict_json(record) + "\n")
+            except OSError as e:
+                latest = self.manager.latest_step()
+                kept = f"checkpoint {latest} is intact" if latest else "no checkpoint was saved yet"
+                raise RunDirError(f"{_disk_error(metrics, e)} at step {step}; {kept}") from None
+        try:
             self.manager.save(
                 step,
                 args=ocp.args.Composite(
