@@ -85,12 +85,10 @@ def stepper(trainer, x, y, batch):
 
     def run(count: int) -> None:
         nonlocal state, k
-        for _ in range(count):
-            state, loss = trainer.step(state, 0, x, y, batch(k)[None], k, hp)
-            if trainer.sync:
-                jax.block_until_ready(loss)
-            k += 1
+        steps = range(k, k + count)
+        state, loss = trainer.run_to_end(state, 0, x, y, lambda i: batch(i)[None], steps, hp)
         jax.block_until_ready(loss)
+        k += count
 
     return run
 

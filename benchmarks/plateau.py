@@ -82,9 +82,12 @@ def measure(config, data, steps: int, window: int) -> dict:
     convs = grads["convs"]
     first_grads = [float(jnp.linalg.norm(convs[j]["kernel"][...])) for j in range(len(convs))]
     losses = []
-    for i, idx in enumerate(batches):  # the training command's step
-        state, loss = trainer.step(state, 0, data.x_train, data.y_train, idx[None], i)
+    run = trainer.run(  # the training command's step loop
+        state, 0, data.x_train, data.y_train, lambda i: batches[i][None], range(steps)
+    )
+    for _, trained, loss in run:
         losses.append(float(loss[0]))
+        state = trained
     after, _ = probe(model_of(state), probe_x, jax.random.key(1))
     windows = np.asarray(losses[: steps // window * window]).reshape(-1, window).mean(1)
     return {

@@ -99,13 +99,15 @@ def main(argv=None):
 
     def steps(run, count: int, first: int = 0) -> None:
         trainer, state = run["trainer"], run["state"]
-        for i in range(first, first + count):
-            idx = batches[i % len(batches)][None]
-            state, loss = trainer.step(
-                state, 0, split.x_train, split.y_train, idx, i, run["hparams"]
-            )
-            if trainer.sync:  # as fit waits there
-                jax.block_until_ready(loss)
+        state, loss = trainer.run_to_end(  # fit's step loop
+            state,
+            0,
+            split.x_train,
+            split.y_train,
+            lambda i: batches[i % len(batches)][None],
+            range(first, first + count),
+            run["hparams"],
+        )
         jax.block_until_ready(loss)
         run["state"] = state
 

@@ -212,15 +212,18 @@ class _Fitting:
         state, hp = self.states[group], trainer.group_hparams(group)
         order = trainer.batches(group, epoch)
         clock = time.perf_counter()
-        for i in range(first, self.steps):
-            idx = order[:, i * bs : (i + 1) * bs]
-            done = (epoch - 1) * self.steps + i
-            state, loss = trainer.step(
-                state, group, self.data.x_train, self.data.y_train, idx, done, hp
-            )
+        steps = trainer.run(
+            state,
+            group,
+            self.data.x_train,
+            self.data.y_train,
+            lambda i: order[:, i * bs : (i + 1) * bs],
+            range(first, self.steps),
+            hp,
+            offset=(epoch - 1) * self.steps,
+        )
+        for i, state, loss in steps:
             losses.append(loss)
-            if trainer.sync or i == first:
-                jax.block_until_ready(loss)
             if i == first:  # compilation excluded from the throughput
                 clock = time.perf_counter()
             self.bar.step(lambda: float(np.mean(np.asarray(losses[-20:]))))

@@ -5,8 +5,8 @@ and a data split: the model of each seed (from the registry,
 :data:`~inna_optax.training.models.MODELS`) stacked along a leading replica axis,
 the optimizer with its per-replica hyperparameters, the mesh the batch is sharded
 over, the state's shardings and the jitted train and eval steps.
-:func:`~inna_optax.training.fit` is the loop over it; the speed benchmarks time the
-same step.
+:meth:`Trainer.run` is the step loop, the one :func:`~inna_optax.training.fit` and
+the speed benchmarks iterate.
 
     trainer = setup(config, data)
     states = trainer.init()                     # one TrainState per replica group
@@ -17,7 +17,7 @@ same step.
 
 import dataclasses
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import jax
@@ -320,6 +320,38 @@ class Trainer:
             run = self.compiled[size] = self._compile(args)
         *new, loss = run(*args)
         return TrainState(*new), loss
+
+    def run(
+        self,
+        state: TrainState,
+        group: int,
+        x,
+        y,
+        batch: Callable[[int], np.ndarray],
+        steps: range,
+        hparams=None,
+        offset: int = 0,
+    ) -> Iterator[tuple[int, TrainState, jax.Array]]:
+        """The step loop, :func:`~inna_optax.training.fit`'s and the benchmarks':
+        for each `i` of `steps`, one :meth:`step` of group `group` on the examples
+        ``batch(i)`` (indices of shape (the group's replicas, batch)), its dropout
+        drawn at step ``offset + i``; yields ``(i, state, losses)`` after each.
+
+        It waits for a step's losses only where it must: on devices that run one
+        program at a time (:attr:`sync`), and after the first step, whose
+        compilation a caller times apart."""
+        hp = self.group_hparams(group) if hparams is None else hparams
+        for i in steps:
+            state, loss = self.step(state, group, x, y, batch(i), offset + i, hp)
+            if self.sync or i == steps.start:
+                jax.block_until_ready(loss)
+            yield i, state, loss
+
+    def run_to_end(self, *args, **kwargs) -> tuple[TrainState, jax.Array]:
+        """:meth:`run` (the same arguments) through its last step: the state and
+        that step's losses."""
+        *_, (_, state, loss) = self.run(*args, **kwargs)
+        return state, loss
 
     def _compile(self, args) -> Callable:
         """:attr:`train_step` for `args`, compiled with :func:`compiler_options` where
