@@ -32,7 +32,12 @@ jax.config.update("jax_compilation_cache_dir", os.environ[_CACHE])
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
-jax.config.update("jax_num_cpu_devices", 8)
+try:
+    jax.config.update("jax_num_cpu_devices", 8)
+except AttributeError:  # jax before 0.5 (the core's floor is 0.4.30): XLA's own flag
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+    )
 # Command lines the tests start as subprocesses run on one CPU device (compiling for
 # one per core costs seconds a run); the tests of that default and of several
 # processes set their own environment.
@@ -44,9 +49,18 @@ def pytest_unconfigure(config):
         shutil.rmtree(os.environ[_CACHE], ignore_errors=True)
 
 
+def enable_x64(on: bool = True):
+    """jax.enable_x64, or jax.experimental's before jax 0.6 (the core's floor)."""
+    if hasattr(jax, "enable_x64"):
+        return jax.enable_x64(on)
+    from jax.experimental import enable_x64 as old
+
+    return old(on)
+
+
 @pytest.fixture
 def x64():
-    with jax.enable_x64(True):
+    with enable_x64(True):
         yield
 
 

