@@ -70,14 +70,14 @@ def check_update(who: str, updates: optax.Updates, params: optax.Params | None) 
     check_shapes(who, updates, params)
 
 
-def step_size(who: str, learning_rate: Any, count) -> Any:
+def step_size(who: str, learning_rate: Any, count: jax.Array) -> Any:
     """gamma_k: the schedule at `count`, or the constant, checked when concrete."""
     gamma = learning_rate(count) if callable(learning_rate) else learning_rate
     check_learning_rate(who, gamma)
     return gamma
 
 
-def decay_term(gamma, weight_decay, leaf_mask, dtype):
+def decay_term(gamma: jax.Array, weight_decay: Any, leaf_mask: Any, dtype: Any) -> jax.Array | None:
     """gamma lambda for a leaf weight decay applies to (`leaf_mask` True, or a
     traced mask value); None when there is none (lambda 0, a Python number)."""
     no_decay = isinstance(weight_decay, numbers.Real) and weight_decay == 0
@@ -89,7 +89,8 @@ def decay_term(gamma, weight_decay, leaf_mask, dtype):
 def check_shapes(who: str, updates: optax.Updates, params: optax.Params) -> None:
     """Each gradient leaf has its parameter's shape; the message names the leaf."""
     leaves = jax.tree_util.tree_leaves_with_path(updates)
-    for (path, g), p in zip(leaves, jax.tree.structure(updates).flatten_up_to(params), strict=True):
+    treedef: Any = jax.tree.structure(updates)  # jaxlib's PyTreeDef has no type stubs
+    for (path, g), p in zip(leaves, treedef.flatten_up_to(params), strict=True):
         if jnp.shape(g) != jnp.shape(p):
             raise ValueError(
                 f"{who}: the gradient at {jax.tree_util.keystr(path) or 'the root'} has shape "
@@ -128,7 +129,7 @@ def check_state_dtype(who: str, state_dtype: Any) -> None:
         )
 
 
-def check_state(who: str, states: list, params: optax.Params) -> None:
+def check_state(who: str, states: list[jax.Array], params: optax.Params) -> None:
     """Each state leaf has its parameter's shape; the message names the leaf."""
     for (path, p), d in zip(jax.tree_util.tree_leaves_with_path(params), states, strict=True):
         if jnp.shape(d) != jnp.shape(p):
@@ -139,21 +140,31 @@ def check_state(who: str, states: list, params: optax.Params) -> None:
             )
 
 
-def weight_decay_mask(mask: Any, params: optax.Params, leaves: int, treedef) -> list:
+def weight_decay_mask(mask: Any, params: optax.Params, leaves: int, treedef: Any) -> list[Any]:
     """The mask's value for each leaf of params (a tree prefix is broadcast)."""
     if mask is None:
         return [True] * leaves
     tree = mask(params) if callable(mask) else mask
     full = jax.tree.map(lambda m, sub: jax.tree.map(lambda _: m, sub), tree, params)
-    return treedef.flatten_up_to(full)
+    flat: list[Any] = treedef.flatten_up_to(full)
+    return flat
 
 
-def compute_dtype(dtype) -> jnp.dtype:
+def compute_dtype(dtype: Any) -> jnp.dtype:
     """At least float32: half-precision arithmetic on the state loses too much."""
     return jnp.promote_types(dtype, jnp.float32)
 
 
-def inertial_step(grad, d_k, theta, gamma, alpha, beta, decay, grad_step=None):
+def inertial_step(
+    grad: jax.Array,
+    d_k: jax.Array,
+    theta: jax.Array,
+    gamma: jax.Array,
+    alpha: jax.Array,
+    beta: jax.Array,
+    decay: jax.Array | None,
+    grad_step: jax.Array | None = None,
+) -> tuple[jax.Array, jax.Array]:
     """One step of eq. (12) in D form, in theta's compute dtype (all arrays cast).
 
     With decoupled weight decay `decay` = gamma lambda (None for none), theta is
@@ -175,7 +186,7 @@ def inertial_step(grad, d_k, theta, gamma, alpha, beta, decay, grad_step=None):
     return step, d_next
 
 
-def recomputed_on_cpu(fn: Callable, value, *args):
+def recomputed_on_cpu(fn: Callable[..., jax.Array], value: jax.Array, *args: Any) -> jax.Array:
     """`value` = ``fn(*args)``, computed again from `args` when lowered for a CPU.
 
     XLA:CPU fuses each output of a step separately and will not recompute a
@@ -186,8 +197,10 @@ def recomputed_on_cpu(fn: Callable, value, *args):
     outputs into one kernel and get `value` as it is; the choice is made at
     lowering (``jax.lax.platform_dependent``).
     """
-    return jax.lax.platform_dependent(
+    result: jax.Array = jax.lax.platform_dependent(
         *args,
-        cpu=lambda *a: fn(*jax.lax.optimization_barrier(a)),
+        # jax.lax.optimization_barrier carries no annotations: the ignore is for it
+        cpu=lambda *a: fn(*jax.lax.optimization_barrier(a)),  # type: ignore[no-untyped-call]
         default=lambda *a: value,
     )
+    return result

@@ -4,7 +4,7 @@ Castera, Bolte, Fevotte and Pauwels, "An Inertial Newton Algorithm for Deep
 Learning", JMLR 22(134), 2021. Equation numbers below refer to that paper.
 """
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import chex
 import jax
@@ -209,7 +209,7 @@ def scale_by_inna(
 
         # D_0 = theta_0 - psi_0 = alpha beta theta_0 (+ the gradient term, added
         # at the first update).
-        def init_leaf(p):
+        def init_leaf(p: jax.Array) -> jax.Array:
             dtype = psi_dtype if psi_dtype is not None else p.dtype
             return (alpha * beta * p.astype(compute_dtype(dtype))).astype(dtype)
 
@@ -218,18 +218,25 @@ def scale_by_inna(
             theta_minus_psi=jax.tree.map(init_leaf, params),
         )
 
-    def update_fn(updates, state, params=None, **extra_args):
+    def update_fn(
+        updates: optax.Updates,
+        state: InnaState,
+        params: optax.Params | None = None,
+        **extra_args: Any,
+    ) -> tuple[optax.Updates, InnaState]:
         del extra_args
         check_update(who, updates, params)
         count = state.count
         gamma = step_size(who, learning_rate, count)
         first = count == 0
         grads, treedef = jax.tree.flatten(updates)
+        treedef = cast(Any, treedef)  # jaxlib's PyTreeDef has no type stubs
         ds = treedef.flatten_up_to(state.theta_minus_psi)
         check_state(who, ds, params)
         thetas = treedef.flatten_up_to(params)
         masks = weight_decay_mask(mask, params, len(grads), treedef)
-        steps, d_next = [], []
+        steps: list[jax.Array] = []
+        d_next: list[jax.Array] = []
         for grad, d, theta, decays in zip(grads, ds, thetas, masks, strict=True):
             cdt = compute_dtype(d.dtype)
             grad, d_k, th = grad.astype(cdt), d.astype(cdt), theta.astype(cdt)

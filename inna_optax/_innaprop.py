@@ -4,7 +4,7 @@ Bolte, Boustany, Pauwels and Purica, "A second-order-like optimizer with adaptiv
 gradient scaling for deep learning", 2024 (arXiv:2410.05871).
 """
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import chex
 import jax
@@ -143,15 +143,16 @@ def scale_by_innaprop(
     def init_fn(params: optax.Params) -> InnapropState:
         check_params(who, params, psi_dtype)
 
-        def dtype_of(p):
+        def dtype_of(p: jax.Array) -> Any:
             return psi_dtype if psi_dtype is not None else p.dtype
 
-        def init_d(p):  # D_0 = theta_0 - psi_0 = alpha beta theta_0
+        def init_d(p: jax.Array) -> jax.Array:  # D_0 = theta_0 - psi_0 = alpha beta theta_0
             dtype = dtype_of(p)
             return (alpha * beta * p.astype(compute_dtype(dtype))).astype(dtype)
 
-        def init_nu(p):  # real, also for complex params
-            return jnp.zeros(p.shape, jnp.finfo(dtype_of(p)).dtype)
+        def init_nu(p: jax.Array) -> jax.Array:  # real, also for complex params
+            real = jnp.finfo(dtype_of(p)).dtype  # type: ignore[no-untyped-call]  # jax's finfo is unannotated
+            return jnp.zeros(p.shape, real)
 
         return InnapropState(
             count=jnp.zeros([], jnp.int32),
@@ -159,18 +160,26 @@ def scale_by_innaprop(
             theta_minus_psi=jax.tree.map(init_d, params),
         )
 
-    def update_fn(updates, state, params=None, **extra_args):
+    def update_fn(
+        updates: optax.Updates,
+        state: InnapropState,
+        params: optax.Params | None = None,
+        **extra_args: Any,
+    ) -> tuple[optax.Updates, InnapropState]:
         del extra_args
         check_update(who, updates, params)
         gamma = step_size(who, learning_rate, state.count)
         count = optax.safe_increment(state.count)  # k = 1, 2, ...
         grads, treedef = jax.tree.flatten(updates)
+        treedef = cast(Any, treedef)  # jaxlib's PyTreeDef has no type stubs
         nus = treedef.flatten_up_to(state.nu)
         ds = treedef.flatten_up_to(state.theta_minus_psi)
         check_state(who, ds, params)
         thetas = treedef.flatten_up_to(params)
         masks = weight_decay_mask(mask, params, len(grads), treedef)
-        steps, nu_next, d_next = [], [], []
+        steps: list[jax.Array] = []
+        nu_next: list[jax.Array] = []
+        d_next: list[jax.Array] = []
         for grad, nu, d, theta, decays in zip(grads, nus, ds, thetas, masks, strict=True):
             cdt = compute_dtype(d.dtype)
             rdt = compute_dtype(nu.dtype)
@@ -193,7 +202,7 @@ def scale_by_innaprop(
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
-def _scaled(grad, nu, bias, eps):
+def _scaled(grad: jax.Array, nu: jax.Array, bias: jax.Array, eps: jax.Array) -> jax.Array:
     """u = grad / (sqrt(v_hat) + eps), v_hat = nu / bias."""
     return grad / (jnp.sqrt(nu / bias) + eps)
 

@@ -33,9 +33,10 @@ AdamW gives 0.951, 0.860, 0.740).
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
-def _check(alpha: float, beta: float, **values) -> None:
+def _check(alpha: float, beta: float, **values: float) -> None:
     if not (math.isfinite(alpha) and alpha >= 0):
         raise ValueError(f"`alpha` must be a finite number >= 0, got {alpha!r}.")
     if not (math.isfinite(beta) and beta > 0):
@@ -45,7 +46,9 @@ def _check(alpha: float, beta: float, **values) -> None:
             raise ValueError(f"`{name}` must be a finite number >= 0, got {v!r}.")
 
 
-def weight_decay_response(t, weight_decay: float, alpha: float, beta: float):
+def weight_decay_response(
+    t: ArrayLike, weight_decay: float, alpha: float, beta: float
+) -> np.ndarray:
     r"""theta(t) / theta_0 under INNA's weight decay alone (zero gradients).
 
     The flow of the module docstring, started at rest, at the times `t` (the sum

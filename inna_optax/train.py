@@ -170,9 +170,10 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 3
     except SystemExit as e:  # argparse: a bad flag, already reported in one line
-        return e.code
+        return e.code if isinstance(e.code, int) else 2
     except Interrupted as e:
-        print(f"\n{stop.received.name}: {e} (in {config.out})", file=sys.stderr)
+        name = stop.received.name if stop.received else "a signal"
+        print(f"\n{name}: {e} (in {config.out})", file=sys.stderr)
         return stop.exit_code
     except KeyboardInterrupt:  # before training started: nothing was written
         print("\ninterrupted before training started: nothing was written", file=sys.stderr)

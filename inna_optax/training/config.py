@@ -153,7 +153,9 @@ class Config:
         choices=tuple(MODELS),
     )
     # data
-    dataset: str | None = _field(
+    # None (the default) is resolved to the model's data set in __post_init__: a
+    # Config's dataset is always a name
+    dataset: str = _field(
         None,
         "data set (default: digits for nin, text for gpt): "
         + "; ".join(f"{k}, {v.help}" for k, v in DATASETS.items()),
@@ -473,7 +475,12 @@ class Config:
             self.coordinator
         ):
             raise ConfigError("--num-processes: needs --coordinator (or use --distributed)")
-        if self.coordinator and self.process_id >= self.num_processes:
+        if (
+            self.coordinator
+            and self.process_id is not None
+            and self.num_processes is not None
+            and self.process_id >= self.num_processes
+        ):
             raise ConfigError(
                 f"--process-id: {self.process_id} is not below --num-processes {self.num_processes}"
             )

@@ -161,7 +161,7 @@ def max_pool(
     if isinstance(padding, str):  # as flax and lax.reduce_window read it
         pads = lax.padtype_to_pads(inputs.shape[1:3], window_shape, strides, padding)
     else:
-        pads = [tuple(p) for p in padding]
+        pads = [(int(lo), int(hi)) for lo, hi in padding]
     dtype = inputs.dtype
     floating = jnp.issubdtype(dtype, jnp.floating)
     x = jnp.pad(

@@ -78,7 +78,8 @@ def _text(path: Path, context: int = 128, **_) -> Split:
         view = np.lib.stride_tricks.sliding_window_view
         return view(ids[:-1], context), view(ids[1:], context)
 
-    return Split(*windows(text.train), *windows(text.valid), len(text.vocab), text.name)
+    (x_train, y_train), (x_valid, y_valid) = windows(text.train), windows(text.valid)
+    return Split(x_train, y_train, x_valid, y_valid, len(text.vocab), text.name)
 
 
 _OSSCI = "https://ossci-datasets.s3.amazonaws.com/mnist/"
@@ -243,7 +244,7 @@ def load(
         data_dir = download(dataset, download_to)
     if spec.needs_files and data_dir is None:
         raise ValueError(f"--dataset {dataset} needs --data-dir (or --download)")
-    if spec.needs_files and not Path(data_dir).exists():
+    if spec.needs_files and data_dir is not None and not Path(data_dir).exists():
         raise DataError(f"{data_dir}: no such file or directory")
     path = None if data_dir is None else Path(data_dir)
     ds = spec.load(path, archive_limit=archive_limit, context=context)

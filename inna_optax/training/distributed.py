@@ -11,6 +11,7 @@ import socket
 import sys
 import threading
 import time
+from typing import Any
 
 import jax
 import numpy as np
@@ -28,10 +29,11 @@ def initialize(config: Config) -> None:
     detects) with --distributed. Must run before anything touches a JAX device."""
     if not (config.coordinator or config.distributed):
         return
-    if jax.config.jax_platforms in (None, "", "cpu"):
+    # jax.config's options are attributes made at run time, unknown to a type checker
+    if getattr(jax.config, "jax_platforms", None) in (None, "", "cpu"):
         # CPU devices of several processes talk through gloo
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    kwargs = {"initialization_timeout": config.connect_timeout}
+    kwargs: dict[str, Any] = {"initialization_timeout": config.connect_timeout}
     if config.coordinator and config.process_id != 0:
         _wait_for(config.coordinator, config.connect_timeout)
     if config.coordinator:

@@ -95,7 +95,7 @@ def _integer_labels(origin: str, values) -> np.ndarray:
         raise DataError(f"{origin}: labels must be a flat list of integers, got {got}")
     if labels.dtype == object:
         bad = next(
-            (v for v in labels if not isinstance(v, int | np.integer) or abs(v) >= 2**63),
+            (v for v in labels if not (isinstance(v, int | np.integer) and abs(int(v)) < 2**63)),
             labels[0],
         )
         raise DataError(f"{origin}: labels must be integers, found {bad!r:.40}")
@@ -205,6 +205,8 @@ def _cifar_members(
                     if not member.isfile():
                         raise DataError(f"{where}: is not a regular file")
                     handle = tar.extractfile(member)
+                    if handle is None:  # a member that is no regular file
+                        raise DataError(f"{where}: not a regular file")
                     out[name] = read_bounded(where, member.size, handle.read, budget, limit)
         except (tarfile.TarError, OSError, EOFError) as e:
             raise DataError(f"{source}: not a readable .tar.gz ({e})") from e
@@ -413,9 +415,10 @@ def load_folder(source: str | os.PathLike, archive_limit: int = ARCHIVE_LIMIT) -
             f"{source}: train/ has one class ({classes[0]}); a classifier needs two or more"
         )
     index = {c: i for i, c in enumerate(classes)}
-    out = {}
-    for split, items in by_split.items():
-        xs, ys = [], []
+    arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for part, items in by_split.items():
+        xs: list[np.ndarray] = []
+        ys: list[int] = []
         for cls, name in items:
             if cls not in index:
                 raise DataError(f"{source}: {name}: class {cls!r} is not among train's {classes}")
@@ -424,8 +427,9 @@ def load_folder(source: str | os.PathLike, archive_limit: int = ARCHIVE_LIMIT) -
                 raise DataError(f"{source}: {name}: size {img.shape}, others are {xs[0].shape}")
             xs.append(img)
             ys.append(index[cls])
-        out[split] = (np.stack(xs).astype(np.uint8), np.asarray(ys, np.int32))
-    return Split(*out["train"], *out["test"], len(classes), f"folder:{source.name}")
+        arrays[part] = (np.stack(xs).astype(np.uint8), np.asarray(ys, np.int32))
+    (x_train, y_train), (x_test, y_test) = arrays["train"], arrays["test"]
+    return Split(x_train, y_train, x_test, y_test, len(classes), f"folder:{source.name}")
 
 
 def _decode_image(origin: str, raw: bytes, image_module) -> np.ndarray:

@@ -208,7 +208,8 @@ class _Fitting:
         within the epoch when asked), then its evaluation."""
         trainer, bs = self.trainer, self.config.batch_size
         first = self.resume_at[2] if (epoch, group) == self.resume_at[:2] else 0
-        losses = list(np.asarray(self.partial["losses"], np.float32)) if first else []
+        partial = self.partial if first else None  # the interrupted epoch's losses so far
+        losses = [] if partial is None else list(np.asarray(partial["losses"], np.float32))
         state, hp = self.states[group], trainer.group_hparams(group)
         order = trainer.batches(group, epoch)
         clock = time.perf_counter()

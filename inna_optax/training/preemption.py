@@ -96,4 +96,4 @@ class StopSignals:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_CODES.get(self.received, 130)
+        return 130 if self.received is None else EXIT_CODES.get(self.received, 130)

@@ -98,8 +98,8 @@ def preset_values(name: str, dataset: str | None = None, optimizer: str | None =
     values = dict(PRESETS[name])
     dataset = dataset or values.get("dataset")
     optimizer = optimizer or values.get("optimizer")
-    values.update(DATASET_PRESETS.get((name, dataset), {}))
-    values.update(OPTIMIZER_PRESETS.get((name, optimizer), {}))
+    values.update(DATASET_PRESETS.get((name, dataset or ""), {}))
+    values.update(OPTIMIZER_PRESETS.get((name, optimizer or ""), {}))
     return values
 
 

@@ -38,7 +38,7 @@ class Progress:
                 flush=True,
             )
 
-    def phase(self, name: str) -> None:
+    def phase(self, name: str | None) -> None:
         """Names what the run does now on the bar (``evaluating``), or the steps again
         (``None``)."""
         if self.bar is not None:

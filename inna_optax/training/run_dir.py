@@ -78,6 +78,8 @@ class RunDir:
 
     def __init__(self, config: Config):
         self.config = config
+        if config.out is None:
+            raise RunDirError("a run directory needs --out")
         self.path = Path(config.out)
         self._manager = None
         # with several processes, process 0 owns the directory's files and lock; all

@@ -178,8 +178,12 @@ def make_steps(
 
     # `shardings`: (params, stats, opt_state) shardings the step keeps; on `mesh`
     # the losses and sums come back replicated, readable by every process
-    whole = {} if mesh is None else {"out_shardings": NamedSharding(mesh, PartitionSpec())}
-    keep = {} if shardings is None else {"out_shardings": (*shardings, *whole.values())}
+    whole: dict[str, Any] = {}
+    if mesh is not None:
+        whole["out_shardings"] = NamedSharding(mesh, PartitionSpec())
+    keep: dict[str, Any] = {}
+    if shardings is not None:
+        keep["out_shardings"] = (*shardings, *whole.values())
     train = jax.jit(
         over_replicas(train_step, in_axes=(0, 0, 0, 0, 0, 0, None, 0)),
         donate_argnums=(0, 1, 2),
@@ -264,8 +268,8 @@ class Trainer:
     epochs: int
     steps: int
     shardings: TrainState
-    train_step: Callable
-    eval_step: Callable
+    train_step: Any  # jitted: called, and lowered by _compile
+    eval_step: Any
     fresh: tuple[TrainState, ...]
     heap_limit: int = CPU_HEAP_LIMIT
     compiled: dict[int, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
