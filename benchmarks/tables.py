@@ -321,8 +321,20 @@ def finals_table(stem: str) -> list[str]:
         cells = [spread(finals(row, m), m).replace("%", "") for m in metrics]
         lines.append(f"| {arm(row)} | {rate(lr) if lr else ''} | " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append(f"Final values, mean [worst, best] over {seeds} seeds.")
+    lines.append(f"Final values, mean [worst, best] over {seeds} seeds; {provenance(data)}.")
     return lines
+
+
+def provenance(data: dict) -> str:
+    """Where a JSON came from: its date, its commit (or that it predates their
+    recording, so its code may differ from today's) and its command."""
+    commit = data.get("commit")
+    made = (
+        f"commit `{commit[:7]}{'+changes' if commit.endswith('+changes') else ''}`"
+        if commit
+        else "no commit recorded (the run predates their recording: stale until rerun)"
+    )
+    return f"run {data.get('date', 'on an unrecorded date')}, {made}"
 
 
 def search_table(stem: str) -> list[str]:
