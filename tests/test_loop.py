@@ -44,11 +44,24 @@ def test_progress_off_a_terminal_prints_a_line_every_interval(capsys):
         bar.step(lambda: 1.25)
     bar.close()
     lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 3 and lines[-1].startswith("fig3 search: step 3/3, ")
+    # the first step (its compilation) is not reported: a rate needs timed steps
+    assert len(lines) == 2 and lines[-1].startswith("fig3 search: step 3/3, ")
     assert lines[-1].endswith("loss 1.2500") and "\r" not in lines[-1]
     quiet = Progress(False, total=3, desc="off", every=0.0)
     quiet.step(lambda: 1.0)
     assert capsys.readouterr().err == ""
+
+
+def test_the_rate_and_eta_leave_out_the_first_steps_compilation(capsys, monkeypatch):
+    from inna_optax.training import progress
+
+    clock = iter([0.0, 100.0, 101.0, 102.0, 103.0])  # the first step compiles 100 s
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
+    bar = progress.Progress(True, total=4, desc="run", every=0.0)
+    for _ in range(4):
+        bar.step(lambda: 1.0)
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith("run: step 4/4, 1.00 steps/s"), last  # not 4 / 103 s
 
 
 @pytest.mark.slow

@@ -51,7 +51,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "coordinator", "num_processes", "process_id", "distributed", "connect_timeout",
     ),
     "outputs": (
-        "out", "resume", "resume_fallback", "overwrite", "checkpoint_every",
+        "out", "resume", "resume_fallback", "resume_other_data", "overwrite", "checkpoint_every",
         "keep_checkpoints", "progress",
     ),
 }  # fmt: skip
@@ -419,6 +419,12 @@ class Config:
     resume_fallback: bool = _field(
         False,
         "with --resume: skip corrupt checkpoints and continue from the newest good one",
+        resumable=True,
+    )
+    resume_other_data: bool = _field(
+        False,
+        "with --resume: continue on data that differ from the run's (files replaced), "
+        "deliberately; the class count must stay",
         resumable=True,
     )
     overwrite: bool = _field(

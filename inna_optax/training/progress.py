@@ -14,15 +14,31 @@ class Progress:
         self.done = 0
         self.start = self.shown = time.monotonic()
         if enabled and sys.stderr.isatty():
-            from tqdm.auto import tqdm
+            self.bar = self._bar(0)
 
-            self.bar = tqdm(total=total, desc=desc, unit="step", leave=False, mininterval=1.0)
+    def _bar(self, initial: int):
+        from tqdm.auto import tqdm
+
+        return tqdm(
+            total=self.total,
+            initial=initial,
+            desc=self.desc,
+            unit="step",
+            leave=False,
+            mininterval=1.0,
+        )
 
     def step(self, losses_fn):
         if not self.enabled:
             return
         self.done += 1
         now = time.monotonic()
+        if self.done == 1:  # the first step compiled: rates and the ETA time the rest
+            self.start = now
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = self._bar(1)  # tqdm's rate counts from `initial`
+            return
         if self.bar is not None:
             self.bar.update(1)
             if now - self.shown > 2.0:
@@ -30,7 +46,7 @@ class Progress:
                 self.bar.set_postfix(loss=f"{losses_fn():.4f}", refresh=False)
         elif now - self.shown > self.every:
             self.shown = now
-            rate = self.done / max(now - self.start, 1e-9)
+            rate = (self.done - 1) / max(now - self.start, 1e-9)
             print(
                 f"{self.desc}: step {self.done}/{self.total}, {rate:.2f} steps/s, "
                 f"loss {losses_fn():.4f}",

@@ -172,25 +172,32 @@ class RunDir:
                 "only --epochs may change"
             )
 
-    def check_data(self, data_digest: str) -> None:
-        """Refuses to resume on other data than the run's (its files replaced, a
-        class added): `data_digest` against the one run.json keeps (runs written
-        before it kept one are not checked)."""
+    def check_data(self, data_digest: str, classes: int) -> None:
+        """Refuses to resume on other data than the run's: a class set of another
+        size, named as such; other examples (files replaced), unless
+        --resume-other-data. `data_digest` and `classes` against what run.json
+        keeps (runs written before it kept them are not checked)."""
         if not self.config.resume:
             return
-        kept = json.loads((self.path / "run.json").read_text()).get("data")
-        if kept is not None and kept != data_digest:
+        kept = json.loads((self.path / "run.json").read_text())
+        if kept.get("classes") not in (None, classes):
+            self.close()
+            raise RunDirError(
+                f"--resume: the data set has {classes} classes, the run in {self.path} "
+                f"was trained on {kept['classes']}: its model cannot go on with them"
+            )
+        if kept.get("data") not in (None, data_digest) and not self.config.resume_other_data:
             self.close()
             raise RunDirError(
                 f"--resume: the data differ from those the run in {self.path} was trained "
-                "on (files replaced or added since); resume on the same data, or pass "
-                "--overwrite to start afresh"
+                "on (files replaced since); resume on the same data, pass "
+                "--resume-other-data to go on with these deliberately, or --overwrite"
             )
 
-    def begin(self, data_digest: str | None = None) -> None:
+    def begin(self, data_digest: str | None = None, classes: int | None = None) -> None:
         """A fresh run: removes the previous run's files (--overwrite) and writes
-        run.json, with `data_digest` (:func:`~inna_optax.training.data.digest`) for
-        :meth:`check_data`. A resumed run: nothing."""
+        run.json, with `data_digest` (:func:`~inna_optax.training.data.digest`) and
+        the class count for :meth:`check_data`. A resumed run: nothing."""
         self._begun = True
         if self.config.resume or not self.primary:
             distributed.barrier("run-dir-begin")
@@ -203,7 +210,10 @@ class RunDir:
                 target.unlink()
         _write_atomic(
             self.path / "run.json",
-            json.dumps({"config": _as_json(self.config), "data": data_digest}, indent=1),
+            json.dumps(
+                {"config": _as_json(self.config), "data": data_digest, "classes": classes},
+                indent=1,
+            ),
         )
         (self.path / "metrics.jsonl").write_text("")
         distributed.barrier("run-dir-begin")
