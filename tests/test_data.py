@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from datagen import make_cifar, make_folder, make_mnist, write_idx
 
-from inna_optax.training import DataError, data, loaders
+from inna_optax.training import DataError, data, images, loaders
 
 
 @pytest.mark.parametrize("gz", [True, False])
@@ -212,10 +212,10 @@ def _folder_of(tmp_path, train: bytes, test: bytes):
 
 def test_16_bit_gray_pngs_are_scaled_not_wrapped(tmp_path):
     raw = _png(np.full((4, 4), 2342, np.uint16))  # 2342 / 257 = 9.1; mod 256 = 38
-    ds = loaders.load_folder(_folder_of(tmp_path, raw, raw))
+    ds = images.load_folder(_folder_of(tmp_path, raw, raw))
     assert ds.x_train.shape == (2, 4, 4, 1)
     assert np.all(ds.x_train == 9)
-    white = loaders.load_folder(
+    white = images.load_folder(
         _folder_of(tmp_path / "w", *[_png(np.full((2, 2), 65535, np.uint16))] * 2)
     )
     assert np.all(white.x_train == 255)
@@ -229,7 +229,7 @@ def test_palette_pngs_are_read_as_their_colours(tmp_path):
     img.putpixel((1, 1), 1)
     buf = io.BytesIO()
     img.save(buf, format="PNG")
-    ds = loaders.load_folder(_folder_of(tmp_path, buf.getvalue(), buf.getvalue()))
+    ds = images.load_folder(_folder_of(tmp_path, buf.getvalue(), buf.getvalue()))
     assert ds.x_train.shape == (2, 3, 3, 3)
     assert ds.x_train[0, 1, 1].tolist() == [200, 100, 50]
     assert ds.x_train[0, 0, 0].tolist() == [0, 0, 0]
@@ -241,7 +241,7 @@ def test_float_images_are_refused_naming_the_file_and_mode():
     buf = io.BytesIO()
     Image.fromarray(np.ones((2, 2), np.float32), mode="F").save(buf, format="TIFF")
     with pytest.raises(DataError, match=r"x\.tif: image mode F \(32-bit float\)"):
-        loaders._decode_image("x.tif", buf.getvalue(), Image)
+        images._decode_image("x.tif", buf.getvalue(), Image)
 
 
 @pytest.mark.parametrize(
@@ -313,7 +313,7 @@ def test_a_zip_bomb_is_refused_before_it_is_inflated(tmp_path):
     assert bomb.stat().st_size < 1 << 20
     tracemalloc.start()
     with pytest.raises(DataError, match=r"huge\.png: inflates to 67,108,864 bytes"):
-        loaders.load_folder(bomb, archive_limit=16 << 20)  # a member at most 4 MiB
+        images.load_folder(bomb, archive_limit=16 << 20)  # a member at most 4 MiB
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 8 << 20
@@ -321,9 +321,9 @@ def test_a_zip_bomb_is_refused_before_it_is_inflated(tmp_path):
 
 def test_archives_within_the_limit_load_and_the_total_is_bounded(tmp_path):
     path = make_folder(tmp_path, per_class=3, as_zip=True)
-    assert loaders.load_folder(path).x_train.shape[0] == 6
+    assert images.load_folder(path).x_train.shape[0] == 6
     with pytest.raises(DataError, match="inflates to"):
-        loaders.load_folder(path, archive_limit=1000)  # the images' total is more
+        images.load_folder(path, archive_limit=1000)  # the images' total is more
 
 
 def test_more_examples_than_the_data_set_has_are_refused_when_strict():
@@ -380,7 +380,7 @@ def test_an_idx_header_claiming_more_than_int64_holds_is_refused(tmp_path):
 def test_an_image_folder_of_one_class_is_refused(tmp_path):
     make_folder(tmp_path, classes=("cat",), per_class=2)
     with pytest.raises(DataError, match=r"train/ has one class \(cat\)"):
-        loaders.load_folder(tmp_path)
+        images.load_folder(tmp_path)
 
 
 def test_an_image_in_a_folder_below_its_class_is_refused_naming_it(tmp_path):
@@ -388,7 +388,7 @@ def test_an_image_in_a_folder_below_its_class_is_refused_naming_it(tmp_path):
     (tmp_path / "train" / "cat" / "sub").mkdir()
     shutil.copy(tmp_path / "train" / "cat" / "0000.png", tmp_path / "train" / "cat" / "sub")
     with pytest.raises(DataError, match="train/cat/sub/0000.png: images must lie directly in"):
-        loaders.load_folder(tmp_path)
+        images.load_folder(tmp_path)
 
 
 def test_every_image_pillow_reads_is_loaded_and_other_files_are_named(tmp_path, capsys):
@@ -398,7 +398,7 @@ def test_every_image_pillow_reads_is_loaded_and_other_files_are_named(tmp_path, 
     Image.new("RGB", (8, 8), (255, 0, 0)).save(tmp_path / "train" / "cat" / "red.bmp")
     (tmp_path / "train" / "cat" / "notes.txt").write_text("not an image")
     (tmp_path / "train" / "cat" / ".DS_Store").write_bytes(b"\0")
-    ds = loaders.load_folder(tmp_path)
+    ds = images.load_folder(tmp_path)
     assert len(ds.x_train) == 5  # the .bmp among the PNGs, before skipped silently
     assert (ds.x_train == [255, 0, 0]).all(axis=(1, 2, 3)).sum() == 1
     err = capsys.readouterr().err

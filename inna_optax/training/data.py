@@ -1,7 +1,8 @@
 """The data sets, by name (:data:`DATASETS`), and the one data preparation of the
 training pipeline (:func:`prepare`): a data set read from its files (or downloaded
 and checked), a fixed draw of examples, and per-channel normalisation of images or
-windows of text. The image loaders are in :mod:`inna_optax.training.loaders`, text
+windows of text. The image loaders are in :mod:`inna_optax.training.loaders` and
+:mod:`inna_optax.training.images`, text
 in :mod:`inna_optax.training.text`. The core optimizer does not import this module.
 """
 
@@ -19,7 +20,8 @@ import numpy as np
 
 from inna_optax.training.archives import ARCHIVE_LIMIT
 from inna_optax.training.errors import DataError
-from inna_optax.training.loaders import Split, load_cifar, load_digits, load_folder, load_mnist
+from inna_optax.training.images import load_folder
+from inna_optax.training.loaders import Split, load_cifar, load_digits, load_mnist
 from inna_optax.training.text import load_text
 
 __all__ = ["DATASETS", "DataSet", "Split", "download", "load", "prepare", "subset"]
