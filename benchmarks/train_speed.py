@@ -36,7 +36,7 @@ def random_split(shape: tuple[int, ...], n: int = 4096) -> data.Split:
     return data.Split(x, y, x[:500], y[:500], 10, "random")
 
 
-def main(argv=None):
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", default=None, help="MNIST IDX directory (default: random data)")
     p.add_argument("--width", type=float, default=0.25)
@@ -57,20 +57,11 @@ def main(argv=None):
         default="auto",
         help="comma-separated --conv choices to compare (auto, native, matmul; default auto)",
     )
-    a = p.parse_args(argv)
-    if a.cpu_devices:
-        try:
-            jax.config.update("jax_num_cpu_devices", a.cpu_devices)  # before JAX starts
-        except RuntimeError:  # JAX already started (a test, a notebook): use its devices
-            if len(jax.devices()) < a.cpu_devices:
-                p.error(f"--cpu-devices: JAX already runs with {len(jax.devices())} devices")
-    shape = tuple(int(v) for v in a.shape.split(","))
+    return p
 
-    if a.data_dir:
-        split = data.prepare(Config(dataset="mnist", data_dir=a.data_dir))
-    else:
-        split = random_split(shape)
 
+def _runs(a, split) -> dict[str, dict]:
+    """A trainer, its first state and its timings per (optimizer, conv, devices)."""
     counts = [1, a.cpu_devices] if a.cpu_devices and a.cpu_devices > 1 else [None]
     runs = {}
     convs = a.conv.split(",")
@@ -91,16 +82,19 @@ def main(argv=None):
             "hparams": trainer.group_hparams(0),
             "times": [],
         }
+    return runs
 
+
+def _time(a, split, runs: dict[str, dict]) -> None:
+    """Steps per second of every run, over interleaved chunks (after one warm step)."""
     order = np.random.default_rng(0).permutation(len(split.x_train))
     batches = [
         order[i : i + a.batch_size] for i in range(0, len(order) - a.batch_size, a.batch_size)
     ]
 
     def steps(run, count: int, first: int = 0) -> None:
-        trainer, state = run["trainer"], run["state"]
-        state, loss = trainer.run_to_end(  # fit's step loop
-            state,
+        state, loss = run["trainer"].run_to_end(  # fit's step loop
+            run["state"],
             0,
             split.x_train,
             split.y_train,
@@ -118,6 +112,24 @@ def main(argv=None):
             start = time.perf_counter()
             steps(run, a.chunk_steps, 1 + chunk * a.chunk_steps)
             run["times"].append(a.chunk_steps / (time.perf_counter() - start))
+
+
+def main(argv=None):
+    p = _parser()
+    a = p.parse_args(argv)
+    if a.cpu_devices:
+        try:
+            jax.config.update("jax_num_cpu_devices", a.cpu_devices)  # before JAX starts
+        except RuntimeError:  # JAX already started (a test, a notebook): use its devices
+            if len(jax.devices()) < a.cpu_devices:
+                p.error(f"--cpu-devices: JAX already runs with {len(jax.devices())} devices")
+    shape = tuple(int(v) for v in a.shape.split(","))
+    if a.data_dir:
+        split = data.prepare(Config(dataset="mnist", data_dir=a.data_dir))
+    else:
+        split = random_split(shape)
+    runs = _runs(a, split)
+    _time(a, split, runs)
 
     first = next(iter(runs))
     base_name = "sgd" if "sgd" in runs else first if len(runs) > 1 else None
