@@ -11,6 +11,7 @@ import pytest
 from benchmarks import step_speed
 
 
+@pytest.mark.slow
 def test_step_speed_smoke(tmp_path, capsys):
     step_speed.main(["--preset", "smoke", "--trees", "nin_1M", "--out", str(tmp_path)])
     rows = json.loads((tmp_path / "step_speed.json").read_text())["rows"]
@@ -127,6 +128,7 @@ def test_fig3_comparison_smoke(tmp_path, capsys):
         assert row["train_loss_per_seed"][0][-1] == min(row["search_train_loss"])
 
 
+@pytest.mark.slow
 def test_fig4_decay_smoke(tmp_path, capsys):
     from benchmarks import fig4_decay as fig4
 
@@ -188,6 +190,7 @@ def test_tuning_ladder_grows_until_the_pick_is_interior(monkeypatch):
         )
 
 
+@pytest.mark.slow
 def test_fig3_search_budget_shorter_than_training(tmp_path, capsys):
     """The paper's protocol: search on a short budget, then train every seed longer."""
     from benchmarks import fig3_comparison as fig3

@@ -255,6 +255,7 @@ sys.exit(train.main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 def test_a_failed_save_s_abandoned_coroutines_do_not_add_lines(tmp_path, mnist_dir):
     """orbax's writers left unawaited by a full disk: Python warns about each at exit,
     after the one line (CI saw `coroutine 'async_serialize_from_host.<locals>.

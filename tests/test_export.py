@@ -61,6 +61,7 @@ def test_optimizer_step_exports_for_gpu_and_tpu(make):
     _check(export(step, params, state, params))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
 def test_nin_train_step_exports_for_gpu_and_tpu(optimizer):
     config = Config(optimizer=optimizer, width=0.125, batch_size=8, seeds=(0, 1))

@@ -88,6 +88,7 @@ def _device_bytes(tree, device) -> int:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["inna", "innaprop", "adam"])
 def test_sharded_params_match_replicated_and_hold_a_quarter_each(mnist_dir, optimizer):
     # LeCun init without batch norm: losses that move, and no batch statistics
@@ -130,6 +131,7 @@ def test_vmapped_seeds_match_single_runs(mnist_dir):
     np.testing.assert_allclose(both.test_loss[1], single.test_loss[0], rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_a_sweep_replica_equals_the_same_run_alone(mnist_dir):
     """Per-replica hyperparameters: replica 1 of a grid equals its own run."""
     base = tiny(mnist_dir, seeds=(0, 0))

@@ -434,6 +434,7 @@ def test_resume_on_replaced_data_is_refused(tmp_path, capsys):
     assert cli(capsys, deliberate)[0] == 0
 
 
+@pytest.mark.slow
 def test_a_class_added_to_an_image_folder_is_named_on_resume_not_the_checkpoint(tmp_path, capsys):
     from datagen import make_folder
 
