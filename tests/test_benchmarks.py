@@ -453,3 +453,17 @@ def test_the_hand_written_batch_norm_gradient_timed_is_flaxs():
         jax.tree.leaves(grads_and_stats(True)), jax.tree.leaves(grads_and_stats(False)), strict=True
     ):
         np.testing.assert_allclose(mine, flax_s, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_gpt_profile_times_the_step_and_its_parts(tmp_path, capsys):
+    from benchmarks import gpt_profile
+
+    assert gpt_profile.main(["--rounds", "1", "--block", "1", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    for part in ("step (the command's)", "forward+backward", "optimizer", "the host loop"):
+        assert part in out
+    for piece in gpt_profile.PIECES:
+        assert f"no {piece}" in out and f"  {piece} (what removing it saves)" in out
+    saved = json.loads((tmp_path / "gpt_profile_cpu.json").read_text())
+    assert saved["ms"]["forward"] > 0 and saved["commit"]
