@@ -49,13 +49,18 @@ def commit() -> str | None:
     return head.stdout.strip() + ("+changes" if dirty else "")
 
 
+# the code that runs is the code of the commit checked out when it started: a run of
+# hours must not record the commit checked out when it ends
+COMMIT_AT_START = commit()
+
+
 def write_json(out: Path, name: str, payload: dict) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.json"
     payload = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "machine": machine(),
-        "commit": commit(),
+        "commit": COMMIT_AT_START,
         **payload,
     }
     path.write_text(json.dumps(payload, indent=1, default=_jsonable))
