@@ -137,6 +137,7 @@ def test_non_finite_loss_stops_with_exit_3_and_keeps_the_last_checkpoint(
     )
     assert code == 3 and "non-finite training loss at epoch 1" in err
     assert "no checkpoint was saved yet" in err and "smaller --lr" in err
+    assert "The data are not the cause" in err  # fit checked every input and label
     assert snapshot(tmp_path / "checkpoints") == before
 
 

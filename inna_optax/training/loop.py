@@ -51,8 +51,9 @@ class NonFiniteLoss(RuntimeError):
         )
         super().__init__(
             f"non-finite training loss at epoch {epoch}, step {step} (seeds {list(seeds)}): "
-            f"stopping; {kept}. The steps are too large for this model: try a smaller --lr "
-            "(or other --alpha, --beta)"
+            f"stopping; {kept}. The data are not the cause (every input was checked finite "
+            "and every label in range before training): the steps are too large for this "
+            "model; try a smaller --lr (or other --alpha, --beta)"
         )
 
 
