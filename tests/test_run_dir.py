@@ -496,6 +496,8 @@ def test_a_metrics_file_that_cannot_be_written_is_named_not_the_checkpoints(tmp_
 
 
 def _make_immutable(folder):
+    if shutil.which("chattr") is None:
+        pytest.skip("no chattr on this machine")
     done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, text=True)
     if done.returncode:
         pytest.skip(f"chattr +i is not possible here: {done.stderr.strip()}")
@@ -522,11 +524,7 @@ def test_checkpoints_unwritable_mid_run_end_the_command_line_within_seconds(
     (`chattr +i`, as root) or replaced by a file after its first checkpoint: it exits
     2 with one line, in bounded time (it hung before, on orbax's waiting threads), the
     last good checkpoint intact."""
-    import shutil as _shutil
     import time
-
-    if damage is _make_immutable and _shutil.which("chattr") is None:
-        pytest.skip("no chattr on this machine")
 
     out = tmp_path / "out"
     argv = args(mnist_dir, out, "--epochs", "200", "--checkpoint-every", "1")

@@ -87,6 +87,7 @@ class RunDir:
         self.primary = distributed.is_primary()
         self._lock = None
         self._made_dir = self._made_lock = self._begun = False
+        self._stored: dict = {}  # run.json as --resume found it
         if not self.primary:
             if config.resume:
                 self._check_resume()
@@ -136,7 +137,8 @@ class RunDir:
             self.close()
             raise RunDirError(f"--resume: {self.path} holds no run (no run.json)")
         try:
-            stored = json.loads(meta.read_text())["config"]
+            self._stored = json.loads(meta.read_text())  # check_data reads it too
+            stored = self._stored["config"]
             if not isinstance(stored, dict):
                 raise TypeError(f"its config is a {type(stored).__name__}, not a mapping")
             old = _as_json(Config(**stored).resolved())
@@ -179,7 +181,7 @@ class RunDir:
         keeps (runs written before it kept them are not checked)."""
         if not self.config.resume:
             return
-        kept = json.loads((self.path / "run.json").read_text())
+        kept = self._stored
         if kept.get("classes") not in (None, classes):
             self.close()
             raise RunDirError(
