@@ -460,21 +460,30 @@ def test_of_two_signals_during_one_long_call_the_first_to_arrive_counts():
 
     from inna_optax.training.preemption import StopSignals
 
-    def send():
-        time.sleep(0.3)
+    def send(started, sent):
+        started.wait()
+        time.sleep(0.02)
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(0.005)
         os.kill(os.getpid(), signal.SIGINT)
+        sent.append(time.perf_counter())
 
-    values = np.random.default_rng(0).random(20_000_000)
+    # A sort of about half a second on this machine, sized from a small one (a fixed
+    # size ran in 0.24 s on a faster machine, before the signals were sent).
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    np.sort(rng.random(1_000_000))
+    size = int(1_000_000 * min(200, max(4, 0.5 / (time.perf_counter() - start))))
+    values = rng.random(size)
+    started, sent = threading.Event(), []
     with StopSignals() as stop:
-        sender = threading.Thread(target=send)
+        sender = threading.Thread(target=send, args=(started, sent))
         sender.start()
-        start = time.perf_counter()
-        np.sort(values)  # one call of about a second, no Python between
-        inside = time.perf_counter() - start
+        started.set()
+        np.sort(values)  # one call, no Python between; the sender runs meanwhile
+        ended = time.perf_counter()
         sender.join()
-    assert inside > 0.4, "the sort ended before both signals were sent"
+    assert sent and sent[0] < ended, "the sort ended before both signals were sent"
     assert stop.received == signal.SIGTERM and stop.exit_code == 143
 
 
