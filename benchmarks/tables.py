@@ -241,6 +241,10 @@ INNAPROP_RUNS = {
         "the same",
         "the same recipe, each rate picked by validation loss, 2,000 steps",
     ),
+    "gpt_shakespeare_nanogpt-cpu_10000": (
+        "the same",
+        "the same, 10,000 steps (on a GPU)",
+    ),
     "gpt_shakespeare": (
         "the same",
         "context 128, batch 32, 400 steps, each rate searched by training loss",

@@ -467,3 +467,53 @@ def test_gpt_profile_times_the_step_and_its_parts(tmp_path, capsys):
         assert f"no {piece}" in out and f"  {piece} (what removing it saves)" in out
     saved = json.loads((tmp_path / "gpt_profile_cpu.json").read_text())
     assert saved["ms"]["forward"] > 0 and saved["commit"]
+
+
+def _gpt_run(folder, valid, every=250, log_every=125):
+    """A finished run directory of the gpt model as `inna_optax.train` writes it:
+    `valid` (seeds, evaluations) and two training windows per evaluation."""
+    folder.mkdir()
+    seeds, evals = valid.shape
+    lines = [
+        json.dumps(
+            {
+                "epoch": e + 1,
+                "train_loss": [2.0] * seeds,
+                "test_loss": valid[:, e].tolist(),
+                "test_accuracy": [0.5] * seeds,
+                "train_loss_steps": [[3.0 - e, 2.5 - e]] * seeds,
+            }
+        )
+        for e in range(evals)
+    ]
+    (folder / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    config = {"seeds": list(range(seeds)), "log_every": log_every, "eval_every": every}
+    config |= {"steps": every * evals, "dropout": 0.2}
+    (folder / "run.json").write_text(json.dumps({"config": config}))
+    summary = {"n_params": 10, "steps_per_second": 2.0, "wall_seconds": 5.0}
+    (folder / "summary.json").write_text(json.dumps(summary))
+
+
+def test_nanogpt_gpu_reports_each_seeds_lowest_validation_loss_and_its_step(tmp_path, capsys):
+    """nanoGPT reports the lowest validation loss over its evaluations (it keeps that
+    checkpoint); the table gives it per seed with its step, and the last."""
+    from benchmarks import nanogpt_gpu
+
+    valid = np.array([[2.0, 1.5, 1.7], [2.1, 1.6, 1.4]])
+    _gpt_run(tmp_path / "run", valid)
+    argv = ["--from-run", str(tmp_path / "run"), "--machine", "a GPU", "--out", str(tmp_path)]
+    assert nanogpt_gpu.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "lowest over the evaluations: 1.4500 [1.5000, 1.4000] at steps 500, 750" in out
+    assert "at step 750: 1.5500 [1.7000, 1.4000]" in out
+    result = json.loads((tmp_path / "nanogpt_gpu.json").read_text())
+    assert result["machine"] == "a GPU" and result["eval_step"] == [250, 500, 750]
+    assert result["window_end_step"] == [125, 250, 375, 500, 625, 750]
+    assert (tmp_path / "nanogpt_gpu.png").stat().st_size > 1000
+
+
+def test_nanogpt_gpu_without_a_finished_run_is_one_line(tmp_path):
+    from benchmarks import nanogpt_gpu
+
+    with pytest.raises(SystemExit, match=r"^error: .*none: not a finished run of the gpt model"):
+        nanogpt_gpu.main(["--from-run", str(tmp_path / "none"), "--out", str(tmp_path)])

@@ -127,6 +127,38 @@ def test_gpt_options_nanogpts_layout():
         model(ids, train=True)
 
 
+def test_training_attention_drops_its_weights_as_nanogpt():
+    """With a key, attention is softmax(q k^T / sqrt(d)) over the past with each
+    weight kept with probability 1 - rate and scaled by 1 / (1 - rate) (float64
+    NumPy below); at rate 0 it is XLA's fused causal attention."""
+    from inna_optax.training.models import causal_attention
+
+    q, k, v = jax.random.normal(jax.random.key(0), (3, 2, 5, 3, 4))
+    key, rate = jax.random.key(7), 0.25
+    keep = np.asarray(jax.random.bernoulli(key, 1 - rate, (2, 3, 5, 5)))
+    q64, k64, v64 = (np.asarray(z, np.float64) for z in (q, k, v))
+    scores = np.einsum("bqhd,bkhd->bhqk", q64, k64) / 2.0
+    scores[..., ~np.tri(5, dtype=bool)] = -np.inf
+    weights = np.exp(scores - scores.max(-1, keepdims=True))
+    weights /= weights.sum(-1, keepdims=True)
+    expected = np.einsum("bhqk,bkhd->bqhd", weights * keep / (1 - rate), v64)
+    np.testing.assert_allclose(causal_attention(q, k, v, rate, key), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        causal_attention(q, k, v, 0.0, key),
+        jax.nn.dot_product_attention(q, k, v, is_causal=True),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+def test_a_gpt_training_call_with_dropout_stays_causal():
+    model = GPT(11, context=8, layers=2, heads=2, width=16, dropout=0.5, rngs=nnx.Rngs(0))
+    ids = jnp.asarray([[1, 2, 3, 4, 5, 6, 7, 8]])
+    a, b = (model(x, train=True, key=jax.random.key(3)) for x in (ids, ids.at[0, -1].set(0)))
+    np.testing.assert_array_equal(a[:, :-1], b[:, :-1])
+    assert not np.allclose(a[:, -1], b[:, -1])
+
+
 # ------------------------------------------------------------- the registries
 def test_the_text_data_set_is_windows_and_their_next_characters(text_file):
     split = prepare(tiny(text_file))

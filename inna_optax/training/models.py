@@ -166,17 +166,36 @@ class CausalSelfAttention(nnx.Module):
             width, width, use_bias=False, kernel_init=_residual(layers), rngs=rngs
         )
 
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array, rate: float = 0.0, key: jax.Array | None = None):
+        """With `key`, the attention weights are dropped at `rate` (nanoGPT's
+        ``attn_dropout``); without, XLA's fused attention."""
         b, t, c = x.shape
         q, k, v = (
             z.reshape(b, t, self.heads, c // self.heads) for z in jnp.split(self.qkv(x), 3, -1)
         )
-        return self.out(jax.nn.dot_product_attention(q, k, v, is_causal=True).reshape(b, t, c))
+        if key is None:
+            y = jax.nn.dot_product_attention(q, k, v, is_causal=True)
+        else:
+            y = causal_attention(q, k, v, rate, key)
+        return self.out(y.reshape(b, t, c))
+
+
+def causal_attention(
+    q: jax.Array, k: jax.Array, v: jax.Array, rate: float, key: jax.Array
+) -> jax.Array:
+    """softmax(q k^T / sqrt(d)) v over each position's past, the weights dropped at
+    `rate` first; q, k, v and the result are (batch, time, heads, d)."""
+    t, d = q.shape[1], q.shape[-1]
+    scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(jnp.asarray(d, q.dtype))
+    scores = jnp.where(jnp.tril(jnp.ones((t, t), bool)), scores, -jnp.inf)
+    weights = dropout(jax.nn.softmax(scores, -1), rate, key)
+    return jnp.einsum("bhqk,bkhd->bqhd", weights, v)
 
 
 class Block(nnx.Module):
     """A pre-LayerNorm transformer block: x + attention(LN(x)), then x + MLP(LN(x))
-    with a GELU MLP four times as wide; with `keys`, dropout on each branch's output."""
+    with a GELU MLP four times as wide; with `keys` (three), dropout on the attention
+    weights and on each branch's output."""
 
     def __init__(self, width: int, heads: int, layers: int, bias: bool = True, *, rngs: nnx.Rngs):
         self.ln1 = nnx.LayerNorm(width, use_bias=bias, rngs=rngs)
@@ -188,7 +207,7 @@ class Block(nnx.Module):
         )
 
     def __call__(self, x: jax.Array, rate: float = 0.0, keys=None) -> jax.Array:
-        a = self.attn(self.ln1(x))
+        a = self.attn(self.ln1(x), rate, None if keys is None else keys[2])
         x = x + (a if keys is None else dropout(a, rate, keys[0]))
         m = self.down(jax.nn.gelu(self.up(self.ln2(x))))
         return x + (m if keys is None else dropout(m, rate, keys[1]))
@@ -205,8 +224,8 @@ class GPT(nnx.Module):
       layers: transformer blocks.
       heads: attention heads (they divide `width`).
       width: the embedding width.
-      dropout: dropout rate on the embeddings and on each block's attention and
-        MLP outputs (training calls only; nanoGPT also drops attention weights).
+      dropout: dropout rate on the embeddings, on each block's attention weights
+        and on its attention and MLP outputs (training calls only; nanoGPT's).
       bias: biases in the LayerNorms and the MLPs (the attention's projections
         have none either way).
       tie_embeddings: the output head is the token embedding's transpose (GPT-2's
@@ -270,12 +289,12 @@ class GPT(nnx.Module):
         if train and self.dropout > 0:
             if key is None:
                 raise ValueError("GPT: training with dropout needs a `key`.")
-            keys = jax.random.split(key, 1 + 2 * len(self.blocks))
+            keys = jax.random.split(key, 1 + 3 * len(self.blocks))
         x = self.tokens(ids) + self.positions(jnp.arange(t))
         if keys is not None:
             x = dropout(x, self.dropout, keys[0])
         for i, block in enumerate(self.blocks):
-            x = block(x, self.dropout, None if keys is None else keys[1 + 2 * i : 3 + 2 * i])
+            x = block(x, self.dropout, None if keys is None else keys[1 + 3 * i : 4 + 3 * i])
         x = self.ln(x)
         return self.tokens.attend(x) if self.head is None else self.head(x)
 
