@@ -195,6 +195,20 @@ def test_the_nins_own_flags_are_refused_for_the_gpt(text_file, capsys):
     )
 
 
+def test_a_warm_up_as_long_as_the_run_is_refused_in_one_line(text_file, tmp_path):
+    """optax's warm-up cosine raises on a decay of no steps; the command line names
+    the flag and the run's length instead, before making the output directory."""
+    out = tmp_path / "run"
+    flags = ["--model", "gpt", "--data-dir", str(text_file), "--steps", "6", "--eval-every"]
+    flags += ["6", "--context", "8", "--schedule", "cosine", "--warmup", "6", "--out", str(out)]
+    proc = cli_process(flags)
+    assert (proc.returncode, proc.stderr.strip()) == (
+        2,
+        "error: --warmup: 6 steps is not fewer than the run's 6",
+    )
+    assert not out.exists()
+
+
 # --------------------------------------------------------------- the optimizer
 def test_weight_decay_applies_to_the_matrices_only():
     _, params = nnx.split(GPT(7, 4, 1, 1, 8, rngs=nnx.Rngs(0)), nnx.Param)

@@ -129,8 +129,8 @@ def schedule_of(
     `total_steps`.
 
     Raises:
-      ValueError: a cosine schedule without `total_steps`, or a warm-up with
-        another schedule.
+      ValueError: a cosine schedule without `total_steps` or with a warm-up as
+        long as them, or a warm-up with another schedule.
     """
     if warmup and kind != "cosine":
         raise ValueError(f"a warm-up needs the cosine schedule, not {kind!r}")
@@ -140,6 +140,8 @@ def schedule_of(
         return lr
     if not total_steps:
         raise ValueError("the cosine schedule needs the run's number of steps")
+    if warmup >= total_steps:
+        raise ValueError(f"a warm-up of {warmup} steps is not fewer than the {total_steps}")
     if not warmup:
         return optax.cosine_decay_schedule(lr, total_steps, alpha=final_lr_ratio)
     # peak 1, scaled by lr afterwards: optax checks a peak's value, which may be traced

@@ -68,6 +68,10 @@ def optimizer_for(
     hyperparameters (:func:`hyperparameters`: lr, decay_power and the optimizer's
     `hyper` fields), which override the config's. `total_steps`: the run's length,
     for the cosine schedule."""
+    if config.warmup and total_steps is not None and config.warmup >= total_steps:
+        raise ConfigError(
+            f"--warmup: {config.warmup} steps is not fewer than the run's {total_steps}"
+        )
     spec = optimizers.OPTIMIZERS[config.optimizer]
     values = {k: getattr(config, k) for k in spec.hyper + spec.options}
     fixed = dict(
