@@ -3,8 +3,8 @@
 Constant gamma = 1e-4, float64, one `lax.scan` per setting. Three (alpha, beta):
 (0.5, 0.05), whose beta is too small (oscillations); (0.5, 0.1), with a larger beta;
 (1.3, 0.1), with a larger alpha (fewer longitudinal oscillations). The script draws
-the trajectories over the contour plot (panels a-c) and J against iterations on a
-log scale (panel d).
+the whole trajectories over the contour plot (panels a-c, one scale for the three)
+and J against iterations on a log scale (panel d).
 
     python -m benchmarks.fig1_nonsmooth                  # quick = paper: 10^5 steps, seconds
     python -m benchmarks.fig1_nonsmooth --steps 2000     # smoke
@@ -55,7 +55,9 @@ def _run(steps: int):
     return results
 
 
-def plot(results, path: Path):
+def figure(results):
+    """Panels (a)-(c): each setting's whole trajectory over the contours, on the same
+    axes (wide enough for the widest swing); panel (d): J along the iterations."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -63,17 +65,30 @@ def plot(results, path: Path):
 
     from inna_optax.paper import plots
 
+    points = np.concatenate([r["thetas"] for r in results])
+    pad = 0.05 * (points.max(0) - points.min(0))
+    lo, hi = points.min(0) - pad, points.max(0) + pad
+    xlim, ylim = (min(lo[0], -1.6), max(hi[0], 1.6)), (min(lo[1], -0.5), max(hi[1], 2.5))
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.8))
     for ax, r, letter in zip(axes[:3], results, "abc", strict=True):
-        plots.fig1_contour(ax)
-        plots.trajectory(ax, r["thetas"])
-        ax.set_title(f"({letter}) alpha={r['alpha']}, beta={r['beta']}")
+        plots.fig1_contour(ax, xlim, ylim)
+        plots.trajectory(ax, r["thetas"], label="θ_k")
+        ax.set_title(f"({letter}) α = {r['alpha']}, β = {r['beta']}")
+        ax.legend(fontsize=7, loc="lower right")
     for r in results:
-        axes[3].semilogy(r["losses"], lw=0.7, label=f"alpha={r['alpha']}, beta={r['beta']}")
+        axes[3].semilogy(r["losses"], lw=0.7, label=f"α = {r['alpha']}, β = {r['beta']}")
     axes[3].set_xlabel("iteration k")
-    axes[3].set_title("(d) J(theta_k)")
+    axes[3].set_ylabel("J(θ_k)")
+    axes[3].set_title("(d) J along the iterations")
     axes[3].legend(fontsize=7)
     fig.tight_layout()
+    return fig
+
+
+def plot(results, path: Path):
+    import matplotlib.pyplot as plt
+
+    fig = figure(results)
     fig.savefig(path, dpi=80)
     plt.close(fig)
 

@@ -54,8 +54,7 @@ def plot(result: dict, out: Path) -> Path:
     labels = [f"alpha={r['alpha']:g}, beta={r['beta']:g}" for r in result["rows"]]
     report.loss_accuracy_panels(*axes, result["rows"], labels)
     fig.suptitle(
-        f"Figure 2: INNA, four (alpha, beta), {result['dataset']} ({result['preset']} preset, "
-        f"{len(result['rows'][0]['train_loss_per_seed'])} seeds)",
+        f"Figure 2: INNA, four (alpha, beta), {report.figure_label(result)}",
         fontsize=10,
     )
     return report.save_figure(fig, out, "fig2_sensitivity", result)

@@ -60,7 +60,7 @@ def run(args) -> dict:
 
 def plot(result: dict, out: Path) -> Path:
     labels = [f"{r['optimizer']} (gamma_0={r['lr']:g})" for r in result["rows"]]
-    title = f"Figure 3: INNA vs SGD, Adagrad, Adam, {result['dataset']} ({result['preset']} preset)"
+    title = f"Figure 3: INNA vs SGD, Adagrad, Adam, {report.figure_label(result)}"
     return tuning.plot(result, out, "fig3_comparison", title, labels)
 
 

@@ -77,9 +77,8 @@ def plot(result: dict, out: Path) -> Path:
     ax_q.set_ylabel("log10 mini-batch training loss")
     ax_q.legend(fontsize=8)
     ax_loss.set_title("best q against Adam", fontsize=9)
-    fig.suptitle(
-        f"Figure 4: step-size decay, {result['dataset']} ({result['preset']} preset)", fontsize=10
-    )
+    ax_loss.legend(fontsize=8)
+    fig.suptitle(f"Figure 4: step-size decay, {report.figure_label(result)}", fontsize=10)
     return report.save_figure(fig, out, "fig4_decay", result)
 
 

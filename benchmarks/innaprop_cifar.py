@@ -80,7 +80,7 @@ def run(args) -> dict:
 
 def plot(result: dict, out: Path) -> Path:
     labels = [f"{r['name']}, lr {r['lr']:g}" for r in result["rows"]]
-    title = f"INNAprop vs AdamW, {result['dataset']} ({result['preset']} preset), cosine decay"
+    title = f"INNAprop vs AdamW, {report.figure_label(result)}, cosine decay"
     return tuning.plot(result, out, NAME, title, labels)
 
 

@@ -104,6 +104,17 @@ def result_header(args, name: str, figure: int, split: Split, config: Config) ->
     }
 
 
+PLAIN_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
+
+
+def figure_label(result: dict) -> str:
+    """'<data set as people know it> (<preset> preset, <n> seeds)' for a figure's title."""
+    key = result.get("dataset_key", result["dataset"])
+    name = PLAIN_NAMES.get(key, "scikit-learn's digits" if key == "digits" else result["dataset"])
+    seeds = len(result["rows"][0]["train_loss_per_seed"])
+    return f"{name} ({result['preset']} preset, {seeds} seeds)"
+
+
 def run_label(result: dict) -> str:
     """'<dataset>, preset <name> (<n> training images)' for a table's first line."""
     return (

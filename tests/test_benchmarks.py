@@ -517,3 +517,13 @@ def test_nanogpt_gpu_without_a_finished_run_is_one_line(tmp_path):
 
     with pytest.raises(SystemExit, match=r"^error: .*none: not a finished run of the gpt model"):
         nanogpt_gpu.main(["--from-run", str(tmp_path / "none"), "--out", str(tmp_path)])
+
+
+def test_figure_titles_name_the_data_set_plainly_and_count_the_seeds():
+    from benchmarks import report
+
+    rows = [{"train_loss_per_seed": [[1.0], [2.0], [3.0]]}]
+    result = {"dataset_key": "cifar10", "dataset": "cifar10:cifar10-jpeg.zip", "rows": rows}
+    assert report.figure_label(result | {"preset": "quick"}) == "CIFAR-10 (quick preset, 3 seeds)"
+    folder = {"dataset_key": "folder", "dataset": "flowers", "preset": "long", "rows": rows}
+    assert report.figure_label(folder) == "flowers (long preset, 3 seeds)"
