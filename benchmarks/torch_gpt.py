@@ -7,8 +7,9 @@ blocks (causal self-attention through one (width, 3 width) projection split into
 queries, keys and values; a GELU MLP four times as wide, GELU's tanh form as
 ``jax.nn.gelu``), a final LayerNorm (epsilon 1e-6, Flax's) and a head, tied to the
 token embedding or not; biases in the LayerNorms and MLPs or none, dropout on the
-embeddings and each block's outputs. :func:`load_flax` copies a Flax model's weights
-in, so that both give the same logits (tests/test_peer.py).
+embeddings, the attention weights and each block's outputs. :func:`load_flax` copies a
+Flax model's weights in, so that both give the same logits (tests/test_peer.py).
+``gelu="none"`` and ``eps=1e-5`` make it nanoGPT's own (`benchmarks.nanogpt_torch`).
 """
 
 import numpy as np
@@ -18,13 +19,13 @@ from torch import nn
 
 
 class Block(nn.Module):
-    def __init__(self, width: int, heads: int, bias: bool, dropout: float):
+    def __init__(self, width: int, heads: int, bias: bool, dropout: float, gelu: str, eps: float):
         super().__init__()
-        self.heads = heads
-        self.ln1 = nn.LayerNorm(width, eps=1e-6, bias=bias)
+        self.heads, self.dropout, self.gelu = heads, dropout, gelu
+        self.ln1 = nn.LayerNorm(width, eps=eps, bias=bias)
         self.qkv = nn.Linear(width, 3 * width, bias=False)
         self.out = nn.Linear(width, width, bias=False)
-        self.ln2 = nn.LayerNorm(width, eps=1e-6, bias=bias)
+        self.ln2 = nn.LayerNorm(width, eps=eps, bias=bias)
         self.up = nn.Linear(width, 4 * width, bias=bias)
         self.down = nn.Linear(4 * width, width, bias=bias)
         self.drop = nn.Dropout(dropout)
@@ -35,9 +36,10 @@ class Block(nn.Module):
             z.view(b, t, self.heads, c // self.heads).transpose(1, 2)
             for z in self.qkv(self.ln1(x)).split(c, dim=-1)
         )
-        a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        p = self.dropout if self.training else 0.0
+        a = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
         x = x + self.drop(self.out(a.transpose(1, 2).reshape(b, t, c)))
-        return x + self.drop(self.down(F.gelu(self.up(self.ln2(x)), approximate="tanh")))
+        return x + self.drop(self.down(F.gelu(self.up(self.ln2(x)), approximate=self.gelu)))
 
 
 class GPT(nn.Module):
@@ -54,13 +56,17 @@ class GPT(nn.Module):
         dropout: float = 0.0,
         bias: bool = True,
         tie_embeddings: bool = False,
+        gelu: str = "tanh",
+        eps: float = 1e-6,
     ):
         super().__init__()
         self.tokens = nn.Embedding(vocab, width)
         self.positions = nn.Embedding(context, width)
         self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(Block(width, heads, bias, dropout) for _ in range(layers))
-        self.ln = nn.LayerNorm(width, eps=1e-6, bias=bias)
+        self.blocks = nn.ModuleList(
+            Block(width, heads, bias, dropout, gelu, eps) for _ in range(layers)
+        )
+        self.ln = nn.LayerNorm(width, eps=eps, bias=bias)
         self.head = None if tie_embeddings else nn.Linear(width, vocab, bias=False)
         for name, p in self.named_parameters():  # GPT-2's initialisation, as ours
             if p.dim() >= 2:

@@ -32,6 +32,13 @@ jax.config.update("jax_compilation_cache_dir", os.environ[_CACHE])
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
+# The suite is compile-bound: with LLVM's optimisation off, XLA:CPU compiles a train
+# step two to three times faster. The programs do the same IEEE arithmetic (fast-math
+# stays off), only slower to run, and no test times them.
+os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
+).strip()
+
 try:
     jax.config.update("jax_num_cpu_devices", 8)
 except AttributeError:  # jax before 0.5 (the core's floor is 0.4.30): XLA's own flag

@@ -119,3 +119,32 @@ def test_the_gpt_peer_benchmark_times_our_contenders_without_pytorch(tmp_path, c
     result = json.loads((tmp_path / "gpt_peer_speed.json").read_text())
     assert result["rows"][0]["steps_per_second"]["jax"] > 0
     assert "GPT training steps per second" in capsys.readouterr().out
+
+
+def test_nanogpts_learning_rate_function_transcribed():
+    """nanoGPT's get_lr for its CPU recipe: (it + 1) / 101 of 1e-3 while warming up,
+    then a cosine from 1e-3 at step 100 to 1e-4 at step 2,000, half-way at 1,050."""
+    from benchmarks.nanogpt_torch import nanogpt_lr
+
+    values = [nanogpt_lr(it, 2000) for it in (0, 99, 100, 1050, 2000, 2001)]
+    np.testing.assert_allclose(
+        values, [1e-3 / 101, 1e-3 * 100 / 101, 1e-3, 5.5e-4, 1e-4, 1e-4], rtol=1e-12
+    )
+
+
+def test_nanogpt_in_pytorch_trains_and_scores_our_validation_windows(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from benchmarks import nanogpt_torch
+
+    text = tmp_path / "input.txt"
+    rng = np.random.default_rng(0)
+    text.write_text("".join(rng.choice(list("abcde fgh\n"), 3000)), encoding="utf-8")
+    argv = ["--data", str(text), "--seeds", "0,1", "--steps", "4", "--eval-every", "2"]
+    argv += ["--test-examples", "32", "--out", str(tmp_path)]
+    assert nanogpt_torch.main(argv) == 0
+    result = json.loads((tmp_path / "nanogpt_torch.json").read_text())
+    assert result["valid_windows"] == 32 and result["eval_step"] == [2, 4]
+    assert [len(r["valid_loss"]) for r in result["seeds_runs"]] == [2, 2]
+    # a loss near log(vocabulary) at the start: 10 characters
+    assert abs(result["seeds_runs"][0]["valid_loss"][0] - np.log(10)) < 0.5
+    assert "over 2 seeds" in capsys.readouterr().out
