@@ -166,7 +166,7 @@ class CausalSelfAttention(nnx.Module):
             width, width, use_bias=False, kernel_init=_residual(layers), rngs=rngs
         )
 
-    def __call__(self, x: jax.Array, rate: float = 0.0, key: jax.Array | None = None):
+    def __call__(self, x: jax.Array, rate: float = 0.0, key: jax.Array | None = None) -> jax.Array:
         """With `key`, the attention weights are dropped at `rate` (nanoGPT's
         ``attn_dropout``); without, XLA's fused attention."""
         b, t, c = x.shape

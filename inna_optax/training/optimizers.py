@@ -141,7 +141,7 @@ def schedule_of(
     if not total_steps:
         raise ValueError("the cosine schedule needs the run's number of steps")
     if warmup >= total_steps:
-        raise ValueError(f"a warm-up of {warmup} steps is not fewer than the {total_steps}")
+        raise ValueError(f"a warm-up of {warmup} steps is not fewer than all {total_steps}")
     if not warmup:
         return optax.cosine_decay_schedule(lr, total_steps, alpha=final_lr_ratio)
     # peak 1, scaled by lr afterwards: optax checks a peak's value, which may be traced
