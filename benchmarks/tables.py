@@ -3,6 +3,9 @@
     python -m benchmarks.tables            # rewrites every generated table in place
     python -m benchmarks.tables --check    # exit 1, naming each table that differs
 
+Both also check the numbers the prose quotes from a JSON (:data:`QUOTED`): each must
+appear in the page as its JSON gives it, or the command exits 1 naming it.
+
 A generated table sits in a page between two comments, ``<!-- table: KIND ARGUMENT
 -->`` and ``<!-- end table -->``; what lies between them is this module's output and
 is overwritten. The kinds:
@@ -394,6 +397,119 @@ def regenerate(text: str) -> tuple[str, list[str]]:
     return BLOCK.sub(fill, text), changed
 
 
+# ------------------------------------------------------------ numbers in the prose
+# Numbers the prose of RESULTS.md quotes from a JSON: (stem, the text as the page
+# writes it, from the JSON). A rerun that changes one makes `--check` fail until the
+# prose says the new number.
+
+
+def _row(data: dict, name: str) -> dict:
+    return next(r for r in data["rows"] if arm(r) == name)
+
+
+def _mean(data: dict, name: str, metric: str = "valid", digits: int = 3) -> str:
+    return f"{finals(_row(data, name), metric).mean():.{digits}f}"
+
+
+def _spread(data: dict, name: str, metric: str = "valid", digits: int = 3) -> str:
+    v = finals(_row(data, name), metric)
+    worst, best = (v.max(), v.min()) if METRICS[metric][1] else (v.min(), v.max())
+    return f"{v.mean():.{digits}f} [{worst:.{digits}f}, {best:.{digits}f}]"
+
+
+def _at(data: dict, name: str, step: int, digits: int = 3) -> str:
+    """The seeds' mean validation loss at evaluation step `step`."""
+    i = data["eval_step"].index(step)
+    return f"{np.mean([seed[i] for seed in _row(data, name)['valid_loss_per_seed']]):.{digits}f}"
+
+
+def _lowest(data: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Each seed's lowest validation loss over the evaluations, and its step."""
+    valid = np.asarray(data["valid_loss_per_seed"])
+    return valid.min(1), np.asarray(data["eval_step"])[valid.argmin(1)]
+
+
+_A, _B, _W = "INNAprop (2, 2)", "INNAprop (0.1, 0.9)", "AdamW"
+QUOTED = (
+    (
+        "gpt_shakespeare_nanogpt-cpu_same-lr",
+        lambda d: f"ends at {_mean(d, _A)} against AdamW's {_mean(d, _W)}",
+    ),
+    (
+        "gpt_shakespeare_nanogpt-cpu_same-lr",
+        lambda d: (
+            f"({_at(d, _A, 250, 2)} against {_at(d, _W, 250, 2)} at step 250, "
+            f"{_at(d, _A, 500, 2)} against {_at(d, _W, 500, 2)} at step 500"
+        ),
+    ),
+    (
+        "gpt_shakespeare_nanogpt-cpu_same-lr",
+        lambda d: f"({_mean(d, _B)} against {_mean(d, _W)} at the end)",
+    ),
+    (
+        "gpt_shakespeare_nanogpt-cpu_same-lr_10000",
+        lambda d: f"AdamW ends at {_mean(d, _W)} validation loss",
+    ),
+    (
+        "gpt_shakespeare_nanogpt-cpu_same-lr_10000",
+        lambda d: f"INNAprop (2, 2) ({_mean(d, _A)}) and of INNAprop (0.1, 0.9) ({_mean(d, _B)})",
+    ),
+    (
+        "gpt_shakespeare_nanogpt-cpu_same-lr_10000",
+        lambda d: (
+            f"({_mean(d, _W, 'train')}, level with (0.1, 0.9)'s {_mean(d, _B, 'train')}; "
+            f"(2, 2) trails at {_mean(d, _A, 'train')})"
+        ),
+    ),
+    (
+        "gpt_shakespeare_nanogpt-cpu_same-lr_10000",
+        lambda d: f"({_at(d, _B, 3000)} against {_at(d, _W, 3000)} at step 3,000)",
+    ),
+    ("gpt_shakespeare_nanogpt-cpu", lambda d: f"from 1.938 to {_mean(d, _W)}"),
+    ("gpt_shakespeare_nanogpt-cpu", lambda d: f"(0.1, 0.9) gains from 3e-3 ({_mean(d, _B)})"),
+    (
+        "gpt_shakespeare_nanogpt-cpu_10000",
+        lambda d: f"INNAprop (0.1, 0.9) ends at {_spread(d, _B)} against AdamW's {_spread(d, _W)}",
+    ),
+    (
+        "gpt_shakespeare_nanogpt-cpu_10000",
+        lambda d: f"({_at(d, _B, 3000)} against {_at(d, _W, 3000)} at step 3,000;",
+    ),
+    (
+        "gpt_shakespeare_nanogpt-cpu_10000",
+        lambda d: f"({_mean(d, _B, 'train')} against {_mean(d, _W, 'train')})",
+    ),
+    ("gpt_shakespeare_nanogpt-cpu_10000", lambda d: f"ends at {_mean(d, _A)}, every seed above"),
+    (
+        "nanogpt_gpu",
+        lambda d: "{:.4f} [{:.4f}, {:.4f}] (at steps {})".format(
+            _lowest(d)[0].mean(),
+            _lowest(d)[0].max(),
+            _lowest(d)[0].min(),
+            ", ".join(f"{s:,}" for s in _lowest(d)[1][:-1]) + f" and {_lowest(d)[1][-1]:,}",
+        ),
+    ),
+    (
+        "nanogpt_gpu",
+        lambda d: "at step 5,000 the validation loss is {:.4f} [{:.4f}, {:.4f}]".format(
+            *(lambda v: (v.mean(), v.max(), v.min()))(np.asarray(d["valid_loss_per_seed"])[:, -1])
+        ),
+    ),
+)
+
+
+def misquoted(text: str) -> list[str]:
+    """The quoted numbers (:data:`QUOTED`) that `text` does not say as their JSON
+    does, each as the text expected; line breaks in `text` count as spaces."""
+    flat = " ".join(text.split())
+    missing = []
+    for stem, quote in QUOTED:
+        data = load(stem)
+        if data is not None and (expected := quote(data)) not in flat:
+            missing.append(f"{stem}: {expected!r}")
+    return missing
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.tables",
@@ -410,7 +526,10 @@ def main(argv=None) -> int:
             page.write_text(new)
     for line in stale:
         print(("stale: " if args.check else "rewrote: ") + line)
-    return 1 if stale and args.check else 0
+    quoted = misquoted(PAGES[0].read_text())
+    for line in quoted:
+        print(f"misquoted: {PAGES[0].relative_to(ROOT)} does not say {line}")
+    return 1 if (stale and args.check) or quoted else 0
 
 
 if __name__ == "__main__":
