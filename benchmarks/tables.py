@@ -481,6 +481,14 @@ QUOTED = (
     ),
     ("gpt_shakespeare_nanogpt-cpu_10000", lambda d: f"ends at {_mean(d, _A)}, every seed above"),
     (
+        "nanogpt_torch",
+        lambda d: "ends at {:.4f} [{:.4f}, {:.4f}] over 3 seeds".format(
+            *(lambda v: (v.mean(), v.max(), v.min()))(
+                np.asarray([r["valid_loss"][-1] for r in d["seeds_runs"]])
+            )
+        ),
+    ),
+    (
         "nanogpt_gpu",
         lambda d: "{:.4f} [{:.4f}, {:.4f}] (at steps {})".format(
             _lowest(d)[0].mean(),
