@@ -51,6 +51,21 @@ except AttributeError:  # jax before 0.5 (the core's floor is 0.4.30): XLA's own
 os.environ["JAX_NUM_CPU_DEVICES"] = "1"
 
 
+# the docstring examples that train or compile a network (over 2.5 s on 2 cores)
+SLOW_DOCTESTS = {
+    "inna_optax._inna.scale_by_inna",
+    "inna_optax._innaprop.scale_by_innaprop",
+    "inna_optax.training.loop.fit",
+    "inna_optax.training.models.NiN",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if isinstance(item, pytest.DoctestItem) and item.name in SLOW_DOCTESTS:
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_unconfigure(config):
     if _OWNS_CACHE and not hasattr(config, "workerinput"):
         shutil.rmtree(os.environ[_CACHE], ignore_errors=True)

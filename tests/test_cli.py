@@ -17,6 +17,7 @@ from inna_optax import train  # noqa: E402
 from inna_optax.training import devices  # noqa: E402
 
 
+@pytest.mark.slow
 def test_writes_metrics_summary_checkpoints_and_names_the_directory(tmp_path, mnist_dir, capsys):
     out = tmp_path / "out"
     code, stdout, _ = cli(capsys, args(mnist_dir, out, "--epochs", "3"))
@@ -33,6 +34,7 @@ def test_writes_metrics_summary_checkpoints_and_names_the_directory(tmp_path, mn
     assert not (out / ".lock").exists()  # the lock goes with the run
 
 
+@pytest.mark.slow
 def test_default_out_is_a_new_directory_per_run(tmp_path, monkeypatch, capsys, mnist_dir):
     monkeypatch.chdir(tmp_path)
     argv = ["--dataset", "mnist", "--data-dir", str(mnist_dir), *TINY, "--epochs", "1"]
@@ -122,6 +124,7 @@ def test_bad_data_dir_exits_with_message(tmp_path, capsys):
     assert code == 2 and "nope" in err
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_with_exit_3_and_keeps_the_last_checkpoint(
     tmp_path, mnist_dir, capsys
 ):
@@ -207,6 +210,7 @@ def test_refused_runs_create_no_directory(tmp_path, mnist_dir, capsys, monkeypat
     assert sorted(p.name for p in tmp_path.iterdir()) == [], "nothing is created"
 
 
+@pytest.mark.slow
 def test_a_refusal_after_the_directory_opened_removes_what_it_made(tmp_path, mnist_dir, capsys):
     """An --out whose checkpoint cannot be read: the lock the refused run made goes."""
     assert cli(capsys, args(mnist_dir, tmp_path / "run", "--epochs", "1"))[0] == 0
@@ -268,6 +272,7 @@ def test_a_failed_save_s_abandoned_coroutines_do_not_add_lines(tmp_path, mnist_d
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_a_full_tmpfs_is_one_line_and_leaves_no_temporary_file(tmp_path, mnist_dir):
     """A real file system that runs out of space: a 300 KiB tmpfs holds run.json and
     metrics but not a checkpoint of the tiny NiN."""
@@ -287,6 +292,7 @@ def test_a_full_tmpfs_is_one_line_and_leaves_no_temporary_file(tmp_path, mnist_d
         subprocess.run(["umount", str(mount)], check=False)
 
 
+@pytest.mark.slow
 def test_a_damaged_checkpoint_is_one_line_from_the_command_line(tmp_path, mnist_dir, capsys):
     """As a process (tensorstore's late callbacks print at exit): one line, no traceback."""
     assert cli(capsys, args(mnist_dir, tmp_path, "--epochs", "1"))[0] == 0
@@ -299,6 +305,7 @@ def test_a_damaged_checkpoint_is_one_line_from_the_command_line(tmp_path, mnist_
     assert "checkpoints/8" in proc.stderr
 
 
+@pytest.mark.slow
 def test_the_command_line_keeps_freed_memory_when_told_to(tmp_path, mnist_dir, capsys, monkeypatch):
     asked = []
     monkeypatch.setattr(devices, "keep_freed_memory", lambda c: asked.append(c.keep_freed_memory))
@@ -394,6 +401,7 @@ def test_help_names_the_program_says_what_off_flags_do_and_shows_typed_defaults(
     assert "(e.g. 0,1,2) (default 0)" in text and "(0,)" not in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "argv, message",
     [

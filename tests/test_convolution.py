@@ -84,6 +84,7 @@ def test_the_matmul_form_holds_no_convolution_on_the_cpu():
         assert " convolution(" not in compiled and "dot(" in compiled
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "window, strides, padding",
     [

@@ -56,6 +56,7 @@ print(kept, min(faults))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     sys.platform != "linux" or platform.libc_ver()[0] != "glibc", reason="glibc's mallopt"
 )

@@ -87,6 +87,7 @@ def test_a_validation_share_outside_zero_one_is_refused(text_file, fraction):
 
 
 # -------------------------------------------------------------------- the model
+@pytest.mark.slow
 def test_gpt_is_causal():
     """Changing the last token changes the logits at the last position only."""
     model = GPT(11, context=8, layers=2, heads=2, width=16, rngs=nnx.Rngs(0))
@@ -113,6 +114,7 @@ def test_gpt_refuses_a_sequence_longer_than_its_context():
         model(jnp.zeros((1, 5), jnp.int32))
 
 
+@pytest.mark.slow
 def test_gpt_options_nanogpts_layout():
     """No biases and a tied head: nanoGPT's 0.80M parameters at its CPU recipe's
     shape (position embeddings not counted there); dropout changes a training call
@@ -187,6 +189,7 @@ def test_a_setting_that_does_not_apply_is_refused_naming_it(text_file, changes, 
         tiny(text_file, **changes).validate()
 
 
+@pytest.mark.slow
 def test_the_nins_own_flags_are_refused_for_the_gpt(text_file, capsys):
     proc = cli_process(["--model", "gpt", "--data-dir", str(text_file), "--width", "0.5"])
     assert proc.returncode == 2
@@ -221,6 +224,7 @@ def test_weight_decay_applies_to_the_matrices_only():
     assert all("kernel" in name or "embedding" in name for name in decayed)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["innaprop", "adamw"])
 def test_zero_gradients_shrink_the_matrices_and_nothing_else(optimizer):
     _, params = nnx.split(GPT(7, 4, 1, 1, 8, rngs=nnx.Rngs(0)), nnx.Param)
@@ -268,6 +272,7 @@ def test_clipping_bounds_the_first_update():
 
 
 # ---------------------------------------------------------------- the training
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["innaprop", "adamw"])
 def test_training_lowers_the_loss_and_records_curves(text_file, optimizer):
     config = tiny(text_file, optimizer=optimizer, lr=1e-2, steps=30)
@@ -278,6 +283,7 @@ def test_training_lowers_the_loss_and_records_curves(text_file, optimizer):
     assert history.test_loss[0, -1] < np.log(len(set(PLAY)))
 
 
+@pytest.mark.slow
 def test_seeds_and_learning_rates_are_replicas_of_one_program(text_file):
     """Two seeds and a learning-rate sweep in one fit: each replica equals the same
     run trained alone."""
@@ -288,6 +294,7 @@ def test_seeds_and_learning_rates_are_replicas_of_one_program(text_file):
     assert not np.allclose(both.train_loss[0], both.train_loss[1])
 
 
+@pytest.mark.slow
 def test_summary_reports_the_validation_loss_and_tokens_per_second(text_file, tmp_path):
     out = tmp_path / "run"
     argv = ["--data-dir", str(text_file), "--out", str(out), "--log-every", "5"]

@@ -14,6 +14,7 @@ from runs import args, cli, metrics, tiny  # noqa: E402
 from inna_optax.training import Config, fit  # noqa: E402
 
 
+@pytest.mark.slow
 def test_per_step_curve_averages_windows_of_the_epochs_losses(mnist_dir):
     """64 images of batch 8: 8 steps an epoch, in windows of 3, 3 and 2 steps; the
     windows, weighted by their steps, average to the epoch's mean loss."""
@@ -28,6 +29,7 @@ def test_per_step_curve_averages_windows_of_the_epochs_losses(mnist_dir):
     assert len(set(np.round(history.train_loss_steps[0], 6))) == 6
 
 
+@pytest.mark.slow
 def test_metrics_record_the_per_step_curve(tmp_path, mnist_dir, capsys):
     assert cli(capsys, args(mnist_dir, tmp_path, "--epochs", "2", "--log-every", "4"))[0] == 0
     records = metrics(tmp_path)

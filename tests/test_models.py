@@ -12,6 +12,7 @@ def test_nin_has_about_097m_parameters_for_10_classes():
     assert count_params(NiN(10, 3, rngs=nnx.Rngs(0))) == 966_986
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [(2, 28, 28, 1), (2, 32, 32, 3), (2, 8, 8, 1)])
 def test_nin_accepts_mnist_cifar_and_digits_shapes(shape):
     model = NiN(10, shape[-1], width=0.125, rngs=nnx.Rngs(0))
@@ -42,6 +43,7 @@ def test_width_scales_channels():
         NiN(10, 3, width=0.0, rngs=nnx.Rngs(0))
 
 
+@pytest.mark.slow
 def test_dropout_needs_key_and_depends_on_it():
     model = NiN(10, 1, width=0.125, rngs=nnx.Rngs(0))
     x = jax.random.normal(jax.random.key(0), (4, 28, 28, 1))

@@ -87,6 +87,7 @@ def test_weight_decay_is_refused_for_optimizers_without_it():
         Config(optimizer="adam", weight_decay=0.1).validate()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["innaprop", "adamw"])
 def test_cli_trains_innaprop_and_adamw_with_a_cosine_schedule(
     tmp_path,

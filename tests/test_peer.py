@@ -92,6 +92,7 @@ def test_the_peer_benchmark_times_our_contenders_without_pytorch(tmp_path, capsy
     assert set(rows[0]["steps_per_second"]) == set(ours.split(","))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bias, tie", [(True, False), (False, True)])
 def test_the_torch_gpt_gives_our_logits_for_our_weights(bias, tie):
     torch = pytest.importorskip("torch")
@@ -111,6 +112,7 @@ def test_the_torch_gpt_gives_our_logits_for_our_weights(bias, tie):
     )
 
 
+@pytest.mark.slow
 def test_the_gpt_peer_benchmark_times_our_contenders_without_pytorch(tmp_path, capsys):
     from benchmarks import gpt_peer_speed
 

@@ -21,6 +21,7 @@ from inna_optax import train  # noqa: E402
 from inna_optax.training import fit, trainer  # noqa: E402
 
 
+@pytest.mark.slow
 def test_resume_is_bit_identical(tmp_path, mnist_dir, capsys):
     common = ["--dataset", "mnist", "--data-dir", str(mnist_dir), *TINY[:-2], "--dropout", "0.5"]
     straight = fit(train.parse_args([*common, "--epochs", "2"]))
@@ -37,6 +38,7 @@ def test_resume_is_bit_identical(tmp_path, mnist_dir, capsys):
     np.testing.assert_allclose(resumed.train_loss_steps, straight.train_loss_steps, rtol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "change, named",
     [
@@ -55,6 +57,7 @@ def test_resume_with_other_settings_is_refused_naming_them(
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.slow
 def test_resume_with_another_dataset_is_refused(tmp_path, mnist_dir, capsys):
     assert cli(capsys, args(mnist_dir, tmp_path, "--epochs", "1"))[0] == 0
     other = ["--dataset", "digits", *TINY, "--out", str(tmp_path), "--epochs", "2", "--resume"]
@@ -62,6 +65,7 @@ def test_resume_with_another_dataset_is_refused(tmp_path, mnist_dir, capsys):
     assert code == 2 and "--dataset mnist -> digits" in err
 
 
+@pytest.mark.slow
 def test_interrupted_save_is_ignored_on_resume(tmp_path, mnist_dir, capsys):
     """A process killed (SIGKILL) in the middle of saving epoch 2's checkpoint: the
     next --resume continues from epoch 1."""
@@ -94,6 +98,7 @@ def test_interrupted_save_is_ignored_on_resume(tmp_path, mnist_dir, capsys):
     assert [m["epoch"] for m in metrics(out)] == [1, 2, 3]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["garbage", "truncate"])
 def test_damaged_checkpoint_is_reported_or_skipped_when_asked(tmp_path, mnist_dir, capsys, damage):
     assert cli(capsys, args(mnist_dir, tmp_path, "--epochs", "2"))[0] == 0
@@ -115,6 +120,7 @@ def test_damaged_checkpoint_is_reported_or_skipped_when_asked(tmp_path, mnist_di
     assert [m["epoch"] for m in metrics(tmp_path)] == [1, 2, 3]
 
 
+@pytest.mark.slow
 def test_longer_epochs_resume_after_a_finished_run(tmp_path, mnist_dir, capsys):
     assert cli(capsys, args(mnist_dir, tmp_path, "--epochs", "2"))[0] == 0
     code, stdout, _ = cli(capsys, args(mnist_dir, tmp_path, "--epochs", "3", "--resume"))
@@ -134,6 +140,7 @@ def _strict(text: str):
     return json.loads(text, parse_constant=refuse)
 
 
+@pytest.mark.slow
 def test_resuming_a_finished_run_writes_strict_json_without_a_rate(tmp_path, mnist_dir, capsys):
     """Nothing left to train: no step was timed, so there is no rate (null in the
     summary, none in the last line), never NaN or "0.0 steps/s"."""
@@ -146,6 +153,7 @@ def test_resuming_a_finished_run_writes_strict_json_without_a_rate(tmp_path, mni
         _strict(line)
 
 
+@pytest.mark.slow
 def test_fresh_run_into_another_runs_directory_is_refused(tmp_path, mnist_dir, capsys):
     assert cli(capsys, args(mnist_dir, tmp_path, "--epochs", "1"))[0] == 0
     before = snapshot(tmp_path)
@@ -154,6 +162,7 @@ def test_fresh_run_into_another_runs_directory_is_refused(tmp_path, mnist_dir, c
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.slow
 def test_overwrite_replaces_only_the_runs_own_files(tmp_path, mnist_dir, capsys):
     assert cli(capsys, args(mnist_dir, tmp_path, "--epochs", "2"))[0] == 0
     (tmp_path / "notes.txt").write_text("mine")
@@ -181,6 +190,7 @@ def test_a_second_writer_is_locked_out(tmp_path, mnist_dir, capsys):
     assert not (tmp_path / "metrics.jsonl").exists()
 
 
+@pytest.mark.slow
 def test_a_default_given_explicitly_on_resume_is_not_a_change(tmp_path, mnist_dir, capsys):
     assert cli(capsys, args(mnist_dir, tmp_path, "--epochs", "1"))[0] == 0
     same = ["--alpha", "0.5", "--beta", "0.1", "--lr", "1", "--schedule", "power"]
@@ -192,6 +202,7 @@ def test_a_default_given_explicitly_on_resume_is_not_a_change(tmp_path, mnist_di
     assert code == 2 and "--alpha 0.5 -> 0.4" in err
 
 
+@pytest.mark.slow
 def test_a_cut_last_line_of_metrics_is_dropped_and_the_run_resumes(tmp_path, mnist_dir, capsys):
     """A crash while appending epoch 2's line, before its checkpoint was saved."""
     import shutil
@@ -207,6 +218,7 @@ def test_a_cut_last_line_of_metrics_is_dropped_and_the_run_resumes(tmp_path, mni
     assert [m["epoch"] for m in metrics(tmp_path)] == [1, 2, 3]
 
 
+@pytest.mark.slow
 def test_a_damaged_line_inside_metrics_is_refused(tmp_path, mnist_dir, capsys):
     assert cli(capsys, args(mnist_dir, tmp_path, "--epochs", "2"))[0] == 0
     path = tmp_path / "metrics.jsonl"
@@ -280,6 +292,7 @@ def test_sigterm_mid_epoch_saves_that_step_and_resume_is_bit_identical(tmp_path,
     assert metrics(tmp_path / "cut") == metrics(tmp_path / "straight")
 
 
+@pytest.mark.slow
 def test_sighup_saves_that_step_and_exits_129(tmp_path, mnist_dir):
     """A closed terminal (SIGHUP) stops the run as SIGTERM does: the step finishes,
     its checkpoint is saved, one line names the signal, exit code 129."""
@@ -290,6 +303,7 @@ def test_sighup_saves_that_step_and_exits_129(tmp_path, mnist_dir):
     assert 5 in [int(p.name) for p in (tmp_path / "cut" / "checkpoints").iterdir()]
 
 
+@pytest.mark.slow
 def test_checkpoint_every_resumes_mid_epoch_bit_identically(tmp_path, mnist_dir, capsys):
     """--checkpoint-every 3: a run that lost everything after step 12 (a crash)
     resumes there and ends as the run that did not crash."""
@@ -308,6 +322,7 @@ def test_checkpoint_every_resumes_mid_epoch_bit_identically(tmp_path, mnist_dir,
     assert (_final_digest(out), metrics(out)) == straight
 
 
+@pytest.mark.slow
 def test_a_second_ctrl_c_during_the_save_waits_for_it(tmp_path, mnist_dir):
     proc = _run_signalled(
         tmp_path / "run", mnist_dir, ["--epochs", "2"], at_step=5, sig="SIGINT", again_in_save=True
@@ -318,6 +333,7 @@ def test_a_second_ctrl_c_during_the_save_waits_for_it(tmp_path, mnist_dir):
     assert [int(p.name) for p in (tmp_path / "run" / "checkpoints").iterdir()] == [5]
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_exits_130_and_the_run_resumes(tmp_path, mnist_dir, capsys, monkeypatch):
     """SIGINT during epoch 2's evaluation: epoch 2 is finished and saved, then the
     run stops with 130 and resumes at epoch 3."""
@@ -398,6 +414,7 @@ def _empty_checkpoints(out):
     (out / "checkpoints").mkdir()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "damage, says",
     [
@@ -417,6 +434,7 @@ def test_resume_without_its_checkpoints_is_refused_not_restarted(
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.slow
 def test_resume_on_replaced_data_is_refused(tmp_path, capsys):
     from datagen import make_mnist
 

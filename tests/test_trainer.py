@@ -37,6 +37,7 @@ def test_over_replicas_calls_one_replica_unbatched_with_vmaps_values():
             np.testing.assert_array_equal(x, y)
 
 
+@pytest.mark.slow
 def test_a_one_replica_nin_step_keeps_the_poolings_fusion_boundary_on_the_cpu():
     """The strided max pooling's `lax.cond` (its fusion boundary on XLA:CPU) survives
     in the compiled step of one replica; vmapped, it becomes a select."""
