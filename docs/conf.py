@@ -10,6 +10,7 @@ The flags table of the training page is generated from `inna_optax.training.Conf
 """
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -78,6 +79,9 @@ nb_execution_timeout = 600
 nb_execution_raise_on_error = True
 nb_merge_streams = True
 suppress_warnings = ["mystnb.unknown_mime_type"]
+# quotes and ellipses made typographic, dashes left alone: "--steps" in a help text or
+# a docstring stays two hyphens instead of becoming an en dash
+smartquotes_action = "qe"
 
 
 def _notebook_links(app, docname, source):
@@ -87,8 +91,32 @@ def _notebook_links(app, docname, source):
     source[0] = source[0].replace("](../notebooks/", "](notebooks/")
 
 
+_BACKLINK = re.compile(r'href="([^"]*api/generated/)([\w.]+)\.html#([\w.]+)"')
+
+
+def _viewcode_backlinks(app, pagename, templatename, context, doctree):
+    """The "[docs]" links of the source pages: viewcode writes each object's anchor
+    with the module path under which the first object of its source file was
+    documented (``inna_optax.training.data.prepare``, while ``prepare`` is documented
+    as ``inna_optax.training.prepare``); an API page's object anchor is its page's
+    name, so each link is pointed there."""
+    if not pagename.startswith("_modules/") or "body" not in context:
+        return
+
+    def fix(match):
+        folder, page, anchor = match.groups()
+        if not anchor.startswith(page):
+            name = page.rsplit(".", 1)[-1]
+            head, sep, tail = anchor.rpartition(f".{name}")
+            anchor = page + tail if sep else anchor
+        return f'href="{folder}{page}.html#{anchor}"'
+
+    context["body"] = _BACKLINK.sub(fix, context["body"])
+
+
 def setup(app):
     app.connect("source-read", _notebook_links)
+    app.connect("html-page-context", _viewcode_backlinks)
 
 
 # -- HTML ----------------------------------------------------------------------

@@ -65,6 +65,42 @@ def test_pages_and_rendered_math(html):
     assert "mathjax" in inna.lower() and r"\theta_{k+1}" in inna
 
 
+def _anchors(page: Path) -> set[str]:
+    return set(re.findall(r'\bid="([^"]+)"', page.read_text()))
+
+
+@pytest.mark.slow
+def test_the_built_sites_links_reach_their_pages_and_anchors(html):
+    """Every link between the site's own pages names a page that was built and, with
+    a fragment, an element of it with that id (Sphinx's -W does not check them)."""
+    root = html.resolve()
+    pages = sorted(page.resolve() for page in root.rglob("*.html"))
+    ids = {page: _anchors(page) for page in pages}
+    dead = []
+    for page in pages:
+        for href in re.findall(r'href="([^"]+)"', page.read_text()):
+            if re.match(r"[a-z]+:", href) or href.startswith("//") or "_static" in href:
+                continue
+            path, _, fragment = href.partition("#")
+            target = (page.parent / path).resolve() if path else page
+            if target.suffix != ".html":
+                continue
+            if target not in ids or (fragment and fragment not in ids[target]):
+                dead.append(f"{page.relative_to(root)} -> {href}")
+    assert dead == []
+
+
+@pytest.mark.slow
+def test_no_flag_is_rendered_with_an_en_dash(html):
+    """'--steps' typed outside code font becomes '–steps' (an en dash) in the site."""
+    found = {}
+    for page in sorted(html.rglob("*.html")):
+        text = re.sub(r"<[^>]+>", " ", page.read_text())
+        if hits := re.findall(r"(?<![\w\d])\u2013[a-z][\w-]*", text):
+            found[str(page.relative_to(html))] = sorted(set(hits))[:5]
+    assert found == {}
+
+
 def _help_options() -> dict[str, str]:
     """Each option of `python -m inna_optax.train --help` with its help text, as
     argparse prints it (whitespace folded)."""
