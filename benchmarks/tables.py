@@ -429,8 +429,115 @@ def _lowest(data: dict) -> tuple[np.ndarray, np.ndarray]:
     return valid.min(1), np.asarray(data["eval_step"])[valid.argmin(1)]
 
 
+def _pair(data: dict, name: str, digits: int = 3) -> str:
+    """'<mean training loss>, <mean test accuracy>%' of an arm."""
+    return f"{_mean(data, name, 'train', digits)}, {_mean(data, name, 'test', 1)}%"
+
+
+def _range(data: dict, names: list[str], metric: str, digits: int) -> tuple[str, str]:
+    """The lowest and highest of the arms' means."""
+    means = sorted(finals(_row(data, n), metric).mean() for n in names)
+    return f"{means[0]:.{digits}f}", f"{means[-1]:.{digits}f}"
+
+
 _A, _B, _W = "INNAprop (2, 2)", "INNAprop (0.1, 0.9)", "AdamW"
+_ALPHA_HALF = ["(0.5, 0.1)", "(0.5, 0.5)", "(0.5, 1)"]
+_Q = {q: f"INNA k^-1/{q}" for q in (2, 4, 8, 16)}
 QUOTED = (
+    (
+        "fig2_sensitivity_mnist",
+        lambda d: "end within {} to {} training loss and {}% to {}% test accuracy".format(
+            *_range(d, _ALPHA_HALF, "train", 2), *_range(d, _ALPHA_HALF, "test", 1)
+        ),
+    ),
+    (
+        "fig2_sensitivity_mnist",
+        lambda d: (
+            "(0.1, 0.1) is clearly slower: {} and {}%, with a wide band "
+            "({:.1f}% to {:.1f}%)".format(
+                _mean(d, "(0.1, 0.1)", "train", 2),
+                _mean(d, "(0.1, 0.1)", "test", 1),
+                finals(_row(d, "(0.1, 0.1)"), "test").min(),
+                finals(_row(d, "(0.1, 0.1)"), "test").max(),
+            )
+        ),
+    ),
+    (
+        "fig2_sensitivity_cifar10",
+        lambda d: "({} to {})".format(*_range(d, _ALPHA_HALF, "train", 3)),
+    ),
+    ("fig2_sensitivity_cifar10", lambda d: f"is again clearly slower ({_pair(d, '(0.1, 0.1)')})"),
+    (
+        "fig3_comparison_mnist",
+        lambda d: (
+            f"{_mean(d, 'INNA', 'train')} final training loss against SGD's "
+            f"{_mean(d, 'SGD', 'train')}"
+        ),
+    ),
+    (
+        "fig3_comparison_mnist",
+        lambda d: (
+            f"INNA's test accuracy ({_mean(d, 'INNA', 'test', 1)}%) is the lowest, "
+            f"{float(_mean(d, 'Adam', 'test', 1)) - float(_mean(d, 'INNA', 'test', 1)):.1f} points "
+            f"behind Adam ({_mean(d, 'Adam', 'test', 1)}%)"
+        ),
+    ),
+    (
+        "fig3_comparison_cifar10",
+        lambda d: (
+            f"Adam is fastest ({_pair(d, 'Adam')}) and Adagrad second ({_pair(d, 'Adagrad')})"
+        ),
+    ),
+    (
+        "fig3_comparison_cifar10",
+        lambda d: (
+            f"INNA is last: {_mean(d, 'INNA', 'train')} and {_mean(d, 'INNA', 'test', 1)}% "
+            f"test accuracy, behind SGD ({_pair(d, 'SGD')})"
+        ),
+    ),
+    (
+        "fig3_comparison_mnist_medium",
+        lambda d: (
+            f"INNA ends last ({_mean(d, 'INNA', 'train')} training loss, "
+            f"{_mean(d, 'INNA', 'test', 1)}% test accuracy), behind SGD ({_pair(d, 'SGD')}), "
+            f"Adagrad ({_pair(d, 'Adagrad')}) and Adam ({_pair(d, 'Adam')})"
+        ),
+    ),
+    (
+        "fig3_comparison_mnist_long",
+        lambda d: (
+            f"INNA is still last ({_mean(d, 'INNA', 'train')} training loss, "
+            f"{_mean(d, 'INNA', 'test', 1)}% test accuracy), behind SGD ({_pair(d, 'SGD')}), "
+            f"Adam ({_pair(d, 'Adam')}) and Adagrad ({_pair(d, 'Adagrad')})"
+        ),
+    ),
+    (
+        "fig4_decay_mnist",
+        lambda d: f"({_mean(d, _Q[4], 'train')} against {_mean(d, _Q[2], 'train')} for q = 1/2",
+    ),
+    (
+        "fig4_decay_mnist",
+        lambda d: f"q = 1/8 ({_mean(d, _Q[8], 'train')}) and q = 1/16 ({_mean(d, _Q[16], 'train')}",
+    ),
+    (
+        "fig4_decay_cifar10",
+        lambda d: f"({_mean(d, _Q[4], 'train')} against {_mean(d, _Q[2], 'train')} at q = 1/2)",
+    ),
+    (
+        "fig4_decay_cifar10",
+        lambda d: f"(1/8: {_mean(d, _Q[8], 'train')}; 1/16: {_mean(d, _Q[16], 'train')})",
+    ),
+    (
+        "fig4_decay_mnist_long",
+        lambda d: f"({_mean(d, _Q[4], 'train')} against {_mean(d, _Q[2], 'train')} at q = 1/2)",
+    ),
+    (
+        "fig4_decay_mnist_long",
+        lambda d: (
+            f"q = 1/8 ends at {_mean(d, _Q[8], 'train')} and q = 1/16 at "
+            f"{_mean(d, _Q[16], 'train')}"
+        ),
+    ),
     (
         "gpt_shakespeare_nanogpt-cpu_same-lr",
         lambda d: f"ends at {_mean(d, _A)} against AdamW's {_mean(d, _W)}",
