@@ -539,6 +539,22 @@ QUOTED = (
         ),
     ),
     (
+        "innaprop_cifar_cifar10",
+        lambda d: (
+            "ends {:.3f} lower, well inside the seeds' spread; its test accuracy ends "
+            "{:.1f} points lower".format(
+                finals(_row(d, _W), "train").mean() - finals(_row(d, _B), "train").mean(),
+                finals(_row(d, _W), "test").mean() - finals(_row(d, _B), "test").mean(),
+            )
+        ),
+    ),
+    (
+        "innaprop_cifar_cifar10",
+        lambda d: "ends {:.1f} points lower in accuracy".format(
+            finals(_row(d, _W), "test").mean() - finals(_row(d, _A), "test").mean()
+        ),
+    ),
+    (
         "gpt_shakespeare_nanogpt-cpu_same-lr",
         lambda d: f"ends at {_mean(d, _A)} against AdamW's {_mean(d, _W)}",
     ),
