@@ -147,7 +147,9 @@ def test_a_sweep_replica_equals_the_same_run_alone(mnist_dir):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["sgd", "inna", "adam", "adagrad"])
-def test_full_depth_nin_with_the_papers_settings_leaves_the_plateau(tmp_path, optimizer):
+def test_full_depth_nin_with_the_papers_settings_leaves_the_plateau(
+    tmp_path, optimizer, optimized_step
+):
     """All nine convolutions, dropout 0.5, q = 1/2, psi_0 aligned with the gradient and
     the registry's default gamma_0: 300 steps cut the training loss 2.5x (measured: SGD
     3.2x, INNA 10x, Adam 3.2x, Adagrad 26x; the plain NiN of before, He init and
