@@ -16,14 +16,15 @@ import argparse
 import json
 from pathlib import Path
 
-import jax
 import numpy as np
 
 SETTINGS = ((0.5, 0.05), (0.5, 0.1), (1.3, 0.1))
 
 
 def run(steps: int):
-    with jax.enable_x64(True):  # float64 here, not for whoever called run
+    from inna_optax.paper.nonsmooth import float64
+
+    with float64():  # here, not for whoever called run
         return _run(steps)
 
 

@@ -8,10 +8,9 @@ settings of Figure 1 and prints where each ends.
 import argparse
 import time
 
-import jax
 import jax.numpy as jnp
 
-from inna_optax.paper.nonsmooth import FIG1_GAMMA, FIG1_START, fig1_loss, run_inna
+from inna_optax.paper.nonsmooth import FIG1_GAMMA, FIG1_START, fig1_loss, float64, run_inna
 
 SETTINGS = ((0.5, 0.1), (1.3, 0.1))
 
@@ -20,7 +19,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=100_000)
     args = parser.parse_args(argv)
-    with jax.enable_x64(True):  # float64 here, not for whoever called main
+    with float64():  # here, not for whoever called main
         _run(args.steps)
 
 

@@ -18,6 +18,16 @@ FIG1_GAMMA = 1e-4
 FIG1_MINIMUM = (1.0, 1.0)
 
 
+def float64():
+    """A context in which JAX computes in float64: ``jax.enable_x64(True)``, or
+    ``jax.experimental``'s before jax 0.6 (the core's floor is 0.4.33)."""
+    if hasattr(jax, "enable_x64"):
+        return jax.enable_x64(True)
+    from jax.experimental import enable_x64
+
+    return enable_x64(True)
+
+
 def fig1_loss(theta: jax.Array) -> jax.Array:
     """J(t1, t2) = 100 (t2 - |t1|)^2 + |1 - t1|, for theta = (t1, t2)."""
     t1, t2 = theta[..., 0], theta[..., 1]
