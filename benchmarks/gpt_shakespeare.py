@@ -37,7 +37,6 @@ import numpy as np
 
 import inna_optax
 from benchmarks import report, tuning
-from inna_optax.paper import plots
 from inna_optax.training import PRESETS as RUNS
 from inna_optax.training import Config, DataError, prepare
 
@@ -150,15 +149,15 @@ def first_reach(row: dict, eval_steps, target: float):
 
 
 def plot(result: dict, out: Path) -> Path:
-    plt = report.pyplot()
-    fig, (ax_t, ax_v) = plt.subplots(1, 2, figsize=(9, 3.4))
-    for row in result["rows"]:
-        label = f"{row['name']}, lr {row['lr']:g}"
-        plots.band(ax_t, row["train_loss_steps_per_seed"], label, x=result["window_end_step"])
-        plots.band(ax_v, row["valid_loss_per_seed"], label, x=result["eval_step"])
-    for ax, what in ((ax_t, "mini-batch training loss"), (ax_v, "validation loss")):
-        ax.set_xlabel("step")
-        ax.set_ylabel(what + " (nats/char)")
+    series = [
+        (
+            f"{row['name']}, lr {row['lr']:g}",
+            row["train_loss_steps_per_seed"],
+            row["valid_loss_per_seed"],
+        )
+        for row in result["rows"]
+    ]
+    fig, _, ax_v = report.language_panels(series, result["window_end_step"], result["eval_step"])
     ax_v.legend(fontsize=8)
     fig.suptitle(
         f"Character-level GPT ({result['n_params']:,} parameters) on {_dataset(result)}, "
@@ -166,11 +165,7 @@ def plot(result: dict, out: Path) -> Path:
         f"{_protocol(result)}; mean, best and worst of {len(result['seeds'])} seeds",
         fontsize=9,
     )
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{_stem(result)}.png"
-    fig.savefig(path, dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return report.save_png(fig, out, _stem(result))
 
 
 def _dataset(result: dict) -> str:

@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import report
-from inna_optax.paper import plots
 
 NANOGPT_BEST = 1.4697  # its README, shakespeare_char on one A100
 
@@ -70,14 +69,9 @@ def table(result: dict) -> str:
 
 
 def plot(result: dict, out: Path) -> Path:
-    plt = report.pyplot()
-    fig, (ax_t, ax_v) = plt.subplots(1, 2, figsize=(9, 3.4))
-    plots.band(ax_t, result["train_loss_steps_per_seed"], "AdamW", x=result["window_end_step"])
-    plots.band(ax_v, result["valid_loss_per_seed"], "AdamW", x=result["eval_step"])
+    series = [("AdamW", result["train_loss_steps_per_seed"], result["valid_loss_per_seed"])]
+    fig, _, ax_v = report.language_panels(series, result["window_end_step"], result["eval_step"])
     ax_v.axhline(NANOGPT_BEST, color="k", lw=0.8, ls="--", label=f"nanoGPT's best, {NANOGPT_BEST}")
-    for ax, what in ((ax_t, "mini-batch training loss"), (ax_v, "validation loss")):
-        ax.set_xlabel("step")
-        ax.set_ylabel(what + " (nats/char)")
     ax_v.legend(fontsize=8)
     fig.suptitle(
         f"nanoGPT's shakespeare_char config ({result['n_params']:,} parameters, dropout "
@@ -85,11 +79,7 @@ def plot(result: dict, out: Path) -> Path:
         f"of {len(result['seeds'])} seeds, on {result['machine']}",
         fontsize=9,
     )
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "nanogpt_gpu.png"
-    fig.savefig(path, dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return report.save_png(fig, out, "nanogpt_gpu")
 
 
 def main(argv=None) -> int:

@@ -79,11 +79,7 @@ def _jsonable(x):
 
 def save_figure(fig, out: Path, name: str, result: dict) -> Path:
     """Saves the figure as :func:`stem`.png into `out` and closes it."""
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{stem(name, result['dataset_key'], result['preset'])}.png"
-    fig.savefig(path, dpi=90, bbox_inches="tight")
-    pyplot().close(fig)
-    return path
+    return save_png(fig, out, stem(name, result["dataset_key"], result["preset"]))
 
 
 # ------------------------------------------------------------ figure scripts' tails
@@ -153,6 +149,30 @@ def loss_accuracy_panels(ax_loss, ax_acc, rows, labels, colors=None):
     ax_loss.set_ylabel("log10 mini-batch training loss")
     ax_acc.set_ylabel("test accuracy (%)")
     ax_acc.legend(fontsize=8)
+
+
+def language_panels(series, window_end_step, eval_step):
+    """A language model's picture: the mini-batch training loss per window of steps
+    and the validation loss per evaluation, in nats per character, one band for each
+    (label, training curves, validation curves) of `series`. Returns the figure and
+    its two axes (the caller adds the legend)."""
+    fig, (ax_t, ax_v) = pyplot().subplots(1, 2, figsize=(9, 3.4))
+    for label, train, valid in series:
+        plots.band(ax_t, train, label, x=window_end_step)
+        plots.band(ax_v, valid, label, x=eval_step)
+    for ax, what in ((ax_t, "mini-batch training loss"), (ax_v, "validation loss")):
+        ax.set_xlabel("step")
+        ax.set_ylabel(what + " (nats/char)")
+    return fig, ax_t, ax_v
+
+
+def save_png(fig, out: Path, name: str) -> Path:
+    """Saves `fig` as `name`.png into `out` and closes it."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.png"
+    fig.savefig(path, dpi=90, bbox_inches="tight")
+    pyplot().close(fig)
+    return path
 
 
 def pyplot():
