@@ -41,7 +41,9 @@ def nanogpt_lr(it: int, steps: int, lr: float = 1e-3, min_lr: float = 1e-4, warm
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (lr - min_lr)
 
 
-def train_seed(seed: int, split, steps: int, eval_every: int, batch: int = 12) -> dict:
+def train_seed(seed: int, split, config, steps: int, eval_every: int) -> dict:
+    """One seed of the recipe (`config`'s shape and batch) in PyTorch: the validation
+    loss on `split`'s windows every `eval_every` steps, and the seconds."""
     import torch
     import torch.nn.functional as F
 
@@ -52,10 +54,10 @@ def train_seed(seed: int, split, steps: int, eval_every: int, batch: int = 12) -
     model = torch_gpt.GPT(
         split.num_classes,
         context,
-        4,
-        4,
-        128,
-        0.0,
+        config.layers,
+        config.heads,
+        config.embed_dim,
+        config.dropout_rate,
         bias=False,
         tie_embeddings=True,
         gelu="none",
@@ -89,7 +91,7 @@ def train_seed(seed: int, split, steps: int, eval_every: int, batch: int = 12) -
     for it in range(steps):
         for group in opt.param_groups:
             group["lr"] = nanogpt_lr(it, steps)
-        ix = torch.randint(len(split.x_train), (batch,)).numpy()
+        ix = torch.randint(len(split.x_train), (config.batch_size,)).numpy()
         x, y = (
             torch.from_numpy(np.asarray(a[ix], np.int64)) for a in (split.x_train, split.y_train)
         )
@@ -139,7 +141,7 @@ def main(argv=None) -> int:
     except DataError as e:
         raise SystemExit(f"error: {e}") from None
     seeds = [int(s) for s in args.seeds.split(",")]
-    runs = [train_seed(s, split, args.steps, args.eval_every) for s in seeds]
+    runs = [train_seed(s, split, config, args.steps, args.eval_every) for s in seeds]
     result = {
         "command": "python -m benchmarks.nanogpt_torch " + " ".join(argv),
         "torch": torch.__version__,
