@@ -80,59 +80,70 @@ def make_step(tx):
     return jax.jit(step, donate_argnums=(0, 1))
 
 
-def measure(tree_name, reps, calls):
-    shapes = TREES[tree_name]()
-    key = jax.random.key(0)
+def _random_tree(shapes):
+    """Parameters (N(0, 0.05)) and gradients (N(0, 0.01)) of the given leaf shapes."""
     leaves, treedef = jax.tree.flatten(shapes, is_leaf=lambda x: isinstance(x, tuple))
-    keys = jax.random.split(key, 2 * len(leaves))
-    params0 = treedef.unflatten(
-        [
-            jax.random.normal(k, s, jnp.float32) * 0.05
-            for k, s in zip(keys[::2], leaves, strict=True)
-        ]
-    )
-    grads = treedef.unflatten(
-        [
-            jax.random.normal(k, s, jnp.float32) * 0.01
-            for k, s in zip(keys[1::2], leaves, strict=True)
-        ]
-    )
-    n_params = sum(x.size for x in jax.tree.leaves(params0))
-    param_bytes = sum(x.nbytes for x in jax.tree.leaves(params0))
+    keys = jax.random.split(jax.random.key(0), 2 * len(leaves))
 
-    steps, carries, info = {}, {}, {}
-    for name, (factory, floor_arrays) in OPTIMIZERS.items():
-        tx = factory()
-        params = jax.tree.map(jnp.copy, params0)
-        state = tx.init(params)
-        step = make_step(tx)
-        compiled = step.lower(params, state, grads).compile()
-        cost = compiled.cost_analysis()
-        cost = cost[0] if isinstance(cost, list) else cost
-        state_bytes = sum(
-            x.nbytes for x in jax.tree.leaves(state) if hasattr(x, "nbytes") and x.ndim > 0
+    def draw(keys, scale):
+        return treedef.unflatten(
+            [
+                jax.random.normal(k, s, jnp.float32) * scale
+                for k, s in zip(keys, leaves, strict=True)
+            ]
         )
-        info[name] = {
-            "copies": compiled.as_text().count(" copy("),
-            "bytes_accessed": float(cost.get("bytes accessed", float("nan"))),
-            "floor_bytes": floor_arrays * param_bytes,
-            "state_bytes": state_bytes,
-        }
-        carries[name] = step(params, state, grads)  # warm up (and compile)
-        jax.block_until_ready(carries[name])
-        steps[name] = step
 
-    times = {name: [] for name in OPTIMIZERS}
+    return draw(keys[::2], 0.05), draw(keys[1::2], 0.01)
+
+
+def _compiled(tx, params0, grads, floor_bytes):
+    """The jitted donated step of `tx`, its first carry, and what XLA made of it: the
+    copies it inserted, the bytes it accesses against `floor_bytes`, the state's size."""
+    params = jax.tree.map(jnp.copy, params0)
+    state = tx.init(params)
+    step = make_step(tx)
+    compiled = step.lower(params, state, grads).compile()
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    info = {
+        "copies": compiled.as_text().count(" copy("),
+        "bytes_accessed": float(cost.get("bytes accessed", float("nan"))),
+        "floor_bytes": floor_bytes,
+        "state_bytes": sum(
+            x.nbytes for x in jax.tree.leaves(state) if hasattr(x, "nbytes") and x.ndim > 0
+        ),
+    }
+    carry = step(params, state, grads)  # warm up (and compile)
+    jax.block_until_ready(carry)
+    return step, carry, info
+
+
+def _interleaved(steps, carries, grads, reps, calls):
+    """Seconds per call of each step, `reps` blocks of `calls`, the optimizers taking
+    turns so that each sees the same machine state."""
+    times = {name: [] for name in steps}
     for _ in range(reps):
-        for name in OPTIMIZERS:  # interleaved: same machine state for every optimizer
+        for name, step in steps.items():
             carry = carries[name]
             start = time.perf_counter()
             for _ in range(calls):
-                carry = steps[name](*carry, grads)
+                carry = step(*carry, grads)
             jax.block_until_ready(carry)
             times[name].append((time.perf_counter() - start) / calls)
             carries[name] = carry
+    return times
 
+
+def measure(tree_name, reps, calls):
+    params0, grads = _random_tree(TREES[tree_name]())
+    n_params = sum(x.size for x in jax.tree.leaves(params0))
+    param_bytes = sum(x.nbytes for x in jax.tree.leaves(params0))
+    steps, carries, info = {}, {}, {}
+    for name, (factory, floor_arrays) in OPTIMIZERS.items():
+        steps[name], carries[name], info[name] = _compiled(
+            factory(), params0, grads, floor_arrays * param_bytes
+        )
+    times = _interleaved(steps, carries, grads, reps, calls)
     base = np.median(times["sgd_momentum"])
     # INNAprop's twin is AdamW: same state size, same arrays per step
     twin = {"innaprop": float(np.median(times["adamw"]))}
