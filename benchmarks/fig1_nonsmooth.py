@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-SETTINGS = ((0.5, 0.05), (0.5, 0.1), (1.3, 0.1))
+from inna_optax.paper.nonsmooth import FIG1_SETTINGS as SETTINGS
 
 
 def run(steps: int):

@@ -10,14 +10,23 @@ import time
 
 import jax.numpy as jnp
 
-from inna_optax.paper.nonsmooth import FIG1_GAMMA, FIG1_START, fig1_loss, float64, run_inna
-
-SETTINGS = ((0.5, 0.1), (1.3, 0.1))
+from inna_optax.paper.nonsmooth import (
+    FIG1_GAMMA,
+    FIG1_SETTINGS,
+    FIG1_START,
+    fig1_loss,
+    float64,
+    run_inna,
+)
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=100_000)
+    parser = argparse.ArgumentParser(
+        prog="python -m inna_optax", description=__doc__.split("\n\n")[1].replace("\n", " ")
+    )
+    parser.add_argument(
+        "--steps", type=int, default=100_000, help="INNA steps per setting (default 100000)"
+    )
     args = parser.parse_args(argv)
     with float64():  # here, not for whoever called main
         _run(args.steps)
@@ -30,7 +39,7 @@ def _run(steps: int) -> None:
         f"gamma = {FIG1_GAMMA}, {steps} steps, float64"
     )
     print(f"{'alpha':>6} {'beta':>6} {'t1':>10} {'t2':>10} {'J':>10} {'seconds':>8}")
-    for alpha, beta in SETTINGS:
+    for alpha, beta in FIG1_SETTINGS:
         start = time.perf_counter()
         thetas, losses = run_inna(fig1_loss, theta0, alpha, beta, steps=steps)
         t1, t2 = (float(x) for x in thetas[-1])

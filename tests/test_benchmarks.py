@@ -368,7 +368,12 @@ def test_python_m_inna_optax_runs_figure_1s_check(capsys):
 
     main(["--steps", "200"])
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("INNA on J(t1,t2)") and len(lines) == 4  # title, head, 2 rows
+    assert lines[0].startswith("INNA on J(t1,t2)") and len(lines) == 5  # title, head, 3 rows
+    assert [tuple(map(float, line.split()[:2])) for line in lines[2:]] == [
+        (0.5, 0.05),
+        (0.5, 0.1),
+        (1.3, 0.1),
+    ]  # the paper's three settings of Figure 1
     assert not jax.config.jax_enable_x64  # float64 stays inside main
 
 

@@ -338,11 +338,11 @@ def test_more_examples_than_the_data_set_has_are_refused_when_strict():
     "labels, message",
     [
         ([3.7, 1.0], r"labels must be integers, got float64 \(e.g. 3.7\)"),  # was trained as 3
-        (["cat", "dog"], "labels must be integers, got <U3"),
+        (["cat", "dog"], "labels must be integers, found 'cat'"),
         ([None, 1], "labels must be integers, found None"),
         ({0: 1, 1: 2}, "labels must be a flat list of integers, got a dict"),
         ([2**70, 1], "labels must be integers, found 1180591620717411303424"),
-        ([[0, 1], [1]], "labels are not a flat list of integers"),
+        ([[0, 1], [1]], r"labels must be a flat list of integers, found \[0, 1\]"),
         ([[0, 1], [1, 0]], r"got shape \(2, 2\)"),
     ],
 )

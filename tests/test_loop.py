@@ -66,6 +66,23 @@ def test_the_rate_and_eta_leave_out_the_first_steps_compilation(capsys, monkeypa
     assert last.startswith("run: step 4/4, 1.00 steps/s"), last  # not 4 / 103 s
 
 
+def test_the_rate_leaves_out_the_time_spent_evaluating(capsys, monkeypatch):
+    from inna_optax.training import progress
+
+    # compile at 0-10, steps at 11 and 12, an evaluation 12-52, a step at 53
+    clock = iter([0.0, 10.0, 11.0, 12.0, 12.0, 52.0, 53.0])
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
+    bar = progress.Progress(True, total=4, desc="run", every=0.0)
+    bar.step(lambda: 1.0)
+    bar.step(lambda: 1.0)
+    bar.step(lambda: 1.0)
+    bar.phase("evaluating")
+    bar.phase(None)
+    bar.step(lambda: 1.0)
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith("run: step 4/4, 1.00 steps/s"), last  # 3 steps in 3 s, not 43 s
+
+
 @pytest.mark.slow
 def test_four_devices_match_one_device(mnist_dir):
     assert len(jax.local_devices()) >= 4

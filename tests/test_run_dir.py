@@ -149,6 +149,7 @@ def test_resuming_a_finished_run_writes_strict_json_without_a_rate(tmp_path, mni
     assert code == 0 and "steps/s" not in stdout
     summary = _strict((tmp_path / "summary.json").read_text())
     assert summary["steps_per_second"] is None
+    assert summary["steps_per_second_note"].startswith("not measured: no step was timed")
     for line in (tmp_path / "metrics.jsonl").read_text().splitlines():
         _strict(line)
 

@@ -16,6 +16,8 @@ from inna_optax._inna import scale_by_inna
 FIG1_START = (-1.0, 1.5)
 FIG1_GAMMA = 1e-4
 FIG1_MINIMUM = (1.0, 1.0)
+# the paper's (alpha, beta) of Figure 1
+FIG1_SETTINGS = ((0.5, 0.05), (0.5, 0.1), (1.3, 0.1))
 
 
 def float64():

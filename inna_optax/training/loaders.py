@@ -82,28 +82,35 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
 
 
+def _not_integer(values):
+    """The first of `values` that is not an integer of int64's range."""
+    return next(
+        (v for v in values if not (isinstance(v, int | np.integer) and abs(int(v)) < 2**63)),
+        values[0],
+    )
+
+
 def _integer_labels(origin: str, values) -> np.ndarray:
     """A pickle's labels as int64, refusing what a cast would bend: fractions (3.7
     would train as 3), strings, None, mappings, nested lists, integers past int64."""
     try:
         labels = np.asarray(values)
-    except (ValueError, TypeError, OverflowError) as e:  # ragged lists
-        raise DataError(f"{origin}: labels are not a flat list of integers ({e})") from e
+    except (ValueError, TypeError, OverflowError):  # ragged lists
+        raise DataError(
+            f"{origin}: labels must be a flat list of integers, found {_not_integer(values)!r:.40}"
+        ) from None
     if labels.ndim != 1:
         got = f"shape {labels.shape}" if labels.ndim else f"a {type(values).__name__}"
         raise DataError(f"{origin}: labels must be a flat list of integers, got {got}")
-    if labels.dtype == object:
-        bad = next(
-            (v for v in labels if not (isinstance(v, int | np.integer) and abs(int(v)) < 2**63)),
-            labels[0],
-        )
+    if labels.dtype == object or labels.dtype.kind in "USVb":
+        bad = _not_integer(labels.tolist())
         raise DataError(f"{origin}: labels must be integers, found {bad!r:.40}")
     if np.issubdtype(labels.dtype, np.floating) and np.all(labels == np.round(labels)):
         return labels.astype(np.int64)  # 3.0 is 3
     if np.issubdtype(labels.dtype, np.floating):
         example = labels[labels != np.round(labels)][0]
         raise DataError(f"{origin}: labels must be integers, got {labels.dtype} (e.g. {example})")
-    if not np.issubdtype(labels.dtype, np.integer):
+    if not np.issubdtype(labels.dtype, np.integer):  # complex numbers, dates
         raise DataError(f"{origin}: labels must be integers, got {labels.dtype} values")
     if labels.size and labels.max() > np.iinfo(np.int64).max:
         raise DataError(f"{origin}: a label is {labels.max()}, past any class number")

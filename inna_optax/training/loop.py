@@ -346,6 +346,11 @@ def summary(config: Config, history: History) -> dict:
         "devices": history.devices,
         "config": dataclasses.asdict(config),
     }
+    if not math.isfinite(history.steps_per_second):  # null in the file, with the reason
+        out["steps_per_second_note"] = (
+            "not measured: no step was timed (the first step of each replica group's "
+            "run compiles and is left out; a resumed run with nothing left to train times none)"
+        )
     if DATASETS[config.dataset].kind == "text":
         out["valid_loss"] = out["test_loss"]
         out["steps"] = out["epochs"] * history.steps_per_epoch

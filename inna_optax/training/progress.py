@@ -13,6 +13,7 @@ class Progress:
         self.enabled, self.total, self.desc, self.every = enabled, total, desc, every
         self.done = 0
         self.start = self.shown = time.monotonic()
+        self.paused_at: float | None = None  # when a phase (an evaluation) began
         if enabled and sys.stderr.isatty():
             self.bar = self._bar(0)
 
@@ -56,7 +57,16 @@ class Progress:
 
     def phase(self, name: str | None) -> None:
         """Names what the run does now on the bar (``evaluating``), or the steps again
-        (``None``)."""
+        (``None``). The time spent in a phase counts in neither the rate nor the ETA
+        of the steps."""
+        now = time.monotonic()
+        if name is not None:
+            self.paused_at = now
+        elif self.paused_at is not None:
+            self.start += now - self.paused_at
+            self.paused_at = None
+            if self.bar is not None:
+                self.bar.unpause()  # tqdm's clock skips the phase too
         if self.bar is not None:
             self.bar.set_description(self.desc if name is None else name, refresh=True)
 
