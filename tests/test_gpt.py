@@ -189,6 +189,23 @@ def test_a_setting_that_does_not_apply_is_refused_naming_it(text_file, changes, 
         tiny(text_file, **changes).validate()
 
 
+@pytest.mark.parametrize(
+    "changes, message",
+    [  # the fault campaign's GPT inputs: NaN losses, an MLIR error or ZeroDivisionError
+        (dict(context=0), "--context: must be >= 1, got 0"),
+        (dict(context=-4), "--context: must be >= 1, got -4"),
+        (dict(batch_size=0), "--batch-size: must be >= 1, got 0"),
+        (dict(lr=float("nan")), "--lr: must be a finite number > 0, got nan"),
+        (dict(log_every=0), "--log-every: must be >= 1, got 0"),
+        (dict(eval_every=0), "--eval-every: must be >= 1, got 0"),
+        (dict(steps=0), "--steps: must be >= 1, got 0"),
+    ],
+)
+def test_the_gpts_settings_are_checked_naming_the_flag(text_file, changes, message):
+    with pytest.raises(ConfigError, match=message):
+        tiny(text_file, **changes).validate()
+
+
 @pytest.mark.slow
 def test_the_nins_own_flags_are_refused_for_the_gpt(text_file, capsys):
     proc = cli_process(["--model", "gpt", "--data-dir", str(text_file), "--width", "0.5"])
