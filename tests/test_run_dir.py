@@ -465,8 +465,14 @@ def test_a_class_added_to_an_image_folder_is_named_on_resume_not_the_checkpoint(
     shutil.copytree(tmp_path / "more" / "train" / "cow", data / "train" / "cow")
     shutil.copytree(tmp_path / "more" / "test" / "cow", data / "test" / "cow")
     code, _, err = cli(capsys, [*flags, "--epochs", "2", "--resume"])
-    assert code == 2 and "the data set has 3 classes" in err and "trained on 2" in err, err
-    assert "unreadable" not in err
+    assert code == 2 and "the data set has 3 classes (added: cow)" in err, err
+    assert "trained on 2:" in err and "unreadable" not in err
+    # the same count of classes, one of them another: named, not "files replaced"
+    shutil.rmtree(data / "train" / "cat")
+    shutil.rmtree(data / "test" / "cat")
+    code, _, err = cli(capsys, [*flags, "--epochs", "2", "--resume"])
+    assert code == 2 and "2 classes (added: cow; gone: cat)" in err, err
+    assert "trained on 2 others" in err and "files replaced" not in err
 
 
 def test_of_two_signals_during_one_long_call_the_first_to_arrive_counts():

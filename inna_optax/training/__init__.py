@@ -1,9 +1,10 @@
-"""The NiN training application: one configuration, one optimizer registry, one data
-preparation and one epoch loop, shared by the command line (`inna_optax.train`), the
-figure benchmarks and the notebooks. It imports Flax; the core optimizer does not.
+"""The training layer: one configuration, registries of models (the paper's NiN, a
+character-level GPT), data sets and optimizers, one data preparation and one step
+loop, shared by the command line (`inna_optax.train`), the benchmarks and the
+notebooks. It imports Flax; the core optimizer does not.
 
     from inna_optax.training import Config, fit
-    history = fit(Config(epochs=2))      # the embedded digits, INNA
+    history = fit(Config(epochs=2))      # the embedded digits, NiN, INNA
 
 :func:`fit` is a loop over :func:`setup`'s :class:`Trainer` (the compiled steps, the
 mesh and each replica group's :class:`TrainState`), which the benchmarks use too.
@@ -12,6 +13,7 @@ mesh and each replica group's :class:`TrainState`), which the benchmarks use too
 from inna_optax.training.config import Config, ConfigError
 from inna_optax.training.data import Split, prepare
 from inna_optax.training.errors import DataError
+from inna_optax.training.launch import LaunchConfig
 from inna_optax.training.loop import History, NonFiniteLoss, fit
 from inna_optax.training.optimizers import OPTIMIZERS
 from inna_optax.training.presets import PRESETS, preset
@@ -26,6 +28,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "History",
+    "LaunchConfig",
     "NonFiniteLoss",
     "RunDir",
     "RunDirError",

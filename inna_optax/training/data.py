@@ -342,6 +342,7 @@ def prepare(config, strict: bool = False) -> Split:
         y_test,
         ds.num_classes,
         ds.name,
+        ds.classes,
     )
 
 

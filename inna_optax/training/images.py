@@ -97,7 +97,9 @@ def load_folder(source: str | os.PathLike, archive_limit: int = ARCHIVE_LIMIT) -
             ys.append(index[cls])
         arrays[part] = (np.stack(xs).astype(np.uint8), np.asarray(ys, np.int32))
     (x_train, y_train), (x_test, y_test) = arrays["train"], arrays["test"]
-    return Split(x_train, y_train, x_test, y_test, len(classes), f"folder:{source.name}")
+    return Split(
+        x_train, y_train, x_test, y_test, len(classes), f"folder:{source.name}", tuple(classes)
+    )
 
 
 def _layout(source: Path, files: list[str]) -> dict[str, list[tuple[str, str]]]:

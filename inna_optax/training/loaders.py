@@ -37,6 +37,7 @@ class Split(NamedTuple):
     y_test: np.ndarray
     num_classes: int
     name: str
+    classes: tuple[str, ...] = ()  # the class names, where the data name them (folders)
 
 
 # ------------------------------------------------------------------ MNIST (IDX)

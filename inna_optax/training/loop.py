@@ -173,11 +173,11 @@ class _Fitting:
         states, self.resume_at, self.partial = list(trainer.fresh), (1, 0, 0), None
         if run is not None:
             fingerprint = digest(data)
-            run.check_data(fingerprint, data.num_classes)
+            run.check_data(fingerprint, data.num_classes, data.classes)
             self.resume_at, states, self.partial = _resume_point(
                 run, config, states, self.steps, self.per_epoch_steps, trainer.epochs
             )
-            run.begin(fingerprint, data.num_classes)
+            run.begin(fingerprint, data.num_classes, data.classes)
         self.first_epoch = self.resume_at[0]
         self.states = trainer.place(states)
         self.curves = Curves.empty(len(trainer.seeds), trainer.epochs, self.steps, config.log_every)

@@ -14,11 +14,9 @@ arrays, so a corrupted one is reported (file and reason) instead of trained on.
 
 import contextlib
 import dataclasses
-import errno
 import fcntl
 import hashlib
 import json
-import math
 import os
 import shutil
 import sys
@@ -29,14 +27,12 @@ import numpy as np
 
 from inna_optax.training import distributed
 from inna_optax.training.config import Config, resumable_fields
+from inna_optax.training.errors import RunDirError
+from inna_optax.training.files import disk_error, strict_json, write_atomic
 
 RUN_FILES = ("run.json", "metrics.jsonl", "summary.json", "checkpoints")
 # What may change when a run is resumed: how it runs, not what it computes.
 RESUMABLE = resumable_fields()
-
-
-class RunDirError(RuntimeError):
-    """The output directory cannot be used as asked; the message says why."""
 
 
 class CheckpointError(RunDirError):
@@ -49,25 +45,6 @@ def digest(tree) -> str:
     for leaf in jax.tree.leaves(tree):
         h.update(np.ascontiguousarray(distributed.host_value(leaf)).tobytes())
     return h.hexdigest()
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise RunDirError(_disk_error(path, e)) from None
-
-
-def _disk_error(path: Path, e: BaseException) -> str:
-    """One line for a failed write: the disk is full, or the OS's reason."""
-    text = str(e)
-    if getattr(e, "errno", None) == errno.ENOSPC or "No space left" in text:
-        return f"{path}: the disk is full (no space left on the device)"
-    reason = getattr(e, "strerror", None) or (text.strip().splitlines() or [type(e).__name__])[0]
-    return f"{path}: cannot be written ({reason[:200]})"
 
 
 class RunDir:
@@ -174,19 +151,24 @@ class RunDir:
                 "only --epochs may change"
             )
 
-    def check_data(self, data_digest: str, classes: int) -> None:
-        """Refuses to resume on other data than the run's: a class set of another
-        size, named as such; other examples (files replaced), unless
-        --resume-other-data. `data_digest` and `classes` against what run.json
-        keeps (runs written before it kept them are not checked)."""
+    def check_data(self, data_digest: str, classes: int, names: tuple[str, ...] = ()) -> None:
+        """Refuses to resume on other data than the run's: another class set, named
+        as such (the classes added and removed, where the data name them); other
+        examples (files replaced), unless --resume-other-data. `data_digest`,
+        `classes` (their count) and `names` against what run.json keeps (runs
+        written before it kept them are not checked)."""
         if not self.config.resume:
             return
         kept = self._stored
-        if kept.get("classes") not in (None, classes):
+        old_names = tuple(kept.get("class_names") or ())
+        renamed = bool(names and old_names) and names != old_names
+        if kept.get("classes") not in (None, classes) or renamed:
             self.close()
+            which = _class_change(old_names, names) if names and old_names else ""
+            trained = f"{kept['classes']}" + (" others" if classes == kept["classes"] else "")
             raise RunDirError(
-                f"--resume: the data set has {classes} classes, the run in {self.path} "
-                f"was trained on {kept['classes']}: its model cannot go on with them"
+                f"--resume: the data set has {classes} classes{which}, the run in {self.path} "
+                f"was trained on {trained}: its model cannot go on with them"
             )
         if kept.get("data") not in (None, data_digest) and not self.config.resume_other_data:
             self.close()
@@ -196,10 +178,16 @@ class RunDir:
                 "--resume-other-data to go on with these deliberately, or --overwrite"
             )
 
-    def begin(self, data_digest: str | None = None, classes: int | None = None) -> None:
+    def begin(
+        self,
+        data_digest: str | None = None,
+        classes: int | None = None,
+        names: tuple[str, ...] = (),
+    ) -> None:
         """A fresh run: removes the previous run's files (--overwrite) and writes
-        run.json, with `data_digest` (:func:`~inna_optax.training.data.digest`) and
-        the class count for :meth:`check_data`. A resumed run: nothing."""
+        run.json, with `data_digest` (:func:`~inna_optax.training.data.digest`), the
+        class count and the class names (where the data name them) for
+        :meth:`check_data`. A resumed run: nothing."""
         self._begun = True
         if self.config.resume or not self.primary:
             distributed.barrier("run-dir-begin")
@@ -210,10 +198,15 @@ class RunDir:
                 shutil.rmtree(target)
             elif target.exists():
                 target.unlink()
-        _write_atomic(
+        write_atomic(
             self.path / "run.json",
             json.dumps(
-                {"config": _as_json(self.config), "data": data_digest, "classes": classes},
+                {
+                    "config": _as_json(self.config),
+                    "data": data_digest,
+                    "classes": classes,
+                    "class_names": list(names),
+                },
                 indent=1,
             ),
         )
@@ -298,7 +291,7 @@ class RunDir:
             except OSError as e:
                 latest = self.manager.latest_step()
                 kept = f"checkpoint {latest} is intact" if latest else "no checkpoint was saved yet"
-                raise RunDirError(f"{_disk_error(metrics, e)} at step {step}; {kept}") from None
+                raise RunDirError(f"{disk_error(metrics, e)} at step {step}; {kept}") from None
         try:
             self.manager.save(
                 step,
@@ -312,7 +305,7 @@ class RunDir:
             latest = self.manager.latest_step()
             kept = f"checkpoint {latest} is intact" if latest else "no checkpoint was saved yet"
             raise RunDirError(
-                f"{_disk_error(self.path / 'checkpoints', e)} while saving step {step}; {kept}"
+                f"{disk_error(self.path / 'checkpoints', e)} while saving step {step}; {kept}"
             ) from None
 
     def _cut_metrics(self, epoch: int) -> None:
@@ -322,7 +315,7 @@ class RunDir:
         lines = path.read_text().splitlines() if path.exists() else []
         text = "".join(strict_json(r) + "\n" for r in kept)
         if len(kept) != len(lines) or not path.exists():
-            _write_atomic(path, text)
+            write_atomic(path, text)
 
     def _records(self) -> list[dict]:
         """metrics.jsonl's records; a cut last line (a crash while appending) is
@@ -353,7 +346,7 @@ class RunDir:
 
     def write_summary(self, summary: dict) -> None:
         if self.primary:
-            _write_atomic(self.path / "summary.json", strict_json(summary, indent=1))
+            write_atomic(self.path / "summary.json", strict_json(summary, indent=1))
 
     def close(self) -> None:
         if self._manager is not None:
@@ -379,21 +372,15 @@ class RunDir:
         self.close()
 
 
-def strict_json(value, **options) -> str:
-    """JSON that strict parsers (JavaScript's, Go's, jq) read: inf and NaN (a
-    diverged replica's curve, a rate never measured) written as null, which
-    ``np.asarray(..., float)`` reads back as NaN."""
+def _class_change(old: tuple[str, ...], new: tuple[str, ...]) -> str:
+    """`` (added: cow; gone: emu)``: the classes of `new` not in `old` and back."""
 
-    def finite(v):
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        if isinstance(v, dict):
-            return {k: finite(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [finite(x) for x in v]
-        return v
+    def listed(what: str, names: list[str]) -> str:
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        return f"{what}: {shown}"
 
-    return json.dumps(finite(value), allow_nan=False, **options)
+    added, gone = sorted(set(new) - set(old)), sorted(set(old) - set(new))
+    return " (" + "; ".join(listed(w, c) for w, c in (("added", added), ("gone", gone)) if c) + ")"
 
 
 def _as_json(config: Config | dict) -> dict:
