@@ -2,6 +2,7 @@
 in this process or in its own, and reading what a run wrote."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +45,16 @@ def cli(capsys, argv):
     code = train.main(argv)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def child_env(**extra: str) -> dict:
+    """The environment of a command line that sets its own devices: the session's
+    (LLVM's optimisation off, tests/conftest.py) without its device count, then
+    `extra`."""
+    env = {k: v for k, v in os.environ.items() if k != "JAX_NUM_CPU_DEVICES"}
+    flags = env.get("XLA_FLAGS", "").split()
+    kept = [f for f in flags if not f.startswith("--xla_force_host_platform_device_count")]
+    return {**env, "XLA_FLAGS": " ".join(kept), "JAX_PLATFORMS": "cpu", **extra}
 
 
 def cli_process(argv) -> subprocess.CompletedProcess:

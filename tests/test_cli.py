@@ -3,7 +3,6 @@ line with exit code 2 (3 for a diverged run) for each bad value or fault, leavin
 disk as it was."""
 
 import json
-import os
 import subprocess
 import sys
 
@@ -11,7 +10,7 @@ import pytest
 from datagen import make_mnist
 
 pytest.importorskip("flax.nnx")
-from runs import ROOT, TINY, args, cli, cli_process, metrics, snapshot  # noqa: E402
+from runs import ROOT, TINY, args, child_env, cli, cli_process, metrics, snapshot  # noqa: E402
 
 from inna_optax import train  # noqa: E402
 from inna_optax.training import devices  # noqa: E402
@@ -168,11 +167,10 @@ def test_piped_output_has_no_progress_bar(tmp_path, mnist_dir):
 )
 def test_cli_cpu_devices(tmp_path, mnist_dir, flag, env, expected):
     argv = args(mnist_dir, tmp_path / "run", "--epochs", "1", *flag)
-    clean = {k: v for k, v in os.environ.items() if k not in ("JAX_NUM_CPU_DEVICES", "XLA_FLAGS")}
     proc = subprocess.run(
         [sys.executable, "-m", "inna_optax.train", *argv],
         cwd=ROOT,
-        env={**clean, "JAX_PLATFORMS": "cpu", **env},
+        env=child_env(**env),
         capture_output=True,
         text=True,
     )
@@ -396,11 +394,10 @@ def test_help_names_the_program_says_what_off_flags_do_and_shows_typed_defaults(
 )
 def test_settings_that_cannot_work_are_refused_before_jax_starts(tmp_path, argv, message):
     """One line, exit code 2, within seconds and with nothing written."""
-    clean = {k: v for k, v in os.environ.items() if k not in ("JAX_NUM_CPU_DEVICES", "XLA_FLAGS")}
     proc = subprocess.run(
         [sys.executable, "-m", "inna_optax.train", *argv],
         cwd=tmp_path,
-        env={**clean, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT)},
+        env=child_env(PYTHONPATH=str(ROOT)),
         capture_output=True,
         text=True,
         timeout=120,

@@ -4,7 +4,6 @@ resume of their checkpoint by 1 process of 1 device, and clear failures when the
 processes cannot meet."""
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from datagen import make_mnist
+from runs import child_env
 
 pytestmark = pytest.mark.slow  # processes of their own: `-m "not slow"` skips them
 
@@ -33,8 +33,7 @@ def _free_port() -> int:
 
 
 def _start(argv, devices: int):
-    env = {**os.environ, "JAX_NUM_CPU_DEVICES": str(devices), "JAX_PLATFORMS": "cpu"}
-    env.pop("XLA_FLAGS", None)
+    env = child_env(JAX_NUM_CPU_DEVICES=str(devices))
     return subprocess.Popen(
         [sys.executable, "-m", "inna_optax.train", *argv],
         cwd=ROOT,
