@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
-from benchmarks import tables
+from benchmarks import quotes, tables
 
 
 def test_the_results_pages_tables_match_their_json(capsys):
@@ -34,8 +34,8 @@ def test_a_rerun_whose_json_differs_makes_its_tables_stale(tmp_path, monkeypatch
 
 
 def test_the_prose_quotes_its_json(capsys):
-    assert tables.misquoted(tables.PAGES[0].read_text()) == []
-    assert len(tables.QUOTED) >= 15
+    assert quotes.misquoted(tables.PAGES[0].read_text()) == []
+    assert len(quotes.QUOTED) >= 15
 
 
 def test_a_quoted_number_edited_in_the_prose_is_caught():
@@ -44,7 +44,7 @@ def test_a_quoted_number_edited_in_the_prose_is_caught():
         "(1.796 against 1.835 at step 3,000;", "(1.796 against 1.834 at step 3,000;"
     )
     assert edited != text
-    assert tables.misquoted(edited) == [
+    assert quotes.misquoted(edited) == [
         "gpt_shakespeare_nanogpt-cpu_10000: '(1.796 against 1.835 at step 3,000;'"
     ]
 
@@ -56,7 +56,7 @@ def test_a_rerun_that_changes_a_quoted_number_is_caught(tmp_path, monkeypatch):
     data["valid_loss_per_seed"][0][-1] = 1.8  # seed 0's last evaluation
     (tmp_path / "nanogpt_gpu.json").write_text(json.dumps(data))
     monkeypatch.setattr(tables, "RESULTS", tmp_path)
-    (missing,) = tables.misquoted(tables.PAGES[0].read_text())
+    (missing,) = quotes.misquoted(tables.PAGES[0].read_text())
     assert missing == "nanogpt_gpu: 'at step 5,000 the validation loss is 1.7345 [1.8000, 1.6986]'"
 
 

@@ -1,0 +1,249 @@
+"""The numbers the prose of ``benchmarks/RESULTS.md`` quotes from a result JSON,
+each written as the page writes it and computed from the JSON (:data:`QUOTED`);
+``python -m benchmarks.tables --check`` fails on any the page does not say so."""
+
+import numpy as np
+
+from benchmarks.tables import METRICS, arm, finals, load
+
+# Numbers the prose of RESULTS.md quotes from a JSON: (stem, the text as the page
+# writes it, from the JSON). A rerun that changes one makes `--check` fail until the
+# prose says the new number.
+
+
+def _row(data: dict, name: str) -> dict:
+    return next(r for r in data["rows"] if arm(r) == name)
+
+
+def _mean(data: dict, name: str, metric: str = "valid", digits: int = 3) -> str:
+    return f"{finals(_row(data, name), metric).mean():.{digits}f}"
+
+
+def _spread(data: dict, name: str, metric: str = "valid", digits: int = 3) -> str:
+    v = finals(_row(data, name), metric)
+    worst, best = (v.max(), v.min()) if METRICS[metric][1] else (v.min(), v.max())
+    return f"{v.mean():.{digits}f} [{worst:.{digits}f}, {best:.{digits}f}]"
+
+
+def _at(data: dict, name: str, step: int, digits: int = 3) -> str:
+    """The seeds' mean validation loss at evaluation step `step`."""
+    i = data["eval_step"].index(step)
+    return f"{np.mean([seed[i] for seed in _row(data, name)['valid_loss_per_seed']]):.{digits}f}"
+
+
+def _lowest(data: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Each seed's lowest validation loss over the evaluations, and its step."""
+    valid = np.asarray(data["valid_loss_per_seed"])
+    return valid.min(1), np.asarray(data["eval_step"])[valid.argmin(1)]
+
+
+def _pair(data: dict, name: str, digits: int = 3) -> str:
+    """'<mean training loss>, <mean test accuracy>%' of an arm."""
+    return f"{_mean(data, name, 'train', digits)}, {_mean(data, name, 'test', 1)}%"
+
+
+def _range(data: dict, names: list[str], metric: str, digits: int) -> tuple[str, str]:
+    """The lowest and highest of the arms' means."""
+    means = sorted(finals(_row(data, n), metric).mean() for n in names)
+    return f"{means[0]:.{digits}f}", f"{means[-1]:.{digits}f}"
+
+
+_A, _B, _W = "INNAprop (2, 2)", "INNAprop (0.1, 0.9)", "AdamW"
+_ALPHA_HALF = ["(0.5, 0.1)", "(0.5, 0.5)", "(0.5, 1)"]
+_Q = {q: f"INNA k^-1/{q}" for q in (2, 4, 8, 16)}
+QUOTED = (
+    (
+        "fig2_sensitivity_mnist",
+        lambda d: "end within {} to {} training loss and {}% to {}% test accuracy".format(
+            *_range(d, _ALPHA_HALF, "train", 2), *_range(d, _ALPHA_HALF, "test", 1)
+        ),
+    ),
+    (
+        "fig2_sensitivity_mnist",
+        lambda d: (
+            "(0.1, 0.1) is clearly slower: {} and {}%, with a wide band "
+            "({:.1f}% to {:.1f}%)".format(
+                _mean(d, "(0.1, 0.1)", "train", 2),
+                _mean(d, "(0.1, 0.1)", "test", 1),
+                finals(_row(d, "(0.1, 0.1)"), "test").min(),
+                finals(_row(d, "(0.1, 0.1)"), "test").max(),
+            )
+        ),
+    ),
+    (
+        "fig2_sensitivity_cifar10",
+        lambda d: "({} to {})".format(*_range(d, _ALPHA_HALF, "train", 3)),
+    ),
+    ("fig2_sensitivity_cifar10", lambda d: f"is again clearly slower ({_pair(d, '(0.1, 0.1)')})"),
+    (
+        "fig3_comparison_mnist",
+        lambda d: (
+            f"{_mean(d, 'INNA', 'train')} final training loss against SGD's "
+            f"{_mean(d, 'SGD', 'train')}"
+        ),
+    ),
+    (
+        "fig3_comparison_mnist",
+        lambda d: (
+            f"INNA's test accuracy ({_mean(d, 'INNA', 'test', 1)}%) is the lowest, "
+            f"{float(_mean(d, 'Adam', 'test', 1)) - float(_mean(d, 'INNA', 'test', 1)):.1f} points "
+            f"behind Adam ({_mean(d, 'Adam', 'test', 1)}%)"
+        ),
+    ),
+    (
+        "fig3_comparison_cifar10",
+        lambda d: (
+            f"Adam is fastest ({_pair(d, 'Adam')}) and Adagrad second ({_pair(d, 'Adagrad')})"
+        ),
+    ),
+    (
+        "fig3_comparison_cifar10",
+        lambda d: (
+            f"INNA is last: {_mean(d, 'INNA', 'train')} and {_mean(d, 'INNA', 'test', 1)}% "
+            f"test accuracy, behind SGD ({_pair(d, 'SGD')})"
+        ),
+    ),
+    (
+        "fig3_comparison_mnist_medium",
+        lambda d: (
+            f"INNA ends last ({_mean(d, 'INNA', 'train')} training loss, "
+            f"{_mean(d, 'INNA', 'test', 1)}% test accuracy), behind SGD ({_pair(d, 'SGD')}), "
+            f"Adagrad ({_pair(d, 'Adagrad')}) and Adam ({_pair(d, 'Adam')})"
+        ),
+    ),
+    (
+        "fig3_comparison_mnist_long",
+        lambda d: (
+            f"INNA is still last ({_mean(d, 'INNA', 'train')} training loss, "
+            f"{_mean(d, 'INNA', 'test', 1)}% test accuracy), behind SGD ({_pair(d, 'SGD')}), "
+            f"Adam ({_pair(d, 'Adam')}) and Adagrad ({_pair(d, 'Adagrad')})"
+        ),
+    ),
+    (
+        "fig4_decay_mnist",
+        lambda d: f"({_mean(d, _Q[4], 'train')} against {_mean(d, _Q[2], 'train')} for q = 1/2",
+    ),
+    (
+        "fig4_decay_mnist",
+        lambda d: f"q = 1/8 ({_mean(d, _Q[8], 'train')}) and q = 1/16 ({_mean(d, _Q[16], 'train')}",
+    ),
+    (
+        "fig4_decay_cifar10",
+        lambda d: f"({_mean(d, _Q[4], 'train')} against {_mean(d, _Q[2], 'train')} at q = 1/2)",
+    ),
+    (
+        "fig4_decay_cifar10",
+        lambda d: f"(1/8: {_mean(d, _Q[8], 'train')}; 1/16: {_mean(d, _Q[16], 'train')})",
+    ),
+    (
+        "fig4_decay_mnist_long",
+        lambda d: f"({_mean(d, _Q[4], 'train')} against {_mean(d, _Q[2], 'train')} at q = 1/2)",
+    ),
+    (
+        "fig4_decay_mnist_long",
+        lambda d: (
+            f"q = 1/8 ends at {_mean(d, _Q[8], 'train')} and q = 1/16 at "
+            f"{_mean(d, _Q[16], 'train')}"
+        ),
+    ),
+    (
+        "innaprop_cifar_cifar10",
+        lambda d: (
+            "ends {:.3f} lower, well inside the seeds' spread; its test accuracy ends "
+            "{:.1f} points lower".format(
+                finals(_row(d, _W), "train").mean() - finals(_row(d, _B), "train").mean(),
+                finals(_row(d, _W), "test").mean() - finals(_row(d, _B), "test").mean(),
+            )
+        ),
+    ),
+    (
+        "innaprop_cifar_cifar10",
+        lambda d: "ends {:.1f} points lower in accuracy".format(
+            finals(_row(d, _W), "test").mean() - finals(_row(d, _A), "test").mean()
+        ),
+    ),
+    (
+        "gpt_shakespeare_nanogpt-cpu_same-lr",
+        lambda d: f"ends at {_mean(d, _A)} against AdamW's {_mean(d, _W)}",
+    ),
+    (
+        "gpt_shakespeare_nanogpt-cpu_same-lr",
+        lambda d: (
+            f"({_at(d, _A, 250, 2)} against {_at(d, _W, 250, 2)} at step 250, "
+            f"{_at(d, _A, 500, 2)} against {_at(d, _W, 500, 2)} at step 500"
+        ),
+    ),
+    (
+        "gpt_shakespeare_nanogpt-cpu_same-lr",
+        lambda d: f"({_mean(d, _B)} against {_mean(d, _W)} at the end)",
+    ),
+    (
+        "gpt_shakespeare_nanogpt-cpu_same-lr_10000",
+        lambda d: f"AdamW ends at {_mean(d, _W)} validation loss",
+    ),
+    (
+        "gpt_shakespeare_nanogpt-cpu_same-lr_10000",
+        lambda d: f"INNAprop (2, 2) ({_mean(d, _A)}) and of INNAprop (0.1, 0.9) ({_mean(d, _B)})",
+    ),
+    (
+        "gpt_shakespeare_nanogpt-cpu_same-lr_10000",
+        lambda d: (
+            f"({_mean(d, _W, 'train')}, level with (0.1, 0.9)'s {_mean(d, _B, 'train')}; "
+            f"(2, 2) trails at {_mean(d, _A, 'train')})"
+        ),
+    ),
+    (
+        "gpt_shakespeare_nanogpt-cpu_same-lr_10000",
+        lambda d: f"({_at(d, _B, 3000)} against {_at(d, _W, 3000)} at step 3,000)",
+    ),
+    ("gpt_shakespeare_nanogpt-cpu", lambda d: f"from 1.938 to {_mean(d, _W)}"),
+    ("gpt_shakespeare_nanogpt-cpu", lambda d: f"(0.1, 0.9) gains from 3e-3 ({_mean(d, _B)})"),
+    (
+        "gpt_shakespeare_nanogpt-cpu_10000",
+        lambda d: f"INNAprop (0.1, 0.9) ends at {_spread(d, _B)} against AdamW's {_spread(d, _W)}",
+    ),
+    (
+        "gpt_shakespeare_nanogpt-cpu_10000",
+        lambda d: f"({_at(d, _B, 3000)} against {_at(d, _W, 3000)} at step 3,000;",
+    ),
+    (
+        "gpt_shakespeare_nanogpt-cpu_10000",
+        lambda d: f"({_mean(d, _B, 'train')} against {_mean(d, _W, 'train')})",
+    ),
+    ("gpt_shakespeare_nanogpt-cpu_10000", lambda d: f"ends at {_mean(d, _A)}, every seed above"),
+    (
+        "nanogpt_torch",
+        lambda d: "ends at {:.4f} [{:.4f}, {:.4f}] over 3 seeds".format(
+            *(lambda v: (v.mean(), v.max(), v.min()))(
+                np.asarray([r["valid_loss"][-1] for r in d["seeds_runs"]])
+            )
+        ),
+    ),
+    (
+        "nanogpt_gpu",
+        lambda d: "{:.4f} [{:.4f}, {:.4f}] (at steps {})".format(
+            _lowest(d)[0].mean(),
+            _lowest(d)[0].max(),
+            _lowest(d)[0].min(),
+            ", ".join(f"{s:,}" for s in _lowest(d)[1][:-1]) + f" and {_lowest(d)[1][-1]:,}",
+        ),
+    ),
+    (
+        "nanogpt_gpu",
+        lambda d: "at step 5,000 the validation loss is {:.4f} [{:.4f}, {:.4f}]".format(
+            *(lambda v: (v.mean(), v.max(), v.min()))(np.asarray(d["valid_loss_per_seed"])[:, -1])
+        ),
+    ),
+)
+
+
+def misquoted(text: str) -> list[str]:
+    """The quoted numbers (:data:`QUOTED`) that `text` does not say as their JSON
+    does, each as the text expected; line breaks in `text` count as spaces."""
+    flat = " ".join(text.split())
+    missing = []
+    for stem, quote in QUOTED:
+        data = load(stem)
+        if data is not None and (expected := quote(data)) not in flat:
+            missing.append(f"{stem}: {expected!r}")
+    return missing
