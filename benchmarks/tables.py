@@ -40,7 +40,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-PAGES = (ROOT / "benchmarks" / "RESULTS.md",)
+PAGES = (ROOT / "benchmarks" / "RESULTS.md", ROOT / "docs" / "performance.md")
 
 # what a metric is called, and whether lower is better
 METRICS = {
@@ -370,7 +370,35 @@ def search_table(stem: str) -> list[str]:
     return lines
 
 
+PEER_SHAPES = {"cpu": "nanoGPT's CPU recipe", "default": "nanoGPT's default"}
+
+
+def peer_table(stem: str) -> list[str]:
+    """The GPT's steps per second against PyTorch's (``benchmarks.gpt_peer_speed``),
+    a row per shape."""
+    data = load(stem)
+    if data is None:
+        raise SystemExit(f"tables: no benchmarks/results/{stem}.json")
+    lines = [
+        "| shape | ours, AdamW (steps/s) | ours, INNAprop | PyTorch, AdamW | ours / PyTorch "
+        "| INNAprop / PyTorch |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in data["rows"]:
+        r = row["steps_per_second"]
+        shape = (
+            f"{PEER_SHAPES.get(row['shape'], row['shape'])}: {row['layers']} layers of "
+            f"{row['embed_dim']}, context {row['context']}, batch {row['batch_size']}"
+        )
+        rates = [f"{r[k]:.3g}" for k in ("jax", "jax-innaprop", "torch")]
+        ratios = [f"{r[k] / r['torch']:.2f}x" for k in ("jax", "jax-innaprop")]
+        lines.append(f"| {shape} | {' | '.join(rates)} | {' | '.join(ratios)} |")
+    return lines
+
+
 def render(kind: str, argument: str) -> list[str]:
+    if kind == "peer":
+        return peer_table(argument)
     if kind == "finals":
         return finals_table(argument)
     if kind == "search":
@@ -415,9 +443,11 @@ def main(argv=None) -> int:
         print(("stale: " if args.check else "rewrote: ") + line)
     from benchmarks.quotes import misquoted  # it builds on this module
 
-    quoted = misquoted(PAGES[0].read_text())
+    quoted = []
+    for page in PAGES:
+        quoted += [f"{page.relative_to(ROOT)} does not say {line}" for line in misquoted(page)]
     for line in quoted:
-        print(f"misquoted: {PAGES[0].relative_to(ROOT)} does not say {line}")
+        print(f"misquoted: {line}")
     return 1 if (stale and args.check) or quoted else 0
 
 

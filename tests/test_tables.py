@@ -92,3 +92,21 @@ def test_a_claim_holds_partly_or_not_by_its_comparisons():
     assert tables.verdict(["fails", "fails"]) == "not reproduced"
     assert tables.chain(["B", "A", "C"], rows, "train") == "A 1.050 ≈ C 1.150 ≈ B 1.250"
     assert tables.chain(["D", "A"], rows, "train") == "A 1.050 < D 2.050"
+
+
+def test_the_performance_pages_gpt_peer_table_and_quote_follow_their_json(tmp_path, monkeypatch):
+    page = tables.PAGES[1]
+    assert page.name == "performance.md" and quotes.misquoted(page) == []
+    shutil.copy(tables.RESULTS / "gpt_peer_speed.json", tmp_path)
+    data = json.loads((tmp_path / "gpt_peer_speed.json").read_text())
+    default = next(row for row in data["rows"] if row["shape"] == "default")
+    default["steps_per_second"]["torch"] = 0.1  # a rerun where PyTorch is slower
+    (tmp_path / "gpt_peer_speed.json").write_text(json.dumps(data))
+    monkeypatch.setattr(tables, "RESULTS", tmp_path)
+    new, changed = tables.regenerate(page.read_text())
+    assert changed == ["peer gpt_peer_speed"]
+    assert "| 0.108 | 0.123 | 0.1 | 1.08x | 1.23x |" in new
+    assert quotes.misquoted(page) == [
+        "gpt_peer_speed: \"at nanoGPT's default shape (10.7M parameters, 16,384 tokens a step) "
+        'it runs at 1.08x"'
+    ]
