@@ -261,6 +261,12 @@ QUOTED_ELSEWHERE = {
         ),
         ("nanogpt_gpu", lambda d: f"nanoGPT's GPU config ({d['n_params'] / 1e6:.1f}M parameters"),
     ),
+    "docs/reproducing.md": (
+        (
+            "nanogpt_gpu",
+            lambda d: f"reports a best validation loss of {d['nanogpt_best_valid_loss']:.4f}",
+        ),
+    ),
 }
 
 

@@ -40,7 +40,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-PAGES = (ROOT / "benchmarks" / "RESULTS.md", ROOT / "docs" / "performance.md")
+PAGES = tuple(
+    ROOT / page for page in ("benchmarks/RESULTS.md", "docs/performance.md", "docs/reproducing.md")
+)
 
 # what a metric is called, and whether lower is better
 METRICS = {
