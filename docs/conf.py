@@ -123,8 +123,11 @@ def setup(app):
 html_theme = "sphinx_book_theme"
 html_title = "inna-optax"
 html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 html_theme_options = {
     "show_toc_level": 2,
     "navigation_with_keys": False,
     "home_page_in_toc": True,
 }
+# the theme's sidebar without its search field: the header's search box is the one
+html_sidebars = {"**": ["navbar-logo.html", "icon-links.html", "sbt-sidebar-nav.html"]}

@@ -101,6 +101,19 @@ def test_no_flag_is_rendered_with_an_en_dash(html):
     assert found == {}
 
 
+def test_every_page_has_one_search_box_and_phones_wrap_code(html):
+    """The header's search box, not a second one in the sidebar (seen in screenshots at
+    1400 px: `docs/screenshots.py`); code blocks wrap on a phone-width window."""
+    for page in ("index.html", "training.html", "api.html"):
+        text = (html / page).read_text()
+        sidebar = text[text.index('class="bd-sidebar-primary') :]
+        sidebar = sidebar[: sidebar.index("</div>\n</div>")]
+        assert "search-button-field" not in sidebar, page
+        assert text.count('class="bd-search d-flex') == 1 and "custom.css" in text, page
+    css = (html / "_static" / "custom.css").read_text()
+    assert "@media (max-width: 720px)" in css and "pre-wrap" in css
+
+
 def _help_options() -> dict[str, str]:
     """Each option of `python -m inna_optax.train --help` with its help text, as
     argparse prints it (whitespace folded)."""

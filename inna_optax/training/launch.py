@@ -11,7 +11,9 @@ from inna_optax.training.fields import field, host_port, int_at_least, not_empty
 @dataclasses.dataclass(frozen=True)
 class LaunchConfig:
     """The fields of :class:`~inna_optax.training.Config` that say where a run
-    executes (its processes) and what it writes where (its outputs)."""
+    executes (its processes) and what it writes where (its outputs). What each field
+    does is its flag's help: the processes and outputs rows of the training page's
+    flags table, or ``python -m inna_optax.train --help``."""
 
     # many processes (jax.distributed)
     coordinator: str | None = field(
