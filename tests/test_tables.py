@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
-from benchmarks import quotes, tables
+from benchmarks import quotes, tables, verdicts
 
 
 def test_the_results_pages_tables_match_their_json(capsys):
@@ -71,7 +71,7 @@ def test_a_rerun_that_changes_a_quoted_number_is_caught(tmp_path, monkeypatch):
     ],
 )
 def test_the_rule_compares_the_seeds_ranges(a, b, metric, expected):
-    assert tables.relation(np.array(a), np.array(b), metric) == expected
+    assert verdicts.relation(np.array(a), np.array(b), metric) == expected
 
 
 def test_a_claim_holds_partly_or_not_by_its_comparisons():
@@ -79,19 +79,19 @@ def test_a_claim_holds_partly_or_not_by_its_comparisons():
         return {"train_loss_per_seed": [[9.0, f] for f in finals]}
 
     rows = {"A": row(1.0, 1.1), "B": row(1.2, 1.3), "C": row(1.05, 1.25), "D": row(2.0, 2.1)}
-    ahead = tables.Comparison
-    assert tables.judge(ahead("A", "ahead", "B", "train"), rows) == "holds"
-    assert tables.judge(ahead("C", "ahead", "B", "train"), rows) == "mean"  # 1.15 < 1.25
-    assert tables.judge(ahead("D", "ahead", "B", "train"), rows) == "fails"
-    assert tables.judge(ahead("C", "not behind", "B", "train"), rows) == "holds"
-    assert tables.judge(ahead("D", "not behind", "B", "train"), rows) == "fails"
-    assert tables.judge(ahead("C", "level", "A", "train"), rows) == "holds"
-    assert tables.verdict(["holds", "holds"]) == "holds"
-    assert tables.verdict(["holds", "fails"]) == "partly"
-    assert tables.verdict(["mean", "fails"]) == "partly"
-    assert tables.verdict(["fails", "fails"]) == "not reproduced"
-    assert tables.chain(["B", "A", "C"], rows, "train") == "A 1.050 ≈ C 1.150 ≈ B 1.250"
-    assert tables.chain(["D", "A"], rows, "train") == "A 1.050 < D 2.050"
+    ahead = verdicts.Comparison
+    assert verdicts.judge(ahead("A", "ahead", "B", "train"), rows) == "holds"
+    assert verdicts.judge(ahead("C", "ahead", "B", "train"), rows) == "mean"  # 1.15 < 1.25
+    assert verdicts.judge(ahead("D", "ahead", "B", "train"), rows) == "fails"
+    assert verdicts.judge(ahead("C", "not behind", "B", "train"), rows) == "holds"
+    assert verdicts.judge(ahead("D", "not behind", "B", "train"), rows) == "fails"
+    assert verdicts.judge(ahead("C", "level", "A", "train"), rows) == "holds"
+    assert verdicts.verdict(["holds", "holds"]) == "holds"
+    assert verdicts.verdict(["holds", "fails"]) == "partly"
+    assert verdicts.verdict(["mean", "fails"]) == "partly"
+    assert verdicts.verdict(["fails", "fails"]) == "not reproduced"
+    assert verdicts.chain(["B", "A", "C"], rows, "train") == "A 1.050 ≈ C 1.150 ≈ B 1.250"
+    assert verdicts.chain(["D", "A"], rows, "train") == "A 1.050 < D 2.050"
 
 
 def test_the_performance_pages_gpt_peer_table_and_quote_follow_their_json(tmp_path, monkeypatch):
