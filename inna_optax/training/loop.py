@@ -29,9 +29,12 @@ from inna_optax.training.trainer import TrainState, setup
 class Interrupted(RuntimeError):
     """Training stopped at a signal (SIGTERM, SIGINT) after saving a checkpoint."""
 
-    def __init__(self, epoch: int, step: int, saved: bool):
+    def __init__(self, epoch: int, step: int, saved: bool, done: int | None = None):
+        """`epoch` and `step` within it (images), or `done`, the training steps done
+        as checkpoints count them (text, where an epoch is only an evaluation
+        interval)."""
         self.epoch, self.step, self.saved = epoch, step, saved
-        where = f"epoch {epoch}, step {step}"
+        where = f"epoch {epoch}, step {step}" if done is None else f"step {done}"
         super().__init__(
             f"stopped at {where}; its checkpoint is saved: continue with --resume"
             if saved
@@ -152,8 +155,9 @@ def fit(
             fitting.save(epoch * fitting.per_epoch_steps, record, epochs_done=epoch)
         if log is not None:
             fitting.bar.write(log, epoch_line(config, epoch, epochs, fitting.steps, record))
-        if stop is not None and epoch < epochs and stop(epoch * fitting.per_epoch_steps):
-            raise Interrupted(epoch + 1, 0, run is not None)
+        done = epoch * fitting.per_epoch_steps
+        if stop is not None and epoch < epochs and stop(done):
+            raise Interrupted(epoch + 1, 0, run is not None, fitting.text_steps(done))
     fitting.bar.close()
     history = fitting.history(time.perf_counter() - start_wall)
     if run is not None:
@@ -257,7 +261,12 @@ class _Fitting:
                 so_far = {**self.curves.of(epoch), "losses": np.asarray(jnp.stack(losses))}
                 self.save(done, epochs_done=epoch - 1, partial=plain(so_far))
             if stopping:
-                raise Interrupted(epoch, group * self.steps + i + 1, self.run is not None)
+                step = group * self.steps + i + 1
+                raise Interrupted(epoch, step, self.run is not None, self.text_steps(done))
+
+    def text_steps(self, done: int) -> int | None:
+        """`done` where a run counts in steps (text), None where in epochs (images)."""
+        return done if DATASETS[self.config.dataset].kind == "text" else None
 
     def history(self, seconds: float) -> History:
         # compilation excluded: no rate from a run that timed no step (one a group)
