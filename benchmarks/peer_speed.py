@@ -271,9 +271,9 @@ def main(argv=None) -> int:
         "argv": list(sys.argv[1:] if argv is None else argv),
         "rows": rows,
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "peer_speed.json").write_text(json.dumps(result, indent=1))
+    from benchmarks.report import write_json  # the commit of the code that ran, too
+
+    write_json(Path(args.out), "peer_speed", result)
     print(table(result))
     return 0
 

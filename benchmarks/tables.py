@@ -177,6 +177,8 @@ def peer_table(stem: str) -> list[str]:
         rates = [f"{r[k]:.3g}" for k in ("jax", "jax-innaprop", "torch")]
         ratios = [f"{r[k] / r['torch']:.2f}x" for k in ("jax", "jax-innaprop")]
         lines.append(f"| {shape} | {' | '.join(rates)} | {' | '.join(ratios)} |")
+    lines.append("")
+    lines.append(f"Steps per second, the median of the blocks; {provenance(data)}.")
     return lines
 
 
