@@ -238,8 +238,29 @@ QUOTED = (
 
 
 #: The numbers other pages quote, by the page's path in the repository.
+def _step(data: dict, tree: str, optimizer: str, key: str = "ratio_to_sgd_momentum") -> str:
+    """A ratio of `benchmarks.step_speed`'s JSON, as the page writes it (1.14x)."""
+    row = next(r for r in data["rows"] if r["tree"] == tree and r["optimizer"] == optimizer)
+    return f"{row[key]:.2f}x"
+
+
 QUOTED_ELSEWHERE = {
     "docs/performance.md": (
+        ("step_speed", lambda d: f"and {_step(d, 'dense_32M', 'inna')} in the table"),
+        (
+            "step_speed",
+            lambda d: (
+                f"({_step(d, 'nin_1M', 'inna_naive_psi')} and "
+                f"{_step(d, 'dense_32M', 'inna_naive_psi')} in the table)"
+            ),
+        ),
+        (
+            "step_speed",
+            lambda d: (
+                f"runs at {_step(d, 'nin_1M', 'innaprop', 'ratio_to_adamw')} and "
+                f"{_step(d, 'dense_32M', 'innaprop', 'ratio_to_adamw')} AdamW's step"
+            ),
+        ),
         (
             "gpt_peer_speed",
             lambda d: (

@@ -12,7 +12,6 @@ once and written once).
 """
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -195,9 +194,9 @@ def main(argv=None):
         "preset": args.preset,
         "donated": ["params", "opt_state"],
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "step_speed.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    from benchmarks.report import write_json  # with the commit of the code that ran
+
+    write_json(Path(args.out), "step_speed", {"meta": meta, "rows": rows})
 
     print(
         f"\n{meta['date']}  {meta['backend']} ({meta['device']}, {meta['cpu_count']} cores)  "

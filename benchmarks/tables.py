@@ -17,8 +17,8 @@ is overwritten. The kinds:
   loss on each (seed 0), and the pick;
 - ``verdicts GROUP``: the claims of ``verdicts.CLAIMS[GROUP]``, each judged by the rule
   on every run it names;
-- ``peer STEM``: the GPT's steps per second against PyTorch's, a row per shape (the
-  performance page).
+- ``peer STEM``: the GPT's steps per second against PyTorch's, a row per shape, and
+  ``step STEM``: one optimizer step against SGD-momentum's (the performance page).
 
 The verdicts follow the rule stated in RESULTS.md, applied by
 :mod:`benchmarks.verdicts`.
@@ -117,13 +117,13 @@ def finals_table(stem: str) -> list[str]:
 
 
 def provenance(data: dict) -> str:
-    """Where a JSON came from: its date, its commit (or that it predates their
-    recording, so its code may differ from today's) and its command."""
+    """Where a JSON came from: its date and its commit (or that it has none, so its
+    code may differ from today's)."""
     commit = data.get("commit")
     made = (
         f"commit `{commit[:7]}{'+changes' if commit.endswith('+changes') else ''}`"
         if commit
-        else "no commit recorded (the run predates their recording: stale until rerun)"
+        else "no commit recorded (the code that made it may differ from today's: stale until rerun)"
     )
     return f"run {data.get('date', 'on an unrecorded date')}, {made}"
 
@@ -151,6 +151,56 @@ def search_table(stem: str) -> list[str]:
             tried.append(f"**{cell}**" if lr == row["lr"] else cell)
         where = "on the ladder's edge" if row.get("lr_at_grid_edge") else "interior"
         lines.append(f"| {arm(row)} | {', '.join(tried)} | {rate(row['lr'])}, {where} |")
+    return lines
+
+
+STEP_NAMES = {"inna_naive_psi": "plain eq. (12) storing ψ"}
+STEP_TREES = {"nin_1M": "NiN", "dense_32M": "dense"}
+
+
+def step_table(stem: str) -> list[str]:
+    """One optimizer step against SGD-momentum's (``benchmarks.step_speed``): a row per
+    tree and optimizer; INNA's and INNAprop's ratios to their twins in bold."""
+    data = load(stem)
+    if data is None:
+        raise SystemExit(f"tables: no benchmarks/results/{stem}.json")
+    lines = [
+        "| tree | optimizer | median ms | vs sgd-momentum | state / params bytes "
+        "| bytes / floor | copies | vs adamw |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in data["rows"]:
+        size = r["n_params"] / 1e6
+        tree = (
+            f"{STEP_TREES.get(r['tree'], r['tree'])}, {size:.2f}M"
+            if size < 1
+            else (f"{STEP_TREES.get(r['tree'], r['tree'])}, {size:.1f}M")
+        )
+        ours = r["optimizer"] in ("inna", "innaprop")
+        name = STEP_NAMES.get(r["optimizer"], r["optimizer"])
+        ms = r["median_ms"]
+        to_sgd = f"{r['ratio_to_sgd_momentum']:.2f}x"
+        to_adamw = f"{r['ratio_to_adamw']:.2f}x" if r["ratio_to_adamw"] is not None else ""
+        if r["optimizer"] == "adamw":
+            to_adamw = "1.00x"
+        copies = f"{r['copies']} (the scalar count)" if r["optimizer"] == "inna" else r["copies"]
+        cells = [
+            tree,
+            f"**{name}**" if ours else name,
+            f"{ms:.3f}" if ms < 1 else f"{ms:.2f}",
+            f"**{to_sgd}**" if r["optimizer"] == "inna" else to_sgd,
+            f"{r['state_over_params_bytes']:.2f}",
+            f"{r['bytes_accessed_over_floor']:.2f}",
+            str(copies),
+            f"**{to_adamw}**" if r["optimizer"] == "innaprop" else to_adamw,
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    meta = data["meta"]
+    lines.append(
+        f"Medians of the {meta['preset']} preset's repetitions, jax {meta['jax']}, optax "
+        f"{meta['optax']}; {provenance({'date': meta['date'], **data})}."
+    )
     return lines
 
 
@@ -185,6 +235,8 @@ def peer_table(stem: str) -> list[str]:
 def render(kind: str, argument: str) -> list[str]:
     if kind == "peer":
         return peer_table(argument)
+    if kind == "step":
+        return step_table(argument)
     if kind == "finals":
         return finals_table(argument)
     if kind == "search":

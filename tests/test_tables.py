@@ -97,7 +97,8 @@ def test_a_claim_holds_partly_or_not_by_its_comparisons():
 def test_the_performance_pages_gpt_peer_table_and_quote_follow_their_json(tmp_path, monkeypatch):
     page = tables.PAGES[1]
     assert page.name == "performance.md" and quotes.misquoted(page) == []
-    shutil.copy(tables.RESULTS / "gpt_peer_speed.json", tmp_path)
+    for path in tables.RESULTS.glob("*.json"):
+        shutil.copy(path, tmp_path)
     data = json.loads((tmp_path / "gpt_peer_speed.json").read_text())
     default = next(row for row in data["rows"] if row["shape"] == "default")
     default["steps_per_second"]["torch"] = 0.1  # a rerun where PyTorch is slower
@@ -110,3 +111,22 @@ def test_the_performance_pages_gpt_peer_table_and_quote_follow_their_json(tmp_pa
         "gpt_peer_speed: \"at nanoGPT's default shape (10.7M parameters, 16,384 tokens a step) "
         'it runs at 1.08x"'
     ]
+
+
+def test_the_optimizer_step_table_is_its_json(tmp_path, monkeypatch):
+    """The performance page's step table and the ratios its prose quotes come from
+    step_speed.json; a rerun with another INNA time makes both stale."""
+    page = tables.PAGES[1]
+    text = page.read_text()
+    assert "<!-- table: step step_speed -->" in text and quotes.misquoted(page) == []
+    data = json.loads((tables.RESULTS / "step_speed.json").read_text())
+    row = next(r for r in data["rows"] if r["tree"] == "dense_32M" and r["optimizer"] == "inna")
+    assert f"| **{row['ratio_to_sgd_momentum']:.2f}x** |" in text
+    row["ratio_to_sgd_momentum"] = 1.5
+    for path in tables.RESULTS.glob("*.json"):
+        shutil.copy(path, tmp_path)
+    (tmp_path / "step_speed.json").write_text(json.dumps(data))
+    monkeypatch.setattr(tables, "RESULTS", tmp_path)
+    _, changed = tables.regenerate(text)
+    assert changed == ["step step_speed"]
+    assert "step_speed: 'and 1.50x in the table'" in quotes.misquoted(page)
