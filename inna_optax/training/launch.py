@@ -58,7 +58,7 @@ class LaunchConfig:
     resume_other_data: bool = field(
         False,
         "with --resume: continue on data that differ from the run's (files replaced), "
-        "deliberately; the class count must stay",
+        "deliberately; the classes must stay",
         resumable=True,
     )
     overwrite: bool = field(
