@@ -51,7 +51,67 @@ def _range(data: dict, names: list[str], metric: str, digits: int) -> tuple[str,
 _A, _B, _W = "INNAprop (2, 2)", "INNAprop (0.1, 0.9)", "AdamW"
 _ALPHA_HALF = ["(0.5, 0.1)", "(0.5, 0.5)", "(0.5, 1)"]
 _Q = {q: f"INNA k^-1/{q}" for q in (2, 4, 8, 16)}
+
+
+def _ratio(data: dict, a: str, b: str, epoch: int, digits: int = 2) -> str:
+    """Arm `a`'s training loss over arm `b`'s in `epoch` (1-based; -1 the last), the
+    seeds' means, as the page writes it (1.55x)."""
+
+    def loss(name):
+        return np.mean(np.asarray(_row(data, name)["train_loss_per_seed"], float), axis=0)
+
+    i = epoch - 1 if epoch > 0 else epoch
+    return f"{loss(a)[i] / loss(b)[i]:.{digits}f}x"
+
+
 QUOTED = (
+    # ratios of the curves, epoch by epoch
+    (
+        "fig3_comparison_mnist",
+        lambda d: (
+            f"INNA's epoch loss is {_ratio(d, 'INNA', 'Adam', 3, 1)} Adam's in epoch 3 and "
+            f"{_ratio(d, 'INNA', 'Adam', 10, 1)} in epoch 10, {_ratio(d, 'INNA', 'SGD', 4, 1)} "
+            f"SGD's in epoch 4 and {_ratio(d, 'INNA', 'SGD', 10, 1)} in epoch 10"
+        ),
+    ),
+    (
+        "fig3_comparison_mnist_medium",
+        lambda d: (
+            f"({_ratio(d, 'INNA', 'SGD', 1)} SGD's mean loss over epoch 1, "
+            f"{_ratio(d, 'INNA', 'SGD', 2)} over epoch 2)"
+        ),
+    ),
+    (
+        "fig3_comparison_mnist_medium",
+        lambda d: (
+            f"narrows from {_ratio(d, 'INNA', 'Adam', 1)} to {_ratio(d, 'INNA', 'Adam', 2)} "
+            "between the two epochs"
+        ),
+    ),
+    (
+        "fig3_comparison_mnist_long",
+        lambda d: (
+            f"INNA's loss is {_ratio(d, 'INNA', 'SGD', 2)} SGD's after 2 epochs, "
+            f"{_ratio(d, 'INNA', 'SGD', 4)} after 4 and {_ratio(d, 'INNA', 'SGD', 8)} after 8"
+        ),
+    ),
+    ("fig3_comparison_mnist", lambda d: f"({_ratio(d, 'INNA', 'SGD', -1)} at the quick preset's"),
+    (
+        "fig3_comparison_mnist_long",
+        lambda d: (
+            f"Against Adagrad the ratio goes from {_ratio(d, 'INNA', 'Adagrad', 2, 1)} to "
+            f"{_ratio(d, 'INNA', 'Adagrad', 8, 1)}"
+        ),
+    ),
+    ("fig4_decay_mnist_long", lambda d: f"ends at {_ratio(d, _Q[4], 'Adam', -1)} Adam's training"),
+    (
+        "fig4_decay_mnist_long",
+        lambda d: (
+            f"{_ratio(d, _Q[4], 'Adam', 2)} after 2 epochs, {_ratio(d, _Q[4], 'Adam', 4)} "
+            f"after 4, {_ratio(d, _Q[4], 'Adam', 8)} after 8"
+        ),
+    ),
+    ("fig4_decay_mnist", lambda d: f"({_ratio(d, _Q[4], 'Adam', -1)} in the quick preset's"),
     (
         "fig2_sensitivity_mnist",
         lambda d: "end within {} to {} training loss and {}% to {}% test accuracy".format(

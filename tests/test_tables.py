@@ -130,3 +130,15 @@ def test_the_optimizer_step_table_is_its_json(tmp_path, monkeypatch):
     _, changed = tables.regenerate(text)
     assert changed == ["step step_speed"]
     assert "step_speed: 'and 1.50x in the table'" in quotes.misquoted(page)
+
+
+def test_ratios_read_off_the_curves_are_checked_against_them():
+    """The prose's epoch-by-epoch ratios (INNA's training loss over SGD's, the seeds'
+    means) come from the JSON's curves; one edited by hand is caught. (It caught
+    4.04x written for 1.3502 / 0.3338 = 4.045.)"""
+    text = " ".join(tables.PAGES[0].read_text().split())  # as misquoted reads it
+    said = "INNA's loss is 1.55x SGD's after 2 epochs"
+    assert said in text
+    expected = f"{said}, 1.32x after 4 and 1.18x after 8"
+    edited = text.replace(said, said.replace("1.55x", "1.50x"))
+    assert quotes.misquoted(edited) == [f"fig3_comparison_mnist_long: {expected!r}"]
