@@ -64,6 +64,62 @@ def _ratio(data: dict, a: str, b: str, epoch: int, digits: int = 2) -> str:
     return f"{loss(a)[i] / loss(b)[i]:.{digits}f}x"
 
 
+def _reached(row: dict, levels) -> str:
+    """The first step at which the seeds' mean window loss is at or below each level
+    (the tables' "first step with the windows' mean loss <= ...")."""
+    windows = np.mean(np.asarray(row["train_loss_steps_per_seed"], float), axis=0)
+    ends = np.asarray(row["window_end_step"])
+    hits = [np.nonzero(windows <= level)[0] for level in levels]
+    return " / ".join(f"{ends[h[0]]:,}" if len(h) else "not reached" for h in hits)
+
+
+def _per_epoch(row: dict, epochs=(1, 2, 4, 8)) -> str:
+    """The seeds' mean training loss after each of `epochs`."""
+    losses = np.mean(np.asarray(row["train_loss_per_seed"], float), axis=0)
+    return ", ".join(f"{losses[e - 1]:.3f}" for e in epochs)
+
+
+def _accuracy_after(row: dict, epoch: int) -> str:
+    """'90.3% [86.3, 93.0]': the test accuracy after `epoch`, mean [worst, best]."""
+    acc = 100 * np.asarray(row["test_accuracy_per_seed"], float)[:, epoch - 1]
+    return f"{acc.mean():.1f}% [{acc.min():.1f}, {acc.max():.1f}]"
+
+
+def _curve_cells() -> tuple:
+    """The cells of the three hand-laid tables of per-epoch losses and first-reach
+    steps (Figure 3 medium and long, Figure 4 long), row by row."""
+
+    def rows(stem, arms, cells):
+        return tuple((stem, lambda d, name=name: cells(_row(d, name))) for name in arms)
+
+    fig3, fig4 = ("INNA", "SGD", "Adagrad", "Adam"), (*_Q.values(), "Adam")
+    low = (0.5, 0.3, 0.2, 0.15)
+    return (
+        *rows(
+            "fig3_comparison_mnist_medium",
+            fig3,
+            lambda r: f"| {_accuracy_after(r, 1)} | {_reached(r, (1, 0.5, 0.3, 0.2))} |",
+        ),
+        *rows(
+            "fig3_comparison_mnist_long",
+            fig3,
+            lambda r: f"| {_per_epoch(r)} | {_reached(r, low)} |",
+        ),
+        *rows(
+            "fig4_decay_mnist_long",
+            fig4,
+            lambda r: (
+                f"| {_per_epoch(r)} | {_reached(r, low)} | "
+                + ", ".join(
+                    f"{100 * np.mean(np.asarray(r['test_accuracy_per_seed'])[:, e - 1]):.1f}%"
+                    for e in (1, 8)
+                )
+                + " |"
+            ),
+        ),
+    )
+
+
 QUOTED = (
     # ratios of the curves, epoch by epoch
     (
@@ -294,6 +350,7 @@ QUOTED = (
             *(lambda v: (v.mean(), v.max(), v.min()))(np.asarray(d["valid_loss_per_seed"])[:, -1])
         ),
     ),
+    *_curve_cells(),
 )
 
 

@@ -142,3 +142,14 @@ def test_ratios_read_off_the_curves_are_checked_against_them():
     expected = f"{said}, 1.32x after 4 and 1.18x after 8"
     edited = text.replace(said, said.replace("1.55x", "1.50x"))
     assert quotes.misquoted(edited) == [f"fig3_comparison_mnist_long: {expected!r}"]
+
+
+def test_the_hand_laid_curve_tables_are_checked_cell_by_cell():
+    """Per-epoch losses, first steps reaching each loss level and accuracies of the
+    tables laid out by hand (Figure 3 medium and long, Figure 4 long) are computed from
+    the curves: a cell edited by hand is caught."""
+    text = tables.PAGES[0].read_text()
+    row = "| 0.881, 0.331, 0.200, 0.137 | 1,000 / 2,000 / 3,600 / 6,550 |"
+    assert row in text and quotes.misquoted(text) == []
+    (missing,) = quotes.misquoted(text.replace("3,600 / 6,550", "3,600 / 6,500"))
+    assert missing == f"fig3_comparison_mnist_long: {row!r}"
