@@ -83,6 +83,26 @@ def test_the_rate_leaves_out_the_time_spent_evaluating(capsys, monkeypatch):
     assert last.startswith("run: step 4/4, 1.00 steps/s"), last  # 3 steps in 3 s, not 43 s
 
 
+def test_a_checkpoint_save_is_a_phase_of_its_own_on_the_bar():
+    """Saving shows on the bar as `saving`, and its time is left out of the rate."""
+    from inna_optax.training import loop
+
+    calls = []
+
+    class Bar:
+        def phase(self, name):
+            calls.append(name)
+
+    class Run:
+        def save(self, done, states, record, **meta):
+            calls.append(f"saved {done}")
+
+    fitting = object.__new__(loop._Fitting)  # no trainer needed to save
+    fitting.bar, fitting.run, fitting.states = Bar(), Run(), []
+    fitting.save(5)
+    assert calls == ["saving", "saved 5", None] and fitting.saved == "step 5"
+
+
 @pytest.mark.slow
 def test_four_devices_match_one_device(mnist_dir):
     assert len(jax.local_devices()) >= 4

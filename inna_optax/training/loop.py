@@ -205,7 +205,13 @@ class _Fitting:
         )
 
     def save(self, done: int, record: dict | None = None, **meta) -> None:
-        self.run.save(done, _saved(self.states), record, **meta)
+        """A checkpoint after `done` steps, shown on the bar as a phase of its own (its
+        time counts in neither the rate nor the ETA)."""
+        self.bar.phase("saving")
+        try:
+            self.run.save(done, _saved(self.states), record, **meta)
+        finally:
+            self.bar.phase(None)
         self.saved = f"step {done}"
 
     def train_group(self, epoch: int, group: int, allow_divergence: bool) -> None:
