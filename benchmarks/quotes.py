@@ -79,9 +79,14 @@ def _per_epoch(row: dict, epochs=(1, 2, 4, 8)) -> str:
     return ", ".join(f"{losses[e - 1]:.3f}" for e in epochs)
 
 
+def _accuracies(row: dict, epoch: int) -> np.ndarray:
+    """The seeds' test accuracies (%) after `epoch`."""
+    return 100 * np.asarray(row["test_accuracy_per_seed"], float)[:, epoch - 1]
+
+
 def _accuracy_after(row: dict, epoch: int) -> str:
     """'90.3% [86.3, 93.0]': the test accuracy after `epoch`, mean [worst, best]."""
-    acc = 100 * np.asarray(row["test_accuracy_per_seed"], float)[:, epoch - 1]
+    acc = _accuracies(row, epoch)
     return f"{acc.mean():.1f}% [{acc.min():.1f}, {acc.max():.1f}]"
 
 
@@ -110,10 +115,7 @@ def _curve_cells() -> tuple:
             fig4,
             lambda r: (
                 f"| {_per_epoch(r)} | {_reached(r, low)} | "
-                + ", ".join(
-                    f"{100 * np.mean(np.asarray(r['test_accuracy_per_seed'])[:, e - 1]):.1f}%"
-                    for e in (1, 8)
-                )
+                + ", ".join(f"{_accuracies(r, e).mean():.1f}%" for e in (1, 8))
                 + " |"
             ),
         ),

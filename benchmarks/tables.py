@@ -169,20 +169,17 @@ def step_table(stem: str) -> list[str]:
         "| bytes / floor | copies | vs adamw |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    adamw = {r["tree"]: r["median_ms"] for r in data["rows"] if r["optimizer"] == "adamw"}
     for r in data["rows"]:
         size = r["n_params"] / 1e6
-        tree = (
-            f"{STEP_TREES.get(r['tree'], r['tree'])}, {size:.2f}M"
-            if size < 1
-            else (f"{STEP_TREES.get(r['tree'], r['tree'])}, {size:.1f}M")
-        )
+        tree = f"{STEP_TREES.get(r['tree'], r['tree'])}, {size:.{2 if size < 1 else 1}f}M"
         ours = r["optimizer"] in ("inna", "innaprop")
         name = STEP_NAMES.get(r["optimizer"], r["optimizer"])
         ms = r["median_ms"]
         to_sgd = f"{r['ratio_to_sgd_momentum']:.2f}x"
-        to_adamw = f"{r['ratio_to_adamw']:.2f}x" if r["ratio_to_adamw"] is not None else ""
-        if r["optimizer"] == "adamw":
-            to_adamw = "1.00x"
+        # INNAprop's twin is AdamW (the same state size and arrays per step)
+        twinned = r["optimizer"] in ("adamw", "innaprop")
+        to_adamw = f"{ms / adamw[r['tree']]:.2f}x" if twinned else ""
         copies = f"{r['copies']} (the scalar count)" if r["optimizer"] == "inna" else r["copies"]
         cells = [
             tree,
