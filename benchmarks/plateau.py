@@ -38,12 +38,18 @@ DEFAULT_SETTINGS = (
 
 def probe(model: NiN, x, key):
     """Pre-activation RMS and dead-ReLU fraction per convolution, in training mode."""
+    stats, features = _probe(model, x, key)
+    return [(float(rms), float(dead)) for rms, dead in stats], features
+
+
+@nnx.jit  # op by op, the probe compiles a small program for every operation
+def _probe(model: NiN, x, key):
     stats = []
     for i, conv in enumerate(model.convs):
         x = conv(x)
         if model.norms and i < len(model.convs) - 1:
             x = model.norms[i](x, use_running_average=False)
-        stats.append((float(jnp.sqrt(jnp.mean(x**2))), float(jnp.mean(x <= 0))))
+        stats.append((jnp.sqrt(jnp.mean(x**2)), jnp.mean(x <= 0)))
         if i < len(model.convs) - 1:
             x = jax.nn.relu(x)
         if i in (2, 5):
@@ -78,7 +84,7 @@ def measure(config, data, steps: int, window: int) -> dict:
         return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 
     first = batches[0]
-    grads = nnx.grad(loss_fn)(model_of(state), data.x_train[first], data.y_train[first])
+    grads = nnx.jit(nnx.grad(loss_fn))(model_of(state), data.x_train[first], data.y_train[first])
     convs = grads["convs"]
     first_grads = [float(jnp.linalg.norm(convs[j]["kernel"][...])) for j in range(len(convs))]
     losses = []

@@ -60,8 +60,25 @@ SLOW_DOCTESTS = {
 }
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config):
+    """With xdist's workers (`-n 2`) and no --dist given, the tests of one
+    `xdist_group` run on one worker (see SHARED_FIXTURES)."""
+    if getattr(config.option, "numprocesses", None) and config.option.dist == "no":
+        config.option.dist = "loadgroup"
+
+
+# module-scoped fixtures that take seconds to make (a two-process run, the built site,
+# a finished run): the tests that use one are grouped onto one xdist worker, which
+# makes it once instead of once per worker
+SHARED_FIXTURES = ("two_process_run", "html", "finished_run")
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
+        shared = [f for f in SHARED_FIXTURES if f in getattr(item, "fixturenames", ())]
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(shared[0]))
         if isinstance(item, pytest.DoctestItem) and item.name in SLOW_DOCTESTS:
             item.add_marker(pytest.mark.slow)
 

@@ -416,14 +416,23 @@ def test_the_unbounded_max_pool_timed_is_max_pool_without_its_conditional():
     assert " conditional(" not in grad(conv_forms.unbounded_max_pool).lower(x).compile().as_text()
 
 
-@pytest.mark.slow
-def test_conv_speed_times_the_rows_asked_for_and_refuses_unknown_ones(capsys):
+def test_conv_speed_times_the_rows_asked_for_and_refuses_unknown_ones(capsys, monkeypatch):
+    """Which rows are measured and printed (measuring them is the smoke test's)."""
     from benchmarks import conv_speed
 
+    asked = []
+
+    def measure(shape, width, batch, rounds, block, variants):
+        asked.append(list(variants))
+        return {(v, part): 1.0 + i for i, v in enumerate(variants) for part in conv_speed.PARTS}
+
+    monkeypatch.setattr(conv_speed, "measure", measure)
     argv = ["--widths", "0.0625", "--shapes", "28,28,1", "--rounds", "1", "--block", "1"]
     assert conv_speed.main([*argv, "--variants", "matmul, pool no cond"]) == 0
+    assert asked == [["native", "matmul, pool no cond"]]
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("28x28")]
     assert len(rows) == 2 and " native " in rows[0] and " matmul, pool no cond " in rows[1]
+    assert rows[1].split()[-1] == "2.00x"  # the ratio to the native row
     with pytest.raises(SystemExit):
         conv_speed.main([*argv, "--variants", "winograd"])
 
@@ -452,7 +461,8 @@ def test_the_hand_written_batch_norm_gradient_timed_is_flaxs():
             logits = model(x, train=True, key=jax.random.key(2))
             return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 
-        return nnx.grad(loss)(model), nnx.state(model, nnx.BatchStat)
+        grads = nnx.jit(nnx.grad(loss))(model)  # op by op: hundreds of small programs
+        return grads, nnx.state(model, nnx.BatchStat)
 
     for mine, flax_s in zip(
         jax.tree.leaves(grads_and_stats(True)), jax.tree.leaves(grads_and_stats(False)), strict=True

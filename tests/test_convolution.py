@@ -69,7 +69,8 @@ def test_nin_gives_the_same_logits_and_gradients_with_either_convolution(conv, n
         logits = model(x, train=True, key=jax.random.key(3))
         return jnp.mean(jax.nn.logsumexp(logits, -1) - logits[jnp.arange(4), y])
 
-    (la, ga), (lb, gb) = (nnx.value_and_grad(loss)(m) for m in models)
+    # jitted: op by op, the forward and backward passes compile hundreds of small programs
+    (la, ga), (lb, gb) = (nnx.jit(nnx.value_and_grad(loss))(m) for m in models)
     np.testing.assert_allclose(la, lb, rtol=1e-5)
     for a, b in zip(jax.tree.leaves(ga), jax.tree.leaves(gb), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

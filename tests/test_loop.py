@@ -6,7 +6,6 @@ import dataclasses
 import jax
 import numpy as np
 import pytest
-from datagen import make_mnist
 
 pytest.importorskip("flax.nnx")
 from runs import args, cli, metrics, tiny  # noqa: E402
@@ -184,23 +183,25 @@ def test_a_sweep_replica_equals_the_same_run_alone(mnist_dir):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["sgd", "inna", "adam", "adagrad"])
-def test_full_depth_nin_with_the_papers_settings_leaves_the_plateau(
-    tmp_path, optimizer, optimized_step
-):
+def test_full_depth_nin_with_the_papers_settings_leaves_the_plateau(optimizer):
     """All nine convolutions, dropout 0.5, q = 1/2, psi_0 aligned with the gradient and
-    the registry's default gamma_0: 300 steps cut the training loss 2.5x (measured: SGD
-    3.2x, INNA 10x, Adam 3.2x, Adagrad 26x; the plain NiN of before, He init and
-    gamma_0 0.1: SGD 1.85x and INNA 2.0x)."""
-    make_mnist(tmp_path, n_train=960, n_test=64)
+    the registry's default gamma_0, at width 1/4 on 960 of scikit-learn's 8 x 8 digits:
+    300 steps cut the training loss 2.5x (measured 2026-12-04: SGD 3.8x, INNA 4.0x,
+    Adam 3.3x, Adagrad 9.0x; the plain NiN of before, without batch normalisation,
+    with gamma_0 0.1: SGD 1.07x and INNA 1.35x, on the plateau at log 10). One device:
+    the test is the optimization, not the sharding."""
     config = Config(
-        dataset="mnist",
-        data_dir=str(tmp_path),
+        dataset="digits",
+        train_examples=960,
         optimizer=optimizer,
-        width=0.125,
+        width=0.25,
+        dropout=0.5,
         epochs=10,
         progress=False,
+        devices=1,
     )
     assert (config.dropout_rate, config.decay_power, config.psi_init) == (0.5, 0.5, "gradient")
+    assert config.norm and config.batch_size == 32
     history = fit(config)  # 300 steps of 32
     first, last = history.train_loss[0, 0], history.train_loss[0, -1]
     assert last < first / 2.5, history.train_loss[0]
