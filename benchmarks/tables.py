@@ -17,8 +17,9 @@ is overwritten. The kinds:
   loss on each (seed 0), and the pick;
 - ``verdicts GROUP``: the claims of ``verdicts.CLAIMS[GROUP]``, each judged by the rule
   on every run it names;
-- ``peer STEM``: the GPT's steps per second against PyTorch's, a row per shape, and
-  ``step STEM``: one optimizer step against SGD-momentum's (the performance page).
+- ``peer STEM``: the GPT's steps per second against PyTorch's, a row per shape;
+  ``nin_peer STEM``: the NiN's, a row per input and width; ``step STEM``: one
+  optimizer step against SGD-momentum's (the performance page).
 
 The verdicts follow the rule stated in RESULTS.md, applied by
 :mod:`benchmarks.verdicts`.
@@ -229,9 +230,55 @@ def peer_table(stem: str) -> list[str]:
     return lines
 
 
+NIN_CONTENDERS = {  # peer_speed's contender: the column's heading
+    "jax-native": "ours, native",
+    "jax-auto": "ours (default)",
+    "jax-auto-kept": "ours, kept",
+    "jax-auto-one-heap": "ours, one heap",
+    "torch-inna": "PyTorch, INNA",
+    "torch-sgd": "PyTorch, SGD",
+}
+
+
+def nin_peer_table(stem: str) -> list[str]:
+    """The NiN's training steps per second against PyTorch's (``benchmarks.peer_speed``):
+    a row per input and width, a column per contender, and each of ours over PyTorch's
+    INNA."""
+    data = load(stem)
+    if data is None:
+        raise SystemExit(f"tables: no benchmarks/results/{stem}.json")
+    names = data["contenders"]
+    ours = [n for n in names if n.startswith("jax")]
+    base = "torch-inna"
+    heads = [NIN_CONTENDERS.get(n, n) for n in names]
+    heads += [
+        f"{NIN_CONTENDERS.get(n, n).removeprefix('ours').strip(' ,') or 'ours'} / PyTorch"
+        for n in ours
+        if base in names
+    ]
+    lines = [
+        "| input | NiN width | " + " | ".join(heads) + " |",
+        "| --- | ---: | " + " | ".join("---:" for _ in heads) + " |",
+    ]
+    for row in data["rows"]:
+        r = row["steps_per_second"]
+        cells = [f"{r[n]:.1f}" for n in names]
+        if base in names:
+            cells += [f"{r[n] / r[base]:.2f}x" for n in ours]
+        lines.append(f"| {row['shape']} | {row['width']:g} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(
+        f"Steps per second, the median of {data['rounds']} interleaved blocks of "
+        f"{data['block']} steps; {data['machine']}; {provenance(data)}."
+    )
+    return lines
+
+
 def render(kind: str, argument: str) -> list[str]:
     if kind == "peer":
         return peer_table(argument)
+    if kind == "nin_peer":
+        return nin_peer_table(argument)
     if kind == "step":
         return step_table(argument)
     if kind == "finals":

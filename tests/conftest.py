@@ -19,8 +19,10 @@ import jax
 import pytest
 
 _CACHE = "INNA_OPTAX_TEST_JAX_CACHE"
+_SHARED = "INNA_OPTAX_TEST_SHARED"  # what the workers make once (tests/runs.py made_once)
 if _CACHE not in os.environ:  # the controlling process (xdist's workers inherit it)
     os.environ[_CACHE] = tempfile.mkdtemp(prefix="inna-optax-jax-cache-")
+    os.environ[_SHARED] = tempfile.mkdtemp(prefix="inna-optax-test-shared-")
     _OWNS_CACHE = True
 else:
     _OWNS_CACHE = False
@@ -86,6 +88,7 @@ def pytest_collection_modifyitems(config, items):
 def pytest_unconfigure(config):
     if _OWNS_CACHE and not hasattr(config, "workerinput"):
         shutil.rmtree(os.environ[_CACHE], ignore_errors=True)
+        shutil.rmtree(os.environ[_SHARED], ignore_errors=True)
 
 
 @pytest.fixture

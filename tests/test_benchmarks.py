@@ -353,13 +353,28 @@ def test_first_reach_is_the_first_evaluation_at_the_target():
 
 @pytest.mark.slow
 def test_conv_speed_times_both_convolutions(capsys):
+    """Every row's forward and backward passes trace to the native row's loss and
+    convolution gradients' shapes; two rows are compiled and timed (all 24 programs
+    take most of a minute to compile here; the forms themselves are tested equal to
+    what they replace below)."""
     from benchmarks import conv_speed
 
+    def traced(variant):
+        parts = conv_speed._parts(variant, (28, 28, 1), 0.0625, 4)
+        loss, grads = (jax.eval_shape(parts[part]) for part in conv_speed.PARTS)
+        vmapped = conv_speed.VARIANTS[variant][-1]  # over a replica axis of one
+        # the loss and the convolutions' gradients (the norms may be off)
+        return jax.tree.map(lambda s: (s.shape[vmapped:], s.dtype), (loss, grads["convs"]))
+
+    native = traced("native")
+    for variant in conv_speed.VARIANTS:
+        assert traced(variant) == native, variant
+
     argv = ["--widths", "0.0625", "--shapes", "28,28,1", "--rounds", "1", "--block", "1"]
-    assert conv_speed.main(argv) == 0
+    assert conv_speed.main([*argv, "--variants", "matmul, norm hand grad"]) == 0
     out = capsys.readouterr().out
     assert "forward+backward" in out
-    for variant in conv_speed.VARIANTS:
+    for variant in ("native", "matmul, norm hand grad"):
         assert f" {variant} " in out
 
 

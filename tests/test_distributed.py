@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from datagen import make_mnist
+from once import made_once
 from runs import child_env
 
 pytestmark = pytest.mark.slow  # processes of their own: `-m "not slow"` skips them
@@ -87,14 +88,19 @@ def _final_params(out: Path):
 
 
 @pytest.fixture(scope="module")
-def two_process_run(tmp_path_factory, mnist_dir):
-    out = tmp_path_factory.mktemp("two") / "run"
+def two_process_run(mnist_dir):
+    """Two processes train 2 epochs (made once per session: once.made_once)."""
     argv = ["--dataset", "mnist", "--data-dir", str(mnist_dir), *BASE, "--epochs", "2"]
-    # the 2 processes also shard the parameters and state (and checkpoint them so)
-    results = _two_processes([*argv, "--shard", "params"], out)
-    for code, _, err in results:
-        assert code == 0, err[-2000:]
-    return out, argv, results
+
+    def make(path):
+        # the 2 processes also shard the parameters and state (and checkpoint them so)
+        results = _two_processes([*argv, "--shard", "params"], path / "run")
+        for code, _, err in results:
+            assert code == 0, err[-2000:]
+        (path / "results.json").write_text(json.dumps(results))
+
+    path = made_once("two_process_run", make)
+    return path / "run", argv, json.loads((path / "results.json").read_text())
 
 
 def test_two_processes_match_one_process_with_four_devices(two_process_run, tmp_path):

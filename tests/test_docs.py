@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from once import made_once
 
 import inna_optax
 
@@ -16,23 +17,25 @@ DOCS = ROOT / "docs"
 
 
 @pytest.fixture(scope="module")
-def html(tmp_path_factory):
+def html():
     """The site built from docs/ (notebooks rendered without running them: the
-    notebook tests run them)."""
+    notebook tests run them), once per session (once.made_once)."""
     pytest.importorskip("sphinx")
     pytest.importorskip("myst_nb")
-    out = tmp_path_factory.mktemp("html")
-    env = {**os.environ, "INNA_DOCS_EXECUTE": "0"}
-    command = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html"]
-    done = subprocess.run(
-        [*command, "-d", str(out / ".doctrees"), str(DOCS), str(out)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return out
+
+    def build(out):
+        env = {**os.environ, "INNA_DOCS_EXECUTE": "0"}
+        command = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html"]
+        done = subprocess.run(
+            [*command, "-d", str(out / ".doctrees"), str(DOCS), str(out)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+
+    return made_once("html", build)
 
 
 @pytest.mark.slow

@@ -133,3 +133,29 @@ def test_quiet_xla_warnings_holds_back_xla_warnings_in_its_block_only():
     if "per-heap size limit" not in after:  # jaxlib before 0.8 (the floor is 0.7.1)
         pytest.skip("this XLA prints no per-heap size-limit warning to hold back")
     assert "per-heap size limit" not in inside
+
+
+def test_trainers_of_one_program_share_their_jitted_steps(mnist_dir, monkeypatch):
+    """A second trainer of the same model, optimizer and shardings reuses the first's
+    jitted steps (traced and compiled once: the rungs of a search, seeds run one
+    after another); another program gets its own; the values are the same as with
+    steps of its own."""
+    from runs import tiny
+
+    from inna_optax.training import fit
+    from inna_optax.training.data import load
+
+    monkeypatch.setattr(trainer, "_STEPS", {})
+    data = load("mnist", mnist_dir)
+    first = trainer.setup(tiny(mnist_dir, lr=0.1, alpha=0.3), data)
+    again = trainer.setup(tiny(mnist_dir, lr=0.2, seeds=(1,)), data)
+    assert again.train_step is first.train_step and again.eval_step is first.eval_step
+    for other in (dict(optimizer="adam"), dict(dropout=0.3), dict(schedule="cosine")):
+        assert trainer.setup(tiny(mnist_dir, **other), data).train_step is not first.train_step
+    assert len(trainer._STEPS) == 4
+
+    shared = fit(tiny(mnist_dir, lr=0.2, epochs=1))  # after setups of lr 0.1 and 0.2
+    monkeypatch.setattr(trainer, "_STEPS", {})
+    alone = fit(tiny(mnist_dir, lr=0.2, epochs=1))
+    np.testing.assert_array_equal(shared.train_loss, alone.train_loss)
+    np.testing.assert_array_equal(shared.test_accuracy, alone.test_accuracy)

@@ -87,6 +87,13 @@ def optimizer_for(
     def build(**hparams):
         return optimizers.make(config.optimizer, **{**values, **fixed, **hparams})
 
+    # what the optimizer's program depends on: every `spec.hyper` value above is
+    # replaced by a traced one (:func:`hyperparameters`), the rest is fixed in it
+    build.program = (  # type: ignore[attr-defined]
+        config.optimizer,
+        tuple((k, values[k]) for k in spec.options),
+        tuple(fixed.items()),
+    )
     return build
 
 
@@ -195,6 +202,31 @@ def make_steps(
     )
     evaluate_batch = jax.jit(over_replicas(eval_step, in_axes=(0, 0, None, None, None)), **whole)
     return train, evaluate_batch
+
+
+# The jitted steps of the last few programs set up: trainers of the same program
+# (model, optimizer and its fixed settings, shardings) share them, so JAX traces and
+# compiles it once, as one jitted function, however many trainers run it: the rungs
+# of a learning-rate search, the seeds run one after another, a resumed run.
+_STEPS: dict[Any, tuple[Any, Any]] = {}
+_STEPS_KEPT = 8
+
+
+def shared_steps(config: Config, graphdef, build, shardings, mesh):
+    """:func:`make_steps` of `config`'s program, the jitted steps of an earlier
+    trainer of the same program where there is one."""
+    spec = MODELS[config.model]
+    leaves, tree = jax.tree.flatten(shardings)
+    key = (config.model, graphdef, getattr(build, "program", build), tuple(leaves), tree, mesh)
+    try:
+        hash(key)
+    except TypeError:  # a setting that cannot be a key (a callable mask): not shared
+        return make_steps(graphdef, build, shardings, mesh, spec)
+    if key not in _STEPS:
+        if len(_STEPS) >= _STEPS_KEPT:
+            del _STEPS[next(iter(_STEPS))]  # the oldest
+        _STEPS[key] = make_steps(graphdef, build, shardings, mesh, spec)
+    return _STEPS[key]
 
 
 def init_state(build, params, hparams):
@@ -403,9 +435,7 @@ def setup(
     # the specs skip the replica axis, so every group (the last may be smaller) has
     # the same shardings
     shardings = TrainState(*state_sharding(tuple(fresh[0]), mesh, config.shard))
-    train_step, eval_step = make_steps(
-        graphdef, build, tuple(shardings), mesh, MODELS[config.model]
-    )
+    train_step, eval_step = shared_steps(config, graphdef, build, tuple(shardings), mesh)
     return Trainer(
         config, graphdef, build, mesh, seeds, groups, hparams, n_params, len(data.x_train),
         epochs, steps, shardings, train_step, eval_step, tuple(fresh), heap_limit,
