@@ -12,12 +12,14 @@ step ran before `trainer.over_replicas`), interleaved in one process on one CPU 
     python -m benchmarks.conv_speed --variants "matmul;matmul, native pool"  # some rows
 
 Prints milliseconds per call (median of the blocks) and the ratio to the native
-convolution.
+convolution, and writes them to conv_speed.json in --out (the performance page's
+table, ``<!-- table: conv conv_speed -->``).
 """
 
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -115,6 +117,7 @@ def main(argv=None) -> int:
     p.add_argument(
         "--variants", default=";".join(VARIANTS), help="';'-separated rows (default: all)"
     )
+    p.add_argument("--out", default="results/conv_speed", help="where conv_speed.json goes")
     args = p.parse_args(argv)
     variants = ["native", *(v for v in args.variants.split(";") if v != "native")]
     unknown = set(variants) - set(VARIANTS)
@@ -125,6 +128,7 @@ def main(argv=None) -> int:
         f"interleaved blocks of {args.block} calls; ms per call, ratio to native"
     )
     print(f"{'shape':<9} {'width':>5} {'variant':<22} {'forward':>14} {'forward+backward':>18}")
+    rows = []
     for text in args.shapes.split(";"):
         shape = tuple(int(v) for v in text.split(","))
         for width in (float(w) for w in args.widths.split(",")):
@@ -136,6 +140,21 @@ def main(argv=None) -> int:
                     for part in PARTS
                 ]
                 print(f"{name:<9} {width:>5g} {variant:<22} {cells[0]:>14} {cells[1]:>18}")
+                rows.append(
+                    {"shape": name, "width": width, "variant": variant}
+                    | {f"{part}_ms": ms[variant, part] for part in PARTS}
+                )
+    from benchmarks.report import write_json  # the commit of the code that ran, too
+
+    result = {
+        "device": f"one {jax.default_backend()} device",
+        "batch_size": args.batch_size,
+        "rounds": args.rounds,
+        "block": args.block,
+        "argv": list(sys.argv[1:] if argv is None else argv),
+        "rows": rows,
+    }
+    write_json(Path(args.out), "conv_speed", result)
     return 0
 
 

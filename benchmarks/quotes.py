@@ -363,8 +363,26 @@ def _step(data: dict, tree: str, optimizer: str, key: str = "ratio_to_sgd_moment
     return f"{row[key]:.2f}x"
 
 
+def _nin_range(data: dict, over: str, to: str = "torch-inna") -> str:
+    """The lowest and highest ratio of contender `over` to `to` across the rows of
+    ``benchmarks.peer_speed``'s JSON, as the page writes them (0.83x to 1.24x)."""
+    ratios = [r["steps_per_second"][over] / r["steps_per_second"][to] for r in data["rows"]]
+    return f"{min(ratios):.2f}x to {max(ratios):.2f}x"
+
+
 QUOTED_ELSEWHERE = {
     "docs/performance.md": (
+        ("peer_speed", lambda d: f"Our default step runs at {_nin_range(d, 'jax-auto')} PyTorch's"),
+        (
+            "gpt_peer_speed",
+            lambda d: "at both shapes: {:.2f}x at the recipe's".format(
+                (lambda r: r["jax"] / r["torch"])(d["rows"][0]["steps_per_second"])
+            ),
+        ),
+        (
+            "peer_speed",
+            lambda d: f"(kept / default from {_nin_range(d, 'jax-auto-kept', 'jax-auto')}",
+        ),
         ("step_speed", lambda d: f"and {_step(d, 'dense_32M', 'inna')} in the table"),
         (
             "step_speed",

@@ -18,8 +18,9 @@ is overwritten. The kinds:
 - ``verdicts GROUP``: the claims of ``verdicts.CLAIMS[GROUP]``, each judged by the rule
   on every run it names;
 - ``peer STEM``: the GPT's steps per second against PyTorch's, a row per shape;
-  ``nin_peer STEM``: the NiN's, a row per input and width; ``step STEM``: one
-  optimizer step against SGD-momentum's (the performance page).
+  ``nin_peer STEM``: the NiN's, a row per input and width; ``conv STEM``: where the
+  NiN step's time goes, a row per way of computing its convolutions; ``step STEM``:
+  one optimizer step against SGD-momentum's (the performance page).
 
 The verdicts follow the rule stated in RESULTS.md, applied by
 :mod:`benchmarks.verdicts`.
@@ -240,6 +241,10 @@ NIN_CONTENDERS = {  # peer_speed's contender: the column's heading
 }
 
 
+NIN_RATIOS = {"jax-native": "native", "jax-auto": "default", "jax-auto-kept": "kept"}
+NIN_RATIOS["jax-auto-one-heap"] = "one heap"
+
+
 def nin_peer_table(stem: str) -> list[str]:
     """The NiN's training steps per second against PyTorch's (``benchmarks.peer_speed``):
     a row per input and width, a column per contender, and each of ours over PyTorch's
@@ -251,11 +256,8 @@ def nin_peer_table(stem: str) -> list[str]:
     ours = [n for n in names if n.startswith("jax")]
     base = "torch-inna"
     heads = [NIN_CONTENDERS.get(n, n) for n in names]
-    heads += [
-        f"{NIN_CONTENDERS.get(n, n).removeprefix('ours').strip(' ,') or 'ours'} / PyTorch"
-        for n in ours
-        if base in names
-    ]
+    heads += [f"{NIN_RATIOS.get(n, n)} / PyTorch" for n in ours]
+    heads = heads if base in names else heads[: len(names)]
     lines = [
         "| input | NiN width | " + " | ".join(heads) + " |",
         "| --- | ---: | " + " | ".join("---:" for _ in heads) + " |",
@@ -274,11 +276,54 @@ def nin_peer_table(stem: str) -> list[str]:
     return lines
 
 
+CONV_VARIANTS = {  # conv_speed's row: how the performance page names it
+    "matmul": "matmul (the CPU default)",
+    "matmul 1x1 only": "matmul for 1 x 1 only",
+    "matmul kxk only": "matmul for k x k only",
+    "matmul, no batch norm": "matmul, no batch normalisation",
+    "matmul, pool no cond": "matmul, pooling without its conditional",
+    "matmul, kxk by rows": "matmul, k x k by kernel rows",
+    "matmul, kxk hand grad": "matmul, k x k with a hand-written gradient",
+    "matmul, norm hand grad": "matmul, batch normalisation with a hand-written gradient",
+}
+
+
+def conv_table(stem: str) -> list[str]:
+    """Milliseconds per forward and forward-and-backward pass of each way of computing
+    NiN's convolutions and pooling (``benchmarks.conv_speed``), with the ratio to the
+    native row of the same input and width."""
+    data = load(stem)
+    if data is None:
+        raise SystemExit(f"tables: no benchmarks/results/{stem}.json")
+    lines = [
+        "| input | width | variant | forward | forward + backward |",
+        "| --- | ---: | --- | ---: | ---: |",
+    ]
+    native = {(r["shape"], r["width"]): r for r in data["rows"] if r["variant"] == "native"}
+    for r in data["rows"]:
+        base = native[r["shape"], r["width"]]
+        cells = [
+            f"{r[k]:.1f}" if r is base else f"{r[k]:.1f} ({r[k] / base[k]:.2f}x)"
+            for k in ("forward_ms", "forward+backward_ms")
+        ]
+        name = CONV_VARIANTS.get(r["variant"], r["variant"])
+        lines.append(f"| {r['shape']} | {r['width']:g} | {name} | {' | '.join(cells)} |")
+    lines.append("")
+    lines.append(
+        f"Milliseconds per call, the median of {data['rounds']} interleaved blocks of "
+        f"{data['block']} calls, batch {data['batch_size']}, {data['device']}; "
+        f"{data['machine']}; {provenance(data)}."
+    )
+    return lines
+
+
 def render(kind: str, argument: str) -> list[str]:
     if kind == "peer":
         return peer_table(argument)
     if kind == "nin_peer":
         return nin_peer_table(argument)
+    if kind == "conv":
+        return conv_table(argument)
     if kind == "step":
         return step_table(argument)
     if kind == "finals":

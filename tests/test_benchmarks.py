@@ -352,7 +352,7 @@ def test_first_reach_is_the_first_evaluation_at_the_target():
 
 
 @pytest.mark.slow
-def test_conv_speed_times_both_convolutions(capsys):
+def test_conv_speed_times_both_convolutions(tmp_path, capsys):
     """Every row's forward and backward passes trace to the native row's loss and
     convolution gradients' shapes; two rows are compiled and timed (all 24 programs
     take most of a minute to compile here; the forms themselves are tested equal to
@@ -371,11 +371,18 @@ def test_conv_speed_times_both_convolutions(capsys):
         assert traced(variant) == native, variant
 
     argv = ["--widths", "0.0625", "--shapes", "28,28,1", "--rounds", "1", "--block", "1"]
-    assert conv_speed.main([*argv, "--variants", "matmul, norm hand grad"]) == 0
+    argv += ["--variants", "matmul, norm hand grad", "--out", str(tmp_path)]
+    assert conv_speed.main(argv) == 0
     out = capsys.readouterr().out
     assert "forward+backward" in out
     for variant in ("native", "matmul, norm hand grad"):
         assert f" {variant} " in out
+    rows = json.loads((tmp_path / "conv_speed.json").read_text())["rows"]
+    assert [(r["shape"], r["width"], r["variant"]) for r in rows] == [
+        ("28x28x1", 0.0625, "native"),
+        ("28x28x1", 0.0625, "matmul, norm hand grad"),
+    ]
+    assert all(r["forward_ms"] > 0 and r["forward+backward_ms"] > 0 for r in rows)
 
 
 def test_python_m_inna_optax_runs_figure_1s_check(capsys):
@@ -431,7 +438,9 @@ def test_the_unbounded_max_pool_timed_is_max_pool_without_its_conditional():
     assert " conditional(" not in grad(conv_forms.unbounded_max_pool).lower(x).compile().as_text()
 
 
-def test_conv_speed_times_the_rows_asked_for_and_refuses_unknown_ones(capsys, monkeypatch):
+def test_conv_speed_times_the_rows_asked_for_and_refuses_unknown_ones(
+    tmp_path, capsys, monkeypatch
+):
     """Which rows are measured and printed (measuring them is the smoke test's)."""
     from benchmarks import conv_speed
 
@@ -443,6 +452,7 @@ def test_conv_speed_times_the_rows_asked_for_and_refuses_unknown_ones(capsys, mo
 
     monkeypatch.setattr(conv_speed, "measure", measure)
     argv = ["--widths", "0.0625", "--shapes", "28,28,1", "--rounds", "1", "--block", "1"]
+    argv += ["--out", str(tmp_path)]
     assert conv_speed.main([*argv, "--variants", "matmul, pool no cond"]) == 0
     assert asked == [["native", "matmul, pool no cond"]]
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("28x28")]

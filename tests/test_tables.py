@@ -106,10 +106,10 @@ def test_the_performance_pages_gpt_peer_table_and_quote_follow_their_json(tmp_pa
     monkeypatch.setattr(tables, "RESULTS", tmp_path)
     new, changed = tables.regenerate(page.read_text())
     assert changed == ["peer gpt_peer_speed"]
-    assert "| 0.108 | 0.123 | 0.1 | 1.08x | 1.23x |" in new
+    assert "| 0.0735 | 0.0793 | 0.1 | 0.73x | 0.79x |" in new
     assert quotes.misquoted(page) == [
         "gpt_peer_speed: \"at nanoGPT's default shape (10.7M parameters, 16,384 tokens a step) "
-        'it runs at 1.08x"'
+        'it runs at 0.73x"'
     ]
 
 
@@ -153,3 +153,58 @@ def test_the_hand_laid_curve_tables_are_checked_cell_by_cell():
     assert row in text and quotes.misquoted(text) == []
     (missing,) = quotes.misquoted(text.replace("3,600 / 6,550", "3,600 / 6,500"))
     assert missing == f"fig3_comparison_mnist_long: {row!r}"
+
+
+def test_the_nin_peer_and_convolution_tables_are_computed_from_their_json(tmp_path, monkeypatch):
+    """Rates and ratios of `nin_peer` (to PyTorch's INNA) and times and ratios of
+    `conv` (to the native row of the same input and width), from a JSON made here."""
+    peer = {
+        "date": "2026-12-04 10:00",
+        "commit": "0123456789abcdef",
+        "machine": "x86_64, 2 cores",
+        "contenders": ["jax-native", "jax-auto", "torch-inna"],
+        "rounds": 5,
+        "block": 20,
+        "rows": [
+            {
+                "shape": "28x28x1",
+                "width": 0.5,
+                "steps_per_second": {"jax-native": 8.0, "jax-auto": 12.0, "torch-inna": 10.0},
+            }
+        ],
+    }
+    conv = {
+        "date": "2026-12-04 11:00",
+        "commit": "fedcba9876543210+changes",
+        "machine": "x86_64, 2 cores",
+        "device": "one cpu device",
+        "batch_size": 32,
+        "rounds": 3,
+        "block": 5,
+        "rows": [
+            {
+                "shape": "32x32x3",
+                "width": 1.0,
+                "variant": v,
+                "forward_ms": f,
+                "forward+backward_ms": b,
+            }
+            for v, f, b in (("native", 100.0, 400.0), ("matmul", 90.0, 200.0))
+        ],
+    }
+    (tmp_path / "peer.json").write_text(json.dumps(peer))
+    (tmp_path / "conv.json").write_text(json.dumps(conv))
+    monkeypatch.setattr(tables, "RESULTS", tmp_path)
+    lines = tables.render("nin_peer", "peer")
+    assert lines[0] == (
+        "| input | NiN width | ours, native | ours (default) | PyTorch, INNA "
+        "| native / PyTorch | default / PyTorch |"
+    )
+    assert lines[2] == "| 28x28x1 | 0.5 | 8.0 | 12.0 | 10.0 | 0.80x | 1.20x |"
+    assert "5 interleaved blocks of 20 steps" in lines[-1] and "`0123456`" in lines[-1]
+    lines = tables.render("conv", "conv")
+    assert lines[2:4] == [
+        "| 32x32x3 | 1 | native | 100.0 | 400.0 |",
+        "| 32x32x3 | 1 | matmul (the CPU default) | 90.0 (0.90x) | 200.0 (0.50x) |",
+    ]
+    assert "`fedcba9+changes`" in lines[-1]
