@@ -363,6 +363,10 @@ def _step(data: dict, tree: str, optimizer: str, key: str = "ratio_to_sgd_moment
     return f"{row[key]:.2f}x"
 
 
+def _nin_ratio(row: dict, over: str, to: str) -> str:
+    return f"{row['steps_per_second'][over] / row['steps_per_second'][to]:.2f}x"
+
+
 def _nin_range(data: dict, over: str, to: str = "torch-inna") -> str:
     """The lowest and highest ratio of contender `over` to `to` across the rows of
     ``benchmarks.peer_speed``'s JSON, as the page writes them (0.83x to 1.24x)."""
@@ -370,9 +374,87 @@ def _nin_range(data: dict, over: str, to: str = "torch-inna") -> str:
     return f"{min(ratios):.2f}x to {max(ratios):.2f}x"
 
 
+_NO_COND = "matmul, pool no cond"
+_GROUPS = (("28x28x1", 0.5), ("28x28x1", 1.0), ("32x32x3", 0.5), ("32x32x3", 1.0))
+
+
+def _conv_ms(data: dict, variant: str, part: str = "forward+backward") -> list[float]:
+    """``benchmarks.conv_speed``'s milliseconds of `variant` in each input and width
+    group, in the page's order (MNIST 0.5, MNIST 1, CIFAR 0.5, CIFAR 1)."""
+    rows = {(r["shape"], r["width"], r["variant"]): r for r in data["rows"]}
+    return [rows[shape, width, variant][f"{part}_ms"] for shape, width in _GROUPS]
+
+
+def _conv_pairs(data: dict, before: str, after: str, part: str = "forward+backward") -> str:
+    """'a → b, ...' of two rows' times in each group, as the page writes them."""
+    pairs = zip(_conv_ms(data, before, part), _conv_ms(data, after, part), strict=True)
+    return ", ".join(f"{a:.1f} → {b:.1f}" for a, b in pairs)
+
+
+def _conv_change(data: dict, before: str, after: str, part: str = "forward+backward") -> str:
+    """The lowest and highest change from `before` to `after` across the groups, in
+    percent of `before` ('10% to 14%'); negative: `after` is faster."""
+    pairs = zip(_conv_ms(data, before, part), _conv_ms(data, after, part), strict=True)
+    changes = sorted(100 * (b / a - 1) for a, b in pairs)
+    return f"{changes[0]:.0f}% to {changes[-1]:.0f}%"
+
+
+def _conv_ratios(data: dict, over: str, to: str, part: str = "forward+backward") -> str:
+    """The lowest and highest ratio of two rows across the groups ('0.93x to 1.01x')."""
+    pairs = zip(_conv_ms(data, over, part), _conv_ms(data, to, part), strict=True)
+    ratios = sorted(a / b for a, b in pairs)
+    return f"{ratios[0]:.2f}x to {ratios[-1]:.2f}x"
+
+
 QUOTED_ELSEWHERE = {
     "docs/performance.md": (
+        *(
+            ("conv_speed", quote)
+            for quote in (
+                lambda d: f"costs {_conv_change(d, 'matmul', 'matmul, vmapped')}** of",
+                lambda d: f"({_conv_pairs(d, 'matmul', 'matmul, vmapped')})",
+                lambda d: f"by {_conv_change(d, 'matmul, native pool', 'matmul')} (",
+                lambda d: f"({_conv_pairs(d, 'matmul, native pool', 'matmul')})",
+                lambda d: (
+                    f"the passes take {_conv_change(d, 'matmul, native pool', _NO_COND)} more"
+                ),
+                lambda d: (
+                    f"and {_conv_change(d, 'matmul', 'matmul, pool no cond')} more than the default"
+                ),
+                lambda d: f"is {_conv_ratios(d, 'matmul', 'native', 'forward')} native's",
+                lambda d: f"passes {_conv_ratios(d, 'matmul', 'native')})",
+                lambda d: f"({_conv_ratios(d, 'matmul 1x1 only', 'native')} native alone)",
+                lambda d: (
+                    f"changes the passes by {_conv_change(d, 'matmul 1x1 only', 'matmul')}, within"
+                ),
+                lambda d: f"slower ({_conv_ratios(d, 'matmul kxk only', 'native')})",
+                lambda d: f"summed) {_conv_ratios(d, 'matmul, kxk by rows', 'matmul')};",
+                lambda d: f"added up) {_conv_ratios(d, 'matmul, kxk hand grad', 'matmul')}.",
+                lambda d: f"costs {_conv_change(d, 'matmul, no batch norm', 'matmul')} of the",
+                lambda d: f"({_conv_pairs(d, 'matmul', 'matmul, no batch norm')} without it)",
+                lambda d: f"ran {_conv_ratios(d, 'matmul, norm hand grad', 'matmul')} the gradient",
+                lambda d: (
+                    f"change the passes by {_conv_change(d, 'matmul, no dropout', 'matmul')} ("
+                ),
+            )
+        ),
         ("peer_speed", lambda d: f"Our default step runs at {_nin_range(d, 'jax-auto')} PyTorch's"),
+        (
+            "peer_speed",
+            lambda d: (
+                f"On top of the heaps it ran {_nin_range(d, 'jax-auto-kept', 'jax-auto')} the"
+            ),
+        ),
+        (
+            "peer_speed",
+            lambda d: "(kept / default {} and {} at width 0.125".format(
+                *(
+                    _nin_ratio(r, "jax-auto-kept", "jax-auto")
+                    for r in d["rows"]
+                    if r["width"] == 0.125
+                )
+            ),
+        ),
         (
             "gpt_peer_speed",
             lambda d: "at both shapes: {:.2f}x at the recipe's".format(
