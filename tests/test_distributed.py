@@ -88,19 +88,24 @@ def _final_params(out: Path):
 
 
 @pytest.fixture(scope="module")
-def two_process_run(mnist_dir):
-    """Two processes train 2 epochs (made once per session: once.made_once)."""
-    argv = ["--dataset", "mnist", "--data-dir", str(mnist_dir), *BASE, "--epochs", "2"]
+def two_process_run():
+    """Two processes train 2 epochs (made once per session: once.made_once; the data
+    lie beside the run, so every worker names them by the same path, as a resume
+    must)."""
+
+    def argv(path):
+        return ["--dataset", "mnist", "--data-dir", str(path / "mnist"), *BASE, "--epochs", "2"]
 
     def make(path):
+        make_mnist(path / "mnist", n_train=64, n_test=32)
         # the 2 processes also shard the parameters and state (and checkpoint them so)
-        results = _two_processes([*argv, "--shard", "params"], path / "run")
+        results = _two_processes([*argv(path), "--shard", "params"], path / "run")
         for code, _, err in results:
             assert code == 0, err[-2000:]
         (path / "results.json").write_text(json.dumps(results))
 
     path = made_once("two_process_run", make)
-    return path / "run", argv, json.loads((path / "results.json").read_text())
+    return path / "run", argv(path), json.loads((path / "results.json").read_text())
 
 
 def test_two_processes_match_one_process_with_four_devices(two_process_run, tmp_path):
