@@ -8,7 +8,9 @@ pytest workers and in the command lines the tests start as subprocesses. JAX's
 persistent cache makes every compile after the first a file read. The cache lives in
 a temporary folder made by the controlling pytest process, shared with its xdist
 workers and their subprocesses through the environment, and deleted when the session
-ends: a run never reads programs compiled by another commit's code.
+ends: a run never reads programs compiled by another commit's code. A second folder,
+made and deleted the same way, holds what the workers make once and share
+(`tests/once.py`: the two-process run, the built site).
 """
 
 import os
@@ -19,7 +21,7 @@ import jax
 import pytest
 
 _CACHE = "INNA_OPTAX_TEST_JAX_CACHE"
-_SHARED = "INNA_OPTAX_TEST_SHARED"  # what the workers make once (tests/runs.py made_once)
+_SHARED = "INNA_OPTAX_TEST_SHARED"  # what the workers make once (tests/once.py)
 if _CACHE not in os.environ:  # the controlling process (xdist's workers inherit it)
     os.environ[_CACHE] = tempfile.mkdtemp(prefix="inna-optax-jax-cache-")
     os.environ[_SHARED] = tempfile.mkdtemp(prefix="inna-optax-test-shared-")
@@ -62,25 +64,8 @@ SLOW_DOCTESTS = {
 }
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_cmdline_main(config):
-    """With xdist's workers (`-n 2`) and no --dist given, the tests of one
-    `xdist_group` run on one worker (see SHARED_FIXTURES)."""
-    if getattr(config.option, "numprocesses", None) and config.option.dist == "no":
-        config.option.dist = "loadgroup"
-
-
-# module-scoped fixtures that take seconds to make (a two-process run, the built site,
-# a finished run): the tests that use one are grouped onto one xdist worker, which
-# makes it once instead of once per worker
-SHARED_FIXTURES = ("two_process_run", "html", "finished_run")
-
-
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        shared = [f for f in SHARED_FIXTURES if f in getattr(item, "fixturenames", ())]
-        if shared:
-            item.add_marker(pytest.mark.xdist_group(shared[0]))
         if isinstance(item, pytest.DoctestItem) and item.name in SLOW_DOCTESTS:
             item.add_marker(pytest.mark.slow)
 
