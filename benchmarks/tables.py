@@ -241,37 +241,34 @@ NIN_CONTENDERS = {  # peer_speed's contender: the column's heading
 }
 
 
-NIN_RATIOS = {"jax-native": "native", "jax-auto": "default", "jax-auto-kept": "kept"}
-NIN_RATIOS["jax-auto-one-heap"] = "one heap"
-
-
 def nin_peer_table(stem: str) -> list[str]:
     """The NiN's training steps per second against PyTorch's (``benchmarks.peer_speed``):
-    a row per input and width, a column per contender, and each of ours over PyTorch's
-    INNA."""
+    a row per input and width, a column per contender, each of ours with its ratio to
+    PyTorch's INNA beside its rate (one cell, so the table fits a page's width)."""
     data = load(stem)
     if data is None:
         raise SystemExit(f"tables: no benchmarks/results/{stem}.json")
     names = data["contenders"]
-    ours = [n for n in names if n.startswith("jax")]
     base = "torch-inna"
     heads = [NIN_CONTENDERS.get(n, n) for n in names]
-    heads += [f"{NIN_RATIOS.get(n, n)} / PyTorch" for n in ours]
-    heads = heads if base in names else heads[: len(names)]
     lines = [
         "| input | NiN width | " + " | ".join(heads) + " |",
         "| --- | ---: | " + " | ".join("---:" for _ in heads) + " |",
     ]
     for row in data["rows"]:
         r = row["steps_per_second"]
-        cells = [f"{r[n]:.1f}" for n in names]
-        if base in names:
-            cells += [f"{r[n] / r[base]:.2f}x" for n in ours]
+        cells = [
+            f"{r[n]:.1f} ({r[n] / r[base]:.2f}x)"
+            if n.startswith("jax") and base in r
+            else f"{r[n]:.1f}"
+            for n in names
+        ]
         lines.append(f"| {row['shape']} | {row['width']:g} | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append(
         f"Steps per second, the median of {data['rounds']} interleaved blocks of "
-        f"{data['block']} steps; {data['machine']}; {provenance(data)}."
+        f"{data['block']} steps, and ours over PyTorch's INNA in brackets; "
+        f"{data['machine']}; {provenance(data)}."
     )
     return lines
 
