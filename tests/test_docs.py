@@ -200,3 +200,13 @@ def test_every_relative_link_resolves_in_the_repository(page):
 def test_no_cross_reference_warning_is_suppressed():
     conf = (DOCS / "conf.py").read_text()
     assert "xref_missing" not in conf
+
+
+@pytest.mark.slow
+def test_signatures_name_optaxs_type_aliases_not_their_unions(html):
+    """`learning_rate` reads as optax.ScalarOrSchedule, as optax's own docs show it,
+    not as the union it stands for (bool twice, over two lines)."""
+    for name in ("inna", "innaprop"):
+        page = (html / "api" / "generated" / f"inna_optax.{name}.html").read_text()
+        text = re.sub(r"<[^>]+>", "", page)
+        assert "optax.ScalarOrSchedule" in text and "ndarray | bool" not in text, name
