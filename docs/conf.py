@@ -64,8 +64,6 @@ autosummary_generate = True
 autodoc_default_options = {"member-order": "bysource"}
 autodoc_typehints = "description"
 autodoc_typehints_format = "short"
-# optax's own alias, as optax's docs show it, not the union it stands for
-autodoc_type_aliases = {"optax.ScalarOrSchedule": "optax.ScalarOrSchedule"}
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 napoleon_use_ivar = True  # NamedTuple fields: one description, not two
@@ -116,7 +114,24 @@ def _viewcode_backlinks(app, pagename, templatename, context, doctree):
     context["body"] = _BACKLINK.sub(fix, context["body"])
 
 
+def _type_aliases(app, objtype, name, obj, options, signature, return_annotation):
+    """optax's own alias for what a parameter's type is (`optax.ScalarOrSchedule`),
+    as optax's docs show it, instead of the union it stands for. The annotations are
+    real types at run time (a test holds it), so `autodoc_type_aliases`, which reads
+    annotations written as strings, cannot do it: the types autodoc recorded for the
+    Parameters list are renamed here, after it recorded them."""
+    import optax
+    from sphinx.util.typing import stringify_annotation
+
+    union = stringify_annotation(optax.ScalarOrSchedule, "smart")
+    recorded = app.env.current_document.autodoc_annotations.get(name, {})
+    for key, value in recorded.items():
+        if value == union:
+            recorded[key] = "optax.ScalarOrSchedule"
+
+
 def setup(app):
+    app.connect("autodoc-process-signature", _type_aliases, priority=600)
     app.connect("source-read", _notebook_links)
     app.connect("html-page-context", _viewcode_backlinks)
 

@@ -4,8 +4,6 @@ Castera, Bolte, Fevotte and Pauwels, "An Inertial Newton Algorithm for Deep
 Learning", JMLR 22(134), 2021. Equation numbers below refer to that paper.
 """
 
-from __future__ import annotations
-
 from typing import Any, NamedTuple, cast
 
 import chex

@@ -4,8 +4,6 @@ Bolte, Boustany, Pauwels and Purica, "A second-order-like optimizer with adaptiv
 gradient scaling for deep learning", 2024 (arXiv:2410.05871).
 """
 
-from __future__ import annotations
-
 from typing import Any, NamedTuple, cast
 
 import chex
