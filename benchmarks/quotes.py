@@ -363,15 +363,24 @@ def _step(data: dict, tree: str, optimizer: str, key: str = "ratio_to_sgd_moment
     return f"{row[key]:.2f}x"
 
 
-def _nin_ratio(row: dict, over: str, to: str) -> str:
-    return f"{row['steps_per_second'][over] / row['steps_per_second'][to]:.2f}x"
+def _speedup(row: dict, over: str, to: str) -> float:
+    """Contender `over`'s steps per second over `to`'s in a row of a peer benchmark's
+    JSON (``peer_speed``, ``gpt_peer_speed``)."""
+    return row["steps_per_second"][over] / row["steps_per_second"][to]
 
 
 def _nin_range(data: dict, over: str, to: str = "torch-inna") -> str:
     """The lowest and highest ratio of contender `over` to `to` across the rows of
     ``benchmarks.peer_speed``'s JSON, as the page writes them (0.83x to 1.24x)."""
-    ratios = [r["steps_per_second"][over] / r["steps_per_second"][to] for r in data["rows"]]
+    ratios = [_speedup(r, over, to) for r in data["rows"]]
     return f"{min(ratios):.2f}x to {max(ratios):.2f}x"
+
+
+def _gpt_ratio(data: dict, shape: str) -> str:
+    """Our AdamW step over PyTorch's at `shape` (``gpt_peer_speed``), as the page
+    writes it (0.83x)."""
+    row = next(r for r in data["rows"] if r["shape"] == shape)
+    return f"{_speedup(row, 'jax', 'torch'):.2f}x"
 
 
 _NO_COND = "matmul, pool no cond"
@@ -447,9 +456,9 @@ QUOTED_ELSEWHERE = {
         ),
         (
             "peer_speed",
-            lambda d: "(kept / default {} and {} at width 0.125".format(
+            lambda d: "(kept / default {:.2f}x and {:.2f}x at width 0.125".format(
                 *(
-                    _nin_ratio(r, "jax-auto-kept", "jax-auto")
+                    _speedup(r, "jax-auto-kept", "jax-auto")
                     for r in d["rows"]
                     if r["width"] == 0.125
                 )
@@ -457,9 +466,7 @@ QUOTED_ELSEWHERE = {
         ),
         (
             "gpt_peer_speed",
-            lambda d: "at both shapes: {:.2f}x at the recipe's".format(
-                (lambda r: r["jax"] / r["torch"])(d["rows"][0]["steps_per_second"])
-            ),
+            lambda d: f"at both shapes: {_gpt_ratio(d, 'cpu')} at the recipe's",
         ),
         (
             "peer_speed",
@@ -484,13 +491,7 @@ QUOTED_ELSEWHERE = {
             "gpt_peer_speed",
             lambda d: (
                 "at nanoGPT's default shape (10.7M parameters, 16,384 tokens a step) "
-                "it runs at {:.2f}x".format(
-                    (lambda r: r["jax"] / r["torch"])(
-                        next(row for row in d["rows"] if row["shape"] == "default")[
-                            "steps_per_second"
-                        ]
-                    )
-                )
+                f"it runs at {_gpt_ratio(d, 'default')}"
             ),
         ),
         (

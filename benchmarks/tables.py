@@ -53,6 +53,14 @@ def load(stem: str) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def required(stem: str) -> dict:
+    """:func:`load` for a table, which cannot be written without its JSON."""
+    data = load(stem)
+    if data is None:
+        raise SystemExit(f"tables: no benchmarks/results/{stem}.json")
+    return data
+
+
 def arm(row: dict) -> str:
     """A row's name as the pages write it."""
     if "name" in row:
@@ -98,9 +106,7 @@ def rate(lr: float) -> str:
 
 
 def finals_table(stem: str) -> list[str]:
-    data = load(stem)
-    if data is None:
-        raise SystemExit(f"tables: no benchmarks/results/{stem}.json")
+    data = required(stem)
     rows = data["rows"]
     metrics = [m for m in METRICS if finals(rows[0], m) is not None]
     seeds = len(finals(rows[0], metrics[0]))
@@ -131,9 +137,7 @@ def provenance(data: dict) -> str:
 
 
 def search_table(stem: str) -> list[str]:
-    data = load(stem)
-    if data is None:
-        raise SystemExit(f"tables: no benchmarks/results/{stem}.json")
+    data = required(stem)
     key, what = next(
         (k, w)
         for k, w in (
@@ -163,9 +167,7 @@ STEP_TREES = {"nin_1M": "NiN", "dense_32M": "dense"}
 def step_table(stem: str) -> list[str]:
     """One optimizer step against SGD-momentum's (``benchmarks.step_speed``): a row per
     tree and optimizer; INNA's and INNAprop's ratios to their twins in bold."""
-    data = load(stem)
-    if data is None:
-        raise SystemExit(f"tables: no benchmarks/results/{stem}.json")
+    data = required(stem)
     lines = [
         "| tree | optimizer | median ms | vs sgd-momentum | state / params bytes "
         "| bytes / floor | copies | vs adamw |",
@@ -209,9 +211,7 @@ PEER_SHAPES = {"cpu": "nanoGPT's CPU recipe", "default": "nanoGPT's default"}
 def peer_table(stem: str) -> list[str]:
     """The GPT's steps per second against PyTorch's (``benchmarks.gpt_peer_speed``),
     a row per shape."""
-    data = load(stem)
-    if data is None:
-        raise SystemExit(f"tables: no benchmarks/results/{stem}.json")
+    data = required(stem)
     lines = [
         "| shape | ours, AdamW (steps/s) | ours, INNAprop | PyTorch, AdamW | ours / PyTorch "
         "| INNAprop / PyTorch |",
@@ -245,9 +245,7 @@ def nin_peer_table(stem: str) -> list[str]:
     """The NiN's training steps per second against PyTorch's (``benchmarks.peer_speed``):
     a row per input and width, a column per contender, each of ours with its ratio to
     PyTorch's INNA beside its rate (one cell, so the table fits a page's width)."""
-    data = load(stem)
-    if data is None:
-        raise SystemExit(f"tables: no benchmarks/results/{stem}.json")
+    data = required(stem)
     names = data["contenders"]
     base = "torch-inna"
     heads = [NIN_CONTENDERS.get(n, n) for n in names]
@@ -289,9 +287,7 @@ def conv_table(stem: str) -> list[str]:
     """Milliseconds per forward and forward-and-backward pass of each way of computing
     NiN's convolutions and pooling (``benchmarks.conv_speed``), with the ratio to the
     native row of the same input and width."""
-    data = load(stem)
-    if data is None:
-        raise SystemExit(f"tables: no benchmarks/results/{stem}.json")
+    data = required(stem)
     lines = [
         "| input | width | variant | forward | forward + backward |",
         "| --- | ---: | --- | ---: | ---: |",

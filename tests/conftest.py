@@ -76,20 +76,6 @@ def pytest_unconfigure(config):
         shutil.rmtree(os.environ[_SHARED], ignore_errors=True)
 
 
-@pytest.fixture
-def optimized_step(monkeypatch):
-    """The train step compiled with LLVM's optimisation back on (the session turns it
-    off, above), for the few tests whose time is running many steps, not compiling."""
-    from inna_optax.training import trainer
-
-    options = trainer.compiler_options
-    monkeypatch.setattr(
-        trainer,
-        "compiler_options",
-        lambda *args: {**options(*args), "xla_backend_optimization_level": 2},
-    )
-
-
 def enable_x64(on: bool = True):
     """jax.enable_x64, or jax.experimental's before jax 0.6 (the core's floor)."""
     if hasattr(jax, "enable_x64"):

@@ -215,18 +215,14 @@ _STEPS_KEPT = 8
 
 def shared_steps(config: Config, graphdef, build, shardings, mesh):
     """:func:`make_steps` of `config`'s program, the jitted steps of an earlier
-    trainer of the same program where there is one."""
-    spec = MODELS[config.model]
+    trainer of the same program where there is one. `build` is
+    :func:`optimizer_for`'s, whose `program` names what its optimizer fixes."""
     leaves, tree = jax.tree.flatten(shardings)
-    key = (config.model, graphdef, getattr(build, "program", build), tuple(leaves), tree, mesh)
-    try:
-        hash(key)
-    except TypeError:  # a setting that cannot be a key (a callable mask): not shared
-        return make_steps(graphdef, build, shardings, mesh, spec)
+    key = (config.model, graphdef, build.program, tuple(leaves), tree, mesh)
     if key not in _STEPS:
         if len(_STEPS) >= _STEPS_KEPT:
             del _STEPS[next(iter(_STEPS))]  # the oldest
-        _STEPS[key] = make_steps(graphdef, build, shardings, mesh, spec)
+        _STEPS[key] = make_steps(graphdef, build, shardings, mesh, MODELS[config.model])
     return _STEPS[key]
 
 
