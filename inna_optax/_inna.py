@@ -30,17 +30,18 @@ PSI_INITS = ("gradient", "params")
 
 
 class InnaState(NamedTuple):
-    """State of :func:`scale_by_inna`.
+    r"""State of :func:`scale_by_inna`.
 
     Attributes:
-      count: the step k (int32), incremented without overflow.
-      theta_minus_psi: D_k = theta_k - psi_k, one array per parameter (dtype
-        ``psi_dtype``). Eq. (12) gives D_{k+1} = D_k - gamma_k beta v_k: D is
-        the part of the paper's state that the gradients move, and storing it
-        instead of psi_k lets the update read theta, D and g once and write
-        theta and D once, the same five arrays as SGD with momentum (see the
-        docstring of :func:`scale_by_inna`). psi_k itself is one subtraction
-        away: ``state.psi(params)``.
+      count: the step :math:`k` (int32), incremented without overflow.
+      theta_minus_psi: :math:`D_k = \theta_k - \psi_k`, one array per parameter
+        (dtype ``psi_dtype``). Eq. (12) gives
+        :math:`D_{k+1} = D_k - \gamma_k \beta v_k`: :math:`D` is the part of the
+        paper's state that the gradients move, and storing it instead of
+        :math:`\psi_k` lets the update read :math:`\theta`, :math:`D` and the
+        gradient once and write :math:`\theta` and :math:`D` once, the same five
+        arrays as SGD with momentum (see :func:`scale_by_inna`).
+        :math:`\psi_k` itself is one subtraction away: ``state.psi(params)``.
 
     Example:
       >>> import jax.numpy as jnp, inna_optax
@@ -58,28 +59,29 @@ class InnaState(NamedTuple):
     theta_minus_psi: optax.Updates
 
     def psi(self, params: optax.Params) -> optax.Updates:
-        """The paper's psi_k = theta_k - D_k, for the params theta_k of this state.
+        r"""The paper's :math:`\psi_k = \theta_k - D_k`, for the params :math:`\theta_k`.
 
         Before the first update with a gradient-aligned ``psi_init`` (the
-        default) this is (1 - alpha beta) theta_0: the gradient term of psi_0
-        is only known at the first update.
+        default) this is :math:`(1 - \alpha\beta)\,\theta_0`: the gradient term of
+        :math:`\psi_0` is only known at the first update.
         """
         return psi_of(params, self.theta_minus_psi)
 
 
 def inverse_power_decay(init_value: float, power: float = 0.5) -> optax.Schedule:
-    r"""The paper's step sizes gamma_k = gamma_0 / (k + 1)^q.
+    r"""The paper's step sizes :math:`\gamma_k = \gamma_0 / (k + 1)^q`.
 
-    Assumption 1 of the paper (sum of gamma_k infinite, gamma_k = o(1/log k))
-    holds for q in (0, 1]; q = 1/2 is the paper's default and q = 1/4 its
-    fastest choice in Figure 4.
+    Assumption 1 of the paper (:math:`\sum_k \gamma_k = \infty` and
+    :math:`\gamma_k = o(1/\log k)`) holds for :math:`q \in (0, 1]`;
+    :math:`q = 1/2` is the paper's default and :math:`q = 1/4` its fastest
+    choice in Figure 4.
 
     Args:
-      init_value: gamma_0 > 0.
-      power: q in (0, 1] (default 0.5).
+      init_value: :math:`\gamma_0 > 0`.
+      power: :math:`q \in (0, 1]` (default 0.5).
 
     Returns:
-      An ``optax.Schedule`` mapping the step k to gamma_k.
+      An ``optax.Schedule`` mapping the step :math:`k` to :math:`\gamma_k`.
 
     Example:
       >>> import inna_optax
@@ -112,61 +114,81 @@ def scale_by_inna(
 ) -> optax.GradientTransformationExtraArgs:
     r"""INNA (paper, eq. 12 and Table 1) as an optax transformation.
 
-    With step sizes gamma_k, hyperparameters alpha >= 0, beta > 0 and v_k the
-    (mini-batch, sub)gradient at theta_k, INNA reads::
+    With step sizes :math:`\gamma_k`, hyperparameters :math:`\alpha \ge 0`,
+    :math:`\beta > 0` and :math:`v_k` the (mini-batch, sub)gradient at
+    :math:`\theta_k`, INNA reads
 
-      theta_{k+1} = theta_k + gamma_k ((1/beta - alpha) theta_k - psi_k/beta - beta v_k)
-      psi_{k+1}   = psi_k   + gamma_k ((1/beta - alpha) theta_k - psi_k/beta)
+    .. math::
 
-    Subtracting the two lines, D_k = theta_k - psi_k obeys
-    D_{k+1} = D_k - gamma_k beta v_k, and substituting psi_k = theta_k - D_k and
-    D_k = D_{k+1} + gamma_k beta v_k in the first line gives::
+       \theta_{k+1} &= \theta_k + \gamma_k \Big(\big(\tfrac{1}{\beta} - \alpha\big)
+           \theta_k - \tfrac{1}{\beta}\psi_k - \beta v_k\Big) \\
+       \psi_{k+1} &= \psi_k + \gamma_k \Big(\big(\tfrac{1}{\beta} - \alpha\big)
+           \theta_k - \tfrac{1}{\beta}\psi_k\Big)
 
-      D_{k+1}             = D_k - gamma_k beta v_k                                  (a)
-      theta_{k+1} - theta_k = gamma_k (D_{k+1}/beta - alpha theta_k - (beta - gamma_k) v_k)  (b)
+    Subtracting the two lines, :math:`D_k = \theta_k - \psi_k` obeys
+    :math:`D_{k+1} = D_k - \gamma_k \beta v_k`, and substituting
+    :math:`\psi_k = \theta_k - D_k` and :math:`D_k = D_{k+1} + \gamma_k \beta v_k`
+    in the first line gives
 
-    which is eq. (12) exactly, with no division by anything but beta, for every
-    gamma_k > 0. The state holds D (:class:`InnaState`); this transformation
-    computes (a) and returns (b), to be added with ``optax.apply_updates``.
-    The update reads theta, D and v and writes D, and ``apply_updates``
-    writes theta: like SGD with momentum, no array is read after it was
+    .. math::
+
+       D_{k+1} &= D_k - \gamma_k \beta v_k \qquad \text{(a)} \\
+       \theta_{k+1} - \theta_k &= \gamma_k \Big(\tfrac{1}{\beta} D_{k+1}
+           - \alpha \theta_k - (\beta - \gamma_k) v_k\Big) \qquad \text{(b)}
+
+    which is eq. (12) exactly, with no division by anything but :math:`\beta`,
+    for every :math:`\gamma_k > 0`. The state holds :math:`D`
+    (:class:`InnaState`); this transformation computes (a) and returns (b), to
+    be added with ``optax.apply_updates``. The update reads :math:`\theta`,
+    :math:`D` and :math:`v` and writes :math:`D`, and ``apply_updates`` writes
+    :math:`\theta`: like SGD with momentum, no array is read after it was
     overwritten, so XLA needs no copy when params and state are donated.
 
-    Decoupled weight decay (the authors' form, as in AdamW): with lambda > 0,
-    theta_k is first replaced by (1 - gamma_k lambda) theta_k and psi_k is left
-    alone (so D_k loses gamma_k lambda theta_k); eq. (12) then runs from there,
-    with v_k still the gradient at the undecayed theta_k.
+    Decoupled weight decay (the authors' form, as in AdamW): with
+    :math:`\lambda > 0`, :math:`\theta_k` is first replaced by
+    :math:`(1 - \gamma_k \lambda)\,\theta_k` and :math:`\psi_k` is left alone
+    (so :math:`D_k` loses :math:`\gamma_k \lambda \theta_k`); eq. (12) then runs
+    from there, with :math:`v_k` still the gradient at the undecayed
+    :math:`\theta_k`.
 
-    Initialisation (section 5.2.1, and the authors' initial speed s):
-    psi_0 = (1 - alpha beta) theta_0 - (beta^2 - beta s) v_0, so that the first
-    move is theta_1 - theta_0 = -s gamma_0 v_0 (before any weight decay).
-    ``psi_init="gradient"`` is s = 1 (the paper's choice), ``"params"`` is
-    s = beta (psi_0 = (1 - alpha beta) theta_0), and a number is s itself. The
-    gradient term is added at the first update, when v_0 is known.
+    Initialisation (section 5.2.1, and the authors' initial speed :math:`s`):
+
+    .. math::
+
+       \psi_0 = (1 - \alpha\beta)\,\theta_0 - (\beta^2 - \beta s)\, v_0,
+
+    so that the first move is :math:`\theta_1 - \theta_0 = -s \gamma_0 v_0`
+    (before any weight decay). ``psi_init="gradient"`` is :math:`s = 1` (the
+    paper's choice), ``"params"`` is :math:`s = \beta`
+    (:math:`\psi_0 = (1 - \alpha\beta)\,\theta_0`), and a number is :math:`s`
+    itself. The gradient term is added at the first update, when :math:`v_0` is
+    known.
 
     Args:
-      learning_rate: gamma_k, a finite float > 0 or an optax schedule of k (for
-        the paper's gamma_0 (k+1)^-q use :func:`inverse_power_decay`).
-      alpha: viscous damping alpha >= 0 (default 0.5).
-      beta: Newtonian damping beta > 0 (default 0.1).
-      weight_decay: decoupled weight decay lambda >= 0 (default 0, the paper's).
+      learning_rate: :math:`\gamma_k`, a finite float > 0 or an optax schedule
+        of :math:`k` (for the paper's :math:`\gamma_0 (k+1)^{-q}` use
+        :func:`inverse_power_decay`).
+      alpha: viscous damping :math:`\alpha \ge 0` (default 0.5).
+      beta: Newtonian damping :math:`\beta > 0` (default 0.1).
+      weight_decay: decoupled weight decay :math:`\lambda \ge 0` (default 0, the
+        paper's).
       mask: a tree of booleans (or a prefix of the params' tree), or a callable
         of params returning one, saying which leaves weight decay applies to
         (as in ``optax.adamw``).
-      psi_init: ``"gradient"`` (default), ``"params"`` or the initial speed s
-        (a finite number).
-      psi_dtype: dtype of the state D (default: each parameter's dtype). Use
+      psi_init: ``"gradient"`` (default), ``"params"`` or the initial speed
+        :math:`s` (a finite number).
+      psi_dtype: dtype of the state :math:`D` (default: each parameter's dtype). Use
         ``jnp.float32`` with bfloat16 or float16 parameters to keep the
         accumulated state accurate. Arithmetic is done in at least float32.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; its ``update`` needs
-      ``params`` and returns theta_{k+1} - theta_k in each parameter's dtype.
-      The state is an :class:`InnaState` whatever the hyperparameters, so it
+      ``params`` and returns :math:`\theta_{k+1} - \theta_k` in each
+      parameter's dtype. The state is an :class:`InnaState` whatever the hyperparameters, so it
       is the same under ``optax.inject_hyperparams``.
 
     Raises:
-      ValueError: for a concrete learning rate, alpha, beta, weight decay or
+      ValueError: for a concrete learning rate, ``alpha``, ``beta``, weight decay or
         initial speed that is out of range or not finite, an unknown
         ``psi_init``, integer or boolean params, complex params with a real
         ``psi_dtype``, or an update without params.
@@ -267,34 +289,39 @@ def inna(
 ) -> optax.GradientTransformationExtraArgs:
     r"""INNA with optional decoupled weight decay, the user-facing optimizer.
 
-    The step size enters eq. (12) nonlinearly (gamma_k (beta - gamma_k) v_k),
-    and the decoupled weight decay moves theta but not psi, so both live in
+    The step size enters eq. (12) nonlinearly
+    (:math:`\gamma_k (\beta - \gamma_k) v_k`), and the decoupled weight decay
+    moves :math:`\theta` but not :math:`\psi`, so both live in
     :func:`scale_by_inna`; this alias is that transformation, named like
-    optax's optimizers. With weight decay lambda, each step first scales
-    theta_k by (1 - gamma_k lambda), psi_k unchanged, then runs eq. (12) (the
-    authors' INNA). ``weight_decay=0`` (the default) is the paper's algorithm.
+    optax's optimizers. With weight decay :math:`\lambda`, each step first
+    scales :math:`\theta_k` by :math:`1 - \gamma_k \lambda`, :math:`\psi_k`
+    unchanged, then runs eq. (12) (the authors' INNA). ``weight_decay=0`` (the
+    default) is the paper's algorithm.
 
-    The inertial dynamics change this decay's rate (:func:`decay_rate`, per unit of
-    sum(gamma_k), where the gradient is zero). With alpha beta < 1 a small lambda
-    is overdamped, theta shrinking at about lambda / (alpha beta) without
-    crossing 0 (twenty times AdamW's lambda at the defaults), and a larger one is
-    underdamped, theta oscillating about 0 inside an envelope at rate
-    (alpha + lambda) / 2 (lambda = 0.1 at the defaults: 3 lambda, overshooting 0;
-    :func:`weight_decay_response`). With alpha beta >= 1 it is always overdamped,
-    at a rate below both lambda and 1/beta (0.24 lambda at (2, 2)).
-    :func:`equivalent_weight_decay` converts AdamW's lambda' into the lambda that
-    shrinks alike (0.1 -> 0.00404 at the defaults).
+    The inertial dynamics change this decay's rate (:func:`decay_rate`, per unit
+    of :math:`\sum_k \gamma_k`, where the gradient is zero). With
+    :math:`\alpha\beta < 1` a small :math:`\lambda` is overdamped,
+    :math:`\theta` shrinking at about :math:`\lambda / (\alpha\beta)` without
+    crossing 0 (twenty times AdamW's :math:`\lambda` at the defaults), and a
+    larger one is underdamped, :math:`\theta` oscillating about 0 inside an
+    envelope at rate :math:`(\alpha + \lambda) / 2` (:math:`\lambda = 0.1` at
+    the defaults: :math:`3\lambda`, overshooting 0;
+    :func:`weight_decay_response`). With :math:`\alpha\beta \ge 1` it is always
+    overdamped, at a rate below both :math:`\lambda` and :math:`1/\beta`
+    (:math:`0.24\,\lambda` at :math:`(\alpha, \beta) = (2, 2)`).
+    :func:`equivalent_weight_decay` converts AdamW's :math:`\lambda'` into the
+    :math:`\lambda` that shrinks alike (0.1 to 0.00404 at the defaults).
 
     Args:
-      learning_rate: gamma_k, a float > 0 or a schedule (see
-        :func:`inverse_power_decay` for the paper's gamma_0 (k+1)^-q).
-      alpha: viscous damping alpha >= 0 (default 0.5).
-      beta: Newtonian damping beta > 0 (default 0.1).
-      weight_decay: decoupled weight decay lambda >= 0 (default 0).
+      learning_rate: :math:`\gamma_k`, a float > 0 or a schedule (see
+        :func:`inverse_power_decay` for the paper's :math:`\gamma_0 (k+1)^{-q}`).
+      alpha: viscous damping :math:`\alpha \ge 0` (default 0.5).
+      beta: Newtonian damping :math:`\beta > 0` (default 0.1).
+      weight_decay: decoupled weight decay :math:`\lambda \ge 0` (default 0).
       mask: a tree of booleans, or a callable of params returning one, saying
         which leaves weight decay applies to (as in ``optax.adamw``).
-      psi_init: ``"gradient"`` (default), ``"params"`` or the initial speed s,
-        see :func:`scale_by_inna`.
+      psi_init: ``"gradient"`` (default), ``"params"`` or the initial speed
+        :math:`s`, see :func:`scale_by_inna`.
       psi_dtype: dtype of the optimizer state (default: the params' dtype).
 
     Returns:
@@ -335,22 +362,24 @@ def lyapunov_energy(
 ) -> chex.Numeric:
     r"""The paper's Lyapunov function (Lemma 3.6), for monitoring.
 
-    E(theta, psi) = 2 (1 + alpha beta) J(theta)
-                    + || (alpha - 1/beta) theta + psi / beta ||^2,
+    .. math::
+
+       E(\theta, \psi) = 2 (1 + \alpha\beta)\, J(\theta)
+           + \Big\| \big(\alpha - \tfrac{1}{\beta}\big)\theta + \tfrac{1}{\beta}\psi \Big\|^2,
 
     non-increasing along the continuous dynamics (11), and along full-batch
     INNA with small enough constant steps on smooth problems.
 
     Args:
-      loss_value: J(theta).
-      psi: psi, same tree as params (``state.psi(params)`` for an
+      loss_value: :math:`J(\theta)`.
+      psi: :math:`\psi`, the same tree as params (``state.psi(params)`` for an
         :class:`InnaState`).
-      params: theta.
-      alpha: alpha.
-      beta: beta.
+      params: :math:`\theta`.
+      alpha: :math:`\alpha`.
+      beta: :math:`\beta`.
 
     Returns:
-      The scalar E.
+      The scalar :math:`E`.
 
     Example:
       >>> import jax.numpy as jnp, inna_optax

@@ -29,15 +29,15 @@ from inna_optax._common import (
 
 
 class InnapropState(NamedTuple):
-    """State of :func:`scale_by_innaprop`: twice the params' bytes, as AdamW's.
+    r"""State of :func:`scale_by_innaprop`: twice the params' bytes, as AdamW's.
 
     Attributes:
-      count: the number of updates k made so far (int32), incremented without
-        overflow.
-      nu: the second-moment estimate v_k of the gradient (RMSprop's), one array
-        per parameter.
-      theta_minus_psi: D_k = theta_k - psi_k, as in :class:`InnaState`;
-        ``state.psi(params)`` gives psi_k.
+      count: the number of updates :math:`k` made so far (int32), incremented
+        without overflow.
+      nu: the second-moment estimate :math:`v_k` of the gradient (RMSprop's),
+        one array per parameter.
+      theta_minus_psi: :math:`D_k = \theta_k - \psi_k`, as in
+        :class:`InnaState`; ``state.psi(params)`` gives :math:`\psi_k`.
 
     Example:
       >>> import jax.numpy as jnp, inna_optax
@@ -56,7 +56,7 @@ class InnapropState(NamedTuple):
     theta_minus_psi: optax.Updates
 
     def psi(self, params: optax.Params) -> optax.Updates:
-        """The paper's psi_k = theta_k - D_k, for the params theta_k of this state."""
+        r"""The paper's :math:`\psi_k = \theta_k - D_k`, for the params :math:`\theta_k`."""
         return psi_of(params, self.theta_minus_psi)
 
 
@@ -73,41 +73,55 @@ def scale_by_innaprop(
 ) -> optax.GradientTransformationExtraArgs:
     r"""INNAprop (Bolte et al. 2024, Algorithm 1) as an optax transformation.
 
-    With step sizes gamma_k, weight decay lambda, second-moment decay sigma and
-    g_k the gradient at theta_k, the authors' update for k = 1, 2, ... is::
+    With step sizes :math:`\gamma_k`, weight decay :math:`\lambda`, second-moment
+    decay :math:`\sigma` and :math:`g_k` the gradient at :math:`\theta_k`, the
+    authors' update for :math:`k = 1, 2, \ldots` is
 
-      theta <- (1 - gamma_k lambda) theta                          (decoupled decay)
-      v_k    = sigma v_{k-1} + (1 - sigma) g_k^2,   v_hat = v_k / (1 - sigma^k)
-      psi_k  = (1 - gamma_k/beta) psi_{k-1} + gamma_k (1/beta - alpha) theta
-      theta <- (1 + gamma_k (1 - alpha beta)/(beta - gamma_k)) theta
-               - gamma_k/(beta - gamma_k) psi_k - gamma_k beta g_k / (sqrt(v_hat) + eps)
+    .. math::
 
-    with psi_0 = (1 - alpha beta) theta_0 and v_0 = 0. Eliminating psi_k from the
-    last line shows that this is INNA's eq. (12) run from the decayed theta with
-    u_k = g_k / (sqrt(v_hat) + eps) in place of the gradient. As in
-    :func:`scale_by_inna`, the state holds D = theta - psi, which moves only by
-    D_{k+1} = D_k - gamma_k lambda theta_k - gamma_k beta u_k, and the step is
-    computed without the authors' division by beta - gamma_k, so
-    gamma_k >= beta is fine. The learning rate schedule is evaluated at
-    k - 1 = 0, 1, ... (optax's step count).
+       \theta &\leftarrow (1 - \gamma_k \lambda)\,\theta
+           \qquad \text{(decoupled decay)} \\
+       v_k &= \sigma v_{k-1} + (1 - \sigma)\, g_k^2, \qquad
+           \hat v_k = v_k / (1 - \sigma^k) \\
+       \psi_k &= \big(1 - \tfrac{\gamma_k}{\beta}\big)\psi_{k-1}
+           + \gamma_k \big(\tfrac{1}{\beta} - \alpha\big)\theta \\
+       \theta &\leftarrow \Big(1 + \frac{\gamma_k (1 - \alpha\beta)}{\beta - \gamma_k}\Big)\theta
+           - \frac{\gamma_k}{\beta - \gamma_k}\psi_k
+           - \frac{\gamma_k \beta\, g_k}{\sqrt{\hat v_k} + \epsilon}
+
+    with :math:`\psi_0 = (1 - \alpha\beta)\,\theta_0` and :math:`v_0 = 0`.
+    Eliminating :math:`\psi_k` from the last line shows that this is INNA's
+    eq. (12) run from the decayed :math:`\theta` with
+    :math:`u_k = g_k / (\sqrt{\hat v_k} + \epsilon)` in place of the gradient.
+    As in :func:`scale_by_inna`, the state holds :math:`D = \theta - \psi`,
+    which moves only by
+    :math:`D_{k+1} = D_k - \gamma_k \lambda \theta_k - \gamma_k \beta u_k`, and
+    the step is computed without the authors' division by
+    :math:`\beta - \gamma_k`, so :math:`\gamma_k \ge \beta` is fine. The
+    learning rate schedule is evaluated at :math:`k - 1 = 0, 1, \ldots` (optax's
+    step count).
 
     Args:
-      learning_rate: gamma_k, a finite float > 0 or an optax schedule (the
-        authors: 1e-3, with a cosine schedule).
-      alpha: viscous damping alpha >= 0 (default 0.1, the authors').
-      beta: Newtonian damping beta > 0 (default 0.9, the authors').
-      sigma: decay of the second moment, in [0, 1) (default 0.999).
-      eps: added to sqrt(v_hat), >= 0 (default 1e-8).
-      weight_decay: decoupled weight decay lambda >= 0 (default 0.01).
+      learning_rate: :math:`\gamma_k`, a finite float > 0 or an optax schedule
+        (the authors: 1e-3, with a cosine schedule).
+      alpha: viscous damping :math:`\alpha \ge 0` (default 0.1, the authors').
+      beta: Newtonian damping :math:`\beta > 0` (default 0.9, the authors').
+      sigma: decay :math:`\sigma` of the second moment, in [0, 1) (default
+        0.999).
+      eps: :math:`\epsilon`, added to :math:`\sqrt{\hat v_k}`, >= 0 (default
+        1e-8).
+      weight_decay: decoupled weight decay :math:`\lambda \ge 0` (default
+        0.01).
       mask: a tree of booleans (or a prefix of the params' tree), or a callable
         of params returning one, saying which leaves weight decay applies to
         (as in ``optax.adamw``).
-      psi_dtype: dtype of the state D and nu (default: each parameter's dtype);
+      psi_dtype: dtype of the state :math:`D` and ``nu`` (default: each parameter's dtype);
         arithmetic is done in at least float32.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; its ``update`` needs
-      ``params`` and returns theta_{k+1} - theta_k in each parameter's dtype.
+      ``params`` and returns :math:`\theta_{k+1} - \theta_k` in each
+      parameter's dtype.
 
     Raises:
       ValueError: for a concrete hyperparameter out of range or not finite,
@@ -221,27 +235,34 @@ def innaprop(
     r"""INNAprop, the user-facing optimizer (defaults: the authors').
 
     The step size enters the update nonlinearly and the decoupled weight decay
-    moves theta but not psi, so, as for :func:`inna`, the whole update lives in
+    moves :math:`\theta` but not :math:`\psi`, so, as for :func:`inna`, the
+    whole update lives in
     :func:`scale_by_innaprop`; this alias is that transformation, named like
     optax's optimizers. See :func:`scale_by_innaprop` for the equations.
 
     Args:
-      learning_rate: gamma_k, a float > 0 or an optax schedule (the authors use
-        1e-3 with a cosine schedule, e.g. ``optax.cosine_decay_schedule``).
-      alpha: viscous damping alpha >= 0 (default 0.1).
-      beta: Newtonian damping beta > 0 (default 0.9).
-      sigma: decay of the second moment, in [0, 1) (default 0.999).
-      eps: added to sqrt(v_hat), >= 0 (default 1e-8).
-      weight_decay: decoupled weight decay lambda >= 0 (default 0.01, the
-        authors'). Under INNAprop's dynamics its long-run rate
-        (:func:`decay_rate`) is not AdamW's lambda: with alpha beta < 1 a small
-        lambda is overdamped at about lambda / (alpha beta), faster than AdamW,
-        and a larger one underdamped (theta oscillates about 0 inside an
-        envelope at rate (alpha + lambda) / 2): 5.5 lambda at the defaults with
-        lambda = 0.01, 1.0 lambda with 0.1. With alpha beta >= 1 it is always
-        overdamped and slower than AdamW: 0.24 lambda at (2, 2) with 0.1, never
-        crossing 0 (:func:`weight_decay_response`).
-        :func:`equivalent_weight_decay` gives the lambda that matches AdamW's.
+      learning_rate: :math:`\gamma_k`, a float > 0 or an optax schedule (the
+        authors use 1e-3 with a cosine schedule, e.g.
+        ``optax.cosine_decay_schedule``).
+      alpha: viscous damping :math:`\alpha \ge 0` (default 0.1).
+      beta: Newtonian damping :math:`\beta > 0` (default 0.9).
+      sigma: decay :math:`\sigma` of the second moment, in [0, 1) (default
+        0.999).
+      eps: :math:`\epsilon`, added to :math:`\sqrt{\hat v_k}`, >= 0 (default
+        1e-8).
+      weight_decay: decoupled weight decay :math:`\lambda \ge 0` (default 0.01,
+        the authors'). Under INNAprop's dynamics its long-run rate
+        (:func:`decay_rate`) is not AdamW's :math:`\lambda`: with
+        :math:`\alpha\beta < 1` a small :math:`\lambda` is overdamped at about
+        :math:`\lambda / (\alpha\beta)`, faster than AdamW, and a larger one
+        underdamped (:math:`\theta` oscillates about 0 inside an envelope at
+        rate :math:`(\alpha + \lambda) / 2`): :math:`5.5\,\lambda` at the
+        defaults with :math:`\lambda = 0.01`, :math:`1.0\,\lambda` with 0.1.
+        With :math:`\alpha\beta \ge 1` it is always overdamped and slower than
+        AdamW: :math:`0.24\,\lambda` at :math:`(\alpha, \beta) = (2, 2)` with
+        0.1, never crossing 0 (:func:`weight_decay_response`).
+        :func:`equivalent_weight_decay` gives the :math:`\lambda` that matches
+        AdamW's.
       mask: which leaves weight decay applies to (as in ``optax.adamw``).
       psi_dtype: dtype of the optimizer state (default: the params' dtype).
 

@@ -49,12 +49,21 @@ def _check(alpha: float, beta: float, **values: float) -> None:
 def weight_decay_response(
     t: ArrayLike, weight_decay: float, alpha: float, beta: float
 ) -> np.ndarray:
-    r"""theta(t) / theta_0 under INNA's weight decay alone (zero gradients).
+    r"""The ratio :math:`\theta(t) / \theta_0` under INNA's weight decay alone.
 
-    The flow of the module docstring, started at rest, at the times `t` (the sum
-    of the step sizes gamma_k taken so far): the limit of small steps of
-    ``inna(..., weight_decay=weight_decay)`` and ``innaprop`` where the gradient
-    is zero.
+    Where the gradient is zero, the authors' decoupled decay (:math:`\theta_k`
+    scaled by :math:`1 - \gamma_k \lambda`, :math:`\psi_k` left alone, then
+    eq. (12)) is linear, and with :math:`t = \sum_k \gamma_k` the time taken so
+    far its small-step limit is the flow
+
+    .. math::
+
+       \dot\theta = -(\alpha + \lambda)\,\theta + \tfrac{1}{\beta} D, \qquad
+       \dot D = -\lambda\,\theta, \qquad D = \theta - \psi,
+
+    of ``inna(..., weight_decay=weight_decay)`` and ``innaprop``, started at
+    rest (:math:`D_0 = \alpha\beta\,\theta_0`). Its solution, at the times
+    `t`, is
 
     .. math::
 
@@ -62,14 +71,15 @@ def weight_decay_response(
            + \frac{s - \lambda}{\omega}\sin\omega t\Big),\quad
        s = \frac{\alpha + \lambda}{2},\ \omega^2 = \frac{\lambda}{\beta} - s^2
 
-    (cosh and sinh of the same arguments, with sqrt(-omega^2) in place of omega, when
-    omega^2 < 0).
+    (:math:`\cosh` and :math:`\sinh` of the same arguments, with
+    :math:`\sqrt{-\omega^2}` in place of :math:`\omega`, when
+    :math:`\omega^2 < 0`).
 
     Args:
       t: the times, a number or an array, >= 0.
-      weight_decay: lambda >= 0.
-      alpha: viscous damping alpha >= 0.
-      beta: Newtonian damping beta > 0.
+      weight_decay: :math:`\lambda \ge 0`.
+      alpha: viscous damping :math:`\alpha \ge 0`.
+      beta: Newtonian damping :math:`\beta > 0`.
 
     Returns:
       A float64 array of the shape of `t`.
@@ -101,9 +111,13 @@ def weight_decay_response(
 
 
 def decay_rate(weight_decay: float, alpha: float, beta: float) -> float:
-    r"""The rate at which INNA's weight decay shrinks theta in the long run:
-    -Re(mu) of the slow root of mu^2 + (alpha + lambda) mu + lambda/beta = 0, the
-    counterpart of AdamW's lambda (whose theta decays as exp(-lambda t)).
+    r"""The rate at which INNA's weight decay shrinks :math:`\theta` in the long run.
+
+    It is :math:`-\operatorname{Re}\mu` for the slow root :math:`\mu` of
+    :math:`\mu^2 + (\alpha + \lambda)\mu + \lambda/\beta = 0` (the
+    characteristic equation of the flow in :func:`weight_decay_response`), the
+    counterpart of AdamW's :math:`\lambda`, whose :math:`\theta` decays as
+    :math:`e^{-\lambda t}`:
 
     .. math::
 
@@ -111,12 +125,12 @@ def decay_rate(weight_decay: float, alpha: float, beta: float) -> float:
        r = s \ \text{(underdamped)}, \qquad s = \frac{\alpha + \lambda}{2}.
 
     Args:
-      weight_decay: lambda >= 0.
-      alpha: viscous damping alpha >= 0.
-      beta: Newtonian damping beta > 0.
+      weight_decay: :math:`\lambda \ge 0`.
+      alpha: viscous damping :math:`\alpha \ge 0`.
+      beta: Newtonian damping :math:`\beta > 0`.
 
     Returns:
-      The rate r, per unit of t = sum of the step sizes.
+      The rate :math:`r`, per unit of :math:`t = \sum_k \gamma_k`.
 
     Example:
       >>> import inna_optax
@@ -137,42 +151,51 @@ def decay_rate(weight_decay: float, alpha: float, beta: float) -> float:
 
 
 def equivalent_weight_decay(adamw_weight_decay: float, alpha: float, beta: float) -> float:
-    r"""The smallest INNA (or INNAprop) weight decay lambda whose long-run shrinkage
-    matches AdamW's lambda': the lambda with :func:`decay_rate` equal to lambda'.
+    r"""The INNA (or INNAprop) weight decay that shrinks :math:`\theta` as AdamW's does.
 
-    Two regimes answer, by where lambda' lies against
-    L_1 = (1 - sqrt(1 - alpha beta)) / beta and L_2 = (1 + sqrt(1 - alpha beta)) / beta:
+    The answer is the smallest :math:`\lambda` whose :func:`decay_rate` equals
+    AdamW's :math:`\lambda'`. Two regimes answer, by where :math:`\lambda'` lies
+    against :math:`L_1 = (1 - \sqrt{1 - \alpha\beta}) / \beta` and
+    :math:`L_2 = (1 + \sqrt{1 - \alpha\beta}) / \beta`. For :math:`\lambda' \le L_1`
+    the decay is overdamped, :math:`-\lambda'` the slow root, and
 
     .. math::
 
        \lambda = \frac{\beta \lambda' (\alpha - \lambda')}{1 - \beta\lambda'}
-       \approx \alpha\beta\lambda' \quad (\lambda' \le L_1:\ \text{overdamped,
-       } -\lambda' \text{ the slow root}),
+           \approx \alpha\beta\lambda';
 
-       \lambda = 2\lambda' - \alpha \quad (L_1 < \lambda' \le L_2,\ \alpha\beta < 1:
-       \text{ underdamped, the envelope } e^{-\lambda' t}).
+    for :math:`L_1 < \lambda' \le L_2` (with :math:`\alpha\beta < 1`) it is
+    underdamped, the envelope :math:`e^{-\lambda' t}`, and
 
-    With alpha beta >= 1 the first form holds for every lambda' below 1/beta, the
-    rate no lambda reaches. Beyond L_2 (alpha beta < 1) no lambda shrinks theta as
-    fast: the rate is at most L_2. At (alpha, beta) = (0.5, 0.1), L_1 = 0.253 and
-    L_2 = 19.7; at (0.1, 0.9), L_1 = 0.0513 and L_2 = 2.17; at (2, 2) the bound is 0.5.
+    .. math::
+
+       \lambda = 2\lambda' - \alpha.
+
+    With :math:`\alpha\beta \ge 1` the first form holds for every
+    :math:`\lambda'` below :math:`1/\beta`, the rate no :math:`\lambda` reaches.
+    Beyond :math:`L_2` (:math:`\alpha\beta < 1`) no :math:`\lambda` shrinks
+    :math:`\theta` as fast: the rate is at most :math:`L_2`. At
+    :math:`(\alpha, \beta) = (0.5, 0.1)`, :math:`L_1 = 0.253` and
+    :math:`L_2 = 19.7`; at :math:`(0.1, 0.9)`, :math:`L_1 = 0.0513` and
+    :math:`L_2 = 2.17`; at :math:`(2, 2)` the bound is 0.5.
 
     The default behaviour of :func:`inna_optax.inna` and :func:`inna_optax.innaprop`
-    stays the authors' (weight_decay is their lambda); this is a conversion for
-    users who want AdamW's amount of regularisation.
+    stays the authors' (``weight_decay`` is their :math:`\lambda`); this is a
+    conversion for users who want AdamW's amount of regularisation.
 
     Args:
-      adamw_weight_decay: lambda' >= 0, AdamW's decoupled decay (optax.adamw's
-        ``weight_decay``).
-      alpha: viscous damping alpha >= 0.
-      beta: Newtonian damping beta > 0.
+      adamw_weight_decay: :math:`\lambda' \ge 0`, AdamW's decoupled decay
+        (``optax.adamw``'s ``weight_decay``).
+      alpha: viscous damping :math:`\alpha \ge 0`.
+      beta: Newtonian damping :math:`\beta > 0`.
 
     Returns:
-      lambda, to pass as ``weight_decay`` to ``inna`` or ``innaprop``.
+      :math:`\lambda`, to pass as ``weight_decay`` to ``inna`` or ``innaprop``.
 
     Raises:
-      ValueError: a value out of range, or lambda' above what any lambda reaches
-        (L_2 when alpha beta < 1, 1/beta otherwise), the limit named.
+      ValueError: a value out of range, or :math:`\lambda'` above what any
+        :math:`\lambda` reaches (:math:`L_2` when :math:`\alpha\beta < 1`,
+        :math:`1/\beta` otherwise), the limit named.
 
     Example:
       >>> import inna_optax

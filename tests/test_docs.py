@@ -210,3 +210,76 @@ def test_signatures_name_optaxs_type_aliases_not_their_unions(html):
         page = (html / "api" / "generated" / f"inna_optax.{name}.html").read_text()
         text = re.sub(r"<[^>]+>", "", page)
         assert "optax.ScalarOrSchedule" in text and "ndarray | bool" not in text, name
+
+
+@pytest.mark.slow
+def test_api_pages_render_docstring_math_and_the_sidebar_shows_whole_names(html):
+    """The docstrings' :math: reaches the API pages as MathJax with no ASCII left
+    beside it, and the sidebar's entries are the names as the API page lists them:
+    the full ones ("inna_optax.inverse_power_decay") broke mid-word at 1400 px."""
+    page = (html / "api" / "generated" / "inna_optax.scale_by_inna.html").read_text()
+    assert r'<span class="math notranslate nohighlight">\(\gamma_k\)</span>' in page
+    assert r"\theta_{k+1} - \theta_k &amp;= \gamma_k" in page  # the (b) line's block
+    outside = re.sub(r'<(span|div) class="math[^"]*">.*?</\1>', "", page, flags=re.S)
+    assert not re.findall(r"gamma_k|theta_k|psi_k", outside)
+    sidebar = page[page.index("bd-sidenav") :]
+    sidebar = sidebar[: sidebar.index("</nav>")]
+    names = re.findall(r'<a class="[^"]*reference internal[^"]*" href="[^"]*">([^<]*)</a>', sidebar)
+    assert "scale_by_inna" in names and "devices.mesh_for" in names, names
+    assert max(len(n) for n in names if " " not in n) <= 26, names
+    css = (html / "_static" / "custom.css").read_text()
+    assert "dl.field-list > dd" in css and 'mjx-container[display="true"]' in css
+
+
+# Greek letters, roots and subscripted symbols written as ASCII: in a docstring they
+# belong in a :math: role or a .. math:: block, which the API pages render.
+ASCII_MATH = re.compile(
+    r"\b(alpha|beta|gamma|theta|psi|lambda|sigma|mu|omega|sqrt|exp)\b"
+    r"|\b(gamma|theta|psi|v|g|u|D|L|E)_(\{|[0-9k]\b|hat\b)"
+    r"|\^[-0-9({]"
+)
+
+
+def _prose_of(doc: str) -> str:
+    """A docstring less what may spell mathematics in ASCII: math roles and blocks,
+    literals, doctest examples, the references and each argument's own name."""
+    lines, out, block = doc.splitlines(), [], None
+    for line in lines:
+        indent = len(line) - len(line.lstrip())
+        if block is not None and (not line.strip() or indent > block):
+            continue
+        block = None
+        stripped = line.strip()
+        if stripped.startswith(".. math::") or stripped.startswith((">>>", "...")):
+            block = indent if stripped.startswith(".. math::") else None
+            continue
+        if stripped == "References:":
+            break
+        out.append(re.sub(r"^\s*\w+: ", " ", line))
+    prose = "\n".join(out)
+    # a doctest's printed output: lines after an example line are dropped above
+    # only while they continue it; outputs are short values without letters
+    prose = re.sub(r":math:`[^`]*`", " ", prose)
+    prose = re.sub(r"``[^`]*``|`[^`]*`_?", " ", prose)
+    return prose
+
+
+def _public_docstrings():
+    import inspect
+
+    for name in inna_optax.__all__:
+        obj = getattr(inna_optax, name)
+        yield name, inspect.getdoc(obj)
+        if inspect.isclass(obj):
+            for attr, member in vars(obj).items():
+                if not attr.startswith("_") and inspect.getdoc(member):
+                    yield f"{name}.{attr}", inspect.getdoc(member)
+
+
+def test_public_docstrings_write_their_mathematics_as_math():
+    found = {
+        name: sorted({m.group(0) for m in ASCII_MATH.finditer(_prose_of(doc))})
+        for name, doc in _public_docstrings()
+    }
+    found = {name: hits for name, hits in found.items() if hits}
+    assert not found, f"ASCII mathematics outside :math: in {found}"
