@@ -51,11 +51,12 @@ def _images(shape: tuple[int, ...], n: int = 2048):
     return x, y
 
 
-def _jax_worker(spec: dict):
-    """A function running `count` steps of the training command's step."""
-    from inna_optax.training import Config, Split, devices, trainer
+def jax_settings(spec: dict):
+    """The configuration and heap limit of our contender `spec`: ``jax-<conv>``, then
+    ``-kept`` (``--keep-freed-memory``) or ``-one-heap`` (XLA's own heaps: no limit
+    per allocation)."""
+    from inna_optax.training import Config, devices
 
-    one_heap = spec["name"].endswith("-one-heap")  # XLA's own: no limit per allocation
     config = Config(
         width=spec["width"],
         batch_size=spec["batch_size"],
@@ -64,14 +65,19 @@ def _jax_worker(spec: dict):
         conv=spec["name"].split("-")[1],
         keep_freed_memory=spec["name"].endswith("-kept"),
     )
+    one_heap = spec["name"].endswith("-one-heap")
+    return config, -1 if one_heap else devices.CPU_HEAP_LIMIT
+
+
+def _jax_worker(spec: dict):
+    """A function running `count` steps of the training command's step."""
+    from inna_optax.training import Split, devices, trainer
+
+    config, heap_limit = jax_settings(spec)
     devices.set_cpu_devices(config)  # the command line's devices: one per core
     devices.keep_freed_memory(config)  # with --keep-freed-memory, as the command line
     x, y = _images(tuple(spec["shape"]))
-    t = trainer.setup(
-        config,
-        Split(x, y, x[:1], y[:1], 10, "random"),
-        heap_limit=-1 if one_heap else devices.CPU_HEAP_LIMIT,
-    )
+    t = trainer.setup(config, Split(x, y, x[:1], y[:1], 10, "random"), heap_limit=heap_limit)
     bs = config.batch_size
     return stepper(t, x, y, lambda k: np.arange(k * bs, (k + 1) * bs) % len(x))
 

@@ -16,7 +16,12 @@ from inna_optax.training import Config, Split, trainer
 ROOT = Path(__file__).resolve().parents[1]
 
 
-TINY = ["--width", "0.0625", "--batch-size", "8", "--no-progress", "--dropout", "0"]
+# one device: a program sharded over the 8 test devices compiles about a third slower;
+# the tests of several devices ask for them
+TINY = [
+    *("--width", "0.0625", "--batch-size", "8", "--no-progress", "--dropout", "0"),
+    *("--devices", "1"),
+]
 
 
 def args(mnist_dir, out, *extra):
@@ -25,7 +30,7 @@ def args(mnist_dir, out, *extra):
 
 def tiny(mnist_dir, **changes) -> Config:
     """The tiny NiN on the generated digits, as a Config."""
-    values = dict(width=0.0625, batch_size=8, dropout=0.0, progress=False, epochs=2)
+    values = dict(width=0.0625, batch_size=8, dropout=0.0, progress=False, epochs=2, devices=1)
     return Config(dataset="mnist", data_dir=str(mnist_dir), **{**values, **changes})
 
 

@@ -67,7 +67,7 @@ BAD = [
     (["--optimizer", "sgd", "--weight-decay", "0.1"], "--weight-decay"),
     (["--weight-decay", "-0.1"], "--weight-decay"),
     (["--schedule", "linear"], "--schedule"),
-    (["--batch-size", "3"], "--batch-size"),  # not divisible by the 8 test devices
+    (["--batch-size", "3"], "--batch-size"),  # a setting changed on resume
 ]
 
 
@@ -88,6 +88,14 @@ def test_bad_value_exits_2_with_one_line_and_touches_nothing(
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and named in err, err
     assert snapshot(finished_run) == before
+
+
+def test_a_batch_the_devices_do_not_divide_is_a_clear_error(tmp_path, mnist_dir, capsys):
+    out = tmp_path / "run"
+    code, _, err = cli(capsys, args(mnist_dir, out, "--batch-size", "3", "--devices", "2"))
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "--batch-size: 3 is not divisible by the 2 devices" in err
+    assert not out.exists()
 
 
 def test_out_that_cannot_be_a_directory_is_a_clear_error(tmp_path, mnist_dir, capsys):
@@ -167,6 +175,8 @@ def test_piped_output_has_no_progress_bar(tmp_path, mnist_dir):
 )
 def test_cli_cpu_devices(tmp_path, mnist_dir, flag, env, expected):
     argv = args(mnist_dir, tmp_path / "run", "--epochs", "1", *flag)
+    at = argv.index("--devices")  # the tiny run's one device; here the default: all
+    del argv[at : at + 2]
     proc = subprocess.run(
         [sys.executable, "-m", "inna_optax.train", *argv],
         cwd=ROOT,

@@ -16,7 +16,13 @@ from inna_optax.training.config import Config
 PRESETS: dict[str, dict[str, Any]] = {
     # seconds on tiny data: the test suite's smoke runs
     "smoke": dict(
-        train_examples=64, test_examples=32, width=0.0625, epochs=2, seeds=(0, 1), batch_size=16
+        train_examples=64,
+        test_examples=32,
+        width=0.0625,
+        epochs=2,
+        seeds=(0, 1),
+        batch_size=16,
+        devices=1,
     ),
     # a 2-core CPU, within about 20 minutes per figure: the paper's settings, small
     "quick": dict(train_examples=3200, test_examples=1000, width=0.125, epochs=10, seeds=(0, 1, 2)),
