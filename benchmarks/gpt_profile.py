@@ -19,6 +19,7 @@ step; writes gpt_profile_<shape>.json into --out.
 """
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -148,6 +149,7 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--block", type=int, default=20)
     p.add_argument("--out", default="results/gpt_profile")
+    argv = sys.argv[1:] if argv is None else list(argv)
     a = p.parse_args(argv)
     ms = measure(parts(a.shape, a.optimizer), a.rounds, a.block)
     step = ms["step (the command's)"]
@@ -167,8 +169,9 @@ def main(argv=None) -> int:
     report.write_json(
         Path(a.out),
         f"gpt_profile_{a.shape}",
-        {"command": "python -m benchmarks.gpt_profile " + " ".join(argv or []),
-         "shape": SHAPES[a.shape], "optimizer": a.optimizer, "ms": ms},
+        {"command": "python -m benchmarks.gpt_profile " + " ".join(argv),
+         "shape_name": a.shape, "shape": SHAPES[a.shape], "optimizer": a.optimizer,
+         "rounds": a.rounds, "block": a.block, "backend": jax.default_backend(), "ms": ms},
     )  # fmt: skip
     return 0
 

@@ -20,7 +20,9 @@ is overwritten. The kinds:
 - ``peer STEM``: the GPT's steps per second against PyTorch's, a row per shape;
   ``nin_peer STEM``: the NiN's, a row per input and width; ``conv STEM``: where the
   NiN step's time goes, a row per way of computing its convolutions; ``step STEM``:
-  one optimizer step against SGD-momentum's (the performance page).
+  one optimizer step against SGD-momentum's; ``profile STEM``: where the GPT's step
+  spends its time; ``devices PREFIX``: the NiN on one CPU device and on several, a
+  row per ``PREFIX_*.json`` (the performance page).
 
 The verdicts follow the rule stated in RESULTS.md, applied by
 :mod:`benchmarks.verdicts`.
@@ -310,7 +312,95 @@ def conv_table(stem: str) -> list[str]:
     return lines
 
 
+PROFILE_PARTS = {  # gpt_profile's part: how the performance page names it
+    "step (the command's)": "the step (`Trainer.run`, the batch gathered on the host)",
+    "forward": "forward",
+    "forward+backward": "forward and backward",
+    "optimizer": "the optimizer's update ({optimizer}, clipping, decay)",
+}
+PROFILE_PIECES = {  # a piece made trivial: what the forward and backward passes lose
+    "GELU": "GELU (what making it the identity saves)",
+    "attention": "attention's scores, softmax and weighted sum",
+    "layer norm": "layer norm",
+}
+OPTIMIZER_NAMES = {"adamw": "AdamW", "innaprop": "INNAprop"}
+
+
+def _ms(value: float) -> str:
+    """Milliseconds as the performance page writes them: 44.7, 1.2, 28,300."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+def profile(data: dict) -> dict[str, float]:
+    """Milliseconds of each row of :func:`profile_table`, by the JSON's part names,
+    with each piece's cost and the rest of the step (``rest``) computed."""
+    ms = data["ms"]
+    fwbw = ms["forward+backward"]
+    out = {part: ms[part] for part in PROFILE_PARTS}
+    out |= {piece: fwbw - ms[f"forward+backward, no {piece}"] for piece in PROFILE_PIECES}
+    out["rest"] = ms["step (the command's)"] - fwbw - ms["optimizer"]
+    return out
+
+
+def profile_table(stem: str) -> list[str]:
+    """Where the GPT's training step spends its time (``benchmarks.gpt_profile``): the
+    step, its parts compiled alone, and what each piece of the blocks costs."""
+    data = required(stem)
+    ms = profile(data)
+    step = ms["step (the command's)"]
+    optimizer = OPTIMIZER_NAMES.get(data["optimizer"], data["optimizer"])
+    names = {k: v.format(optimizer=optimizer) for k, v in PROFILE_PARTS.items()}
+    names |= PROFILE_PIECES | {"rest": "the rest: the step less forward, backward and update"}
+    lines = ["| part | ms | share of the step |", "| --- | ---: | ---: |"]
+    lines += [f"| {names[k]} | {_ms(v)} | {v / step:.0%} |" for k, v in ms.items()]
+    shape = data["shape"]
+    lines.append("")
+    lines.append(
+        f"{shape['layers']} layers of {shape['embed_dim']}, context {shape['context']}, batch "
+        f"{shape['batch_size']}; milliseconds per call, the median of {data['rounds']} "
+        f"interleaved rounds of {data['block']} calls on one {data['backend'].upper()} device; "
+        f"{data['machine']}; {provenance(data)}."
+    )
+    return lines
+
+
+def devices_table(prefix: str) -> list[str]:
+    """Training steps per second of the NiN on one CPU device and on several
+    (``benchmarks.train_speed --cpu-devices N``), a row per run named
+    ``PREFIX_*.json``, by input and width."""
+    runs = [json.loads(p.read_text()) for p in sorted(RESULTS.glob(f"{prefix}_*.json"))]
+    if not runs:
+        raise SystemExit(f"tables: no benchmarks/results/{prefix}_*.json")
+    runs.sort(key=lambda d: ([int(v) for v in d["args"]["shape"].split(",")], d["args"]["width"]))
+    n = {d["args"]["cpu_devices"] for d in runs}
+    if len(n) != 1:
+        raise SystemExit(f"tables: {prefix}_*.json compare different device counts {sorted(n)}")
+    (n,) = n
+    lines = [
+        f"| NiN width, input | steps/s, 1 device | {n} devices | ratio |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for d in runs:
+        rates = {r["optimizer"].split("@")[1]: r["steps_per_second"] for r in d["rows"]}
+        one, several = rates["1cpu"], rates[f"{n}cpu"]
+        run = f"{d['args']['width']:g}, {d['args']['shape'].replace(',', 'x')}"
+        lines.append(f"| {run} | {one:.1f} | {several:.1f} | {several / one:.2f}x |")
+    args = runs[0]["args"]
+    made = sorted({provenance(d) for d in runs})
+    lines.append("")
+    lines.append(
+        f"Steps per second of {args['optimizers']}, the median of {args['chunks']} "
+        f"interleaved chunks of {args['chunk_steps']} steps, batch {args['batch_size']}, random "
+        f"data; {runs[0]['machine']}; {'; '.join(made)}."
+    )
+    return lines
+
+
 def render(kind: str, argument: str) -> list[str]:
+    if kind == "profile":
+        return profile_table(argument)
+    if kind == "devices":
+        return devices_table(argument)
     if kind == "peer":
         return peer_table(argument)
     if kind == "nin_peer":

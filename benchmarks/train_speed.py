@@ -16,13 +16,14 @@ several CPU devices as the training loop does there.
 
 import argparse
 import itertools
-import json
+import sys
 import time
 from pathlib import Path
 
 import jax
 import numpy as np
 
+from benchmarks import report
 from inna_optax.training import Config, data
 from inna_optax.training.trainer import setup
 
@@ -45,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-steps", type=int, default=30)
     p.add_argument("--optimizers", default="sgd,inna,adam")
     p.add_argument("--out", default="results/train_speed")
+    p.add_argument("--name", default="train_speed", help="the JSON's name in --out")
     p.add_argument(
         "--cpu-devices",
         type=int,
@@ -116,6 +118,7 @@ def _time(a, split, runs: dict[str, dict]) -> None:
 
 def main(argv=None):
     p = _parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     a = p.parse_args(argv)
     if a.cpu_devices:
         try:
@@ -146,9 +149,15 @@ def main(argv=None):
         ratio = rate / base if base else float("nan")
         rows.append({"optimizer": name, "steps_per_second": rate, f"ratio_to_{base_name}": ratio})
         print(f"{name:<16} {rate:8.1f} {ratio:13.3f}x")
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "train_speed.json").write_text(json.dumps({"args": vars(a), "rows": rows}, indent=1))
+    report.write_json(
+        Path(a.out),
+        a.name,
+        {
+            "command": "python -m benchmarks.train_speed " + " ".join(argv),
+            "args": vars(a),
+            "rows": rows,
+        },
+    )
 
 
 if __name__ == "__main__":
