@@ -4,7 +4,7 @@ each written as the page writes it and computed from the JSON (:data:`QUOTED`);
 
 import numpy as np
 
-from benchmarks.tables import METRICS, arm, finals, load
+from benchmarks.tables import METRICS, STEP, arm, finals, load, profile
 
 # Numbers the prose of RESULTS.md quotes from a JSON: (stem, the text as the page
 # writes it, from the JSON). A rerun that changes one makes `--check` fail until the
@@ -415,8 +415,41 @@ def _conv_ratios(data: dict, over: str, to: str, part: str = "forward+backward")
     return f"{ratios[0]:.2f}x to {ratios[-1]:.2f}x"
 
 
+def _profile_shares(data: dict) -> str:
+    """The GPT step's profile at the recipe's shape (``gpt_profile``), as the
+    performance page's sentence gives it."""
+    ms = profile(data)
+    step, fwbw = ms[STEP], ms["forward+backward"]
+    return (
+        f"the forward costs {ms['forward'] / fwbw:.0%} of the forward and backward passes, "
+        f"the optimizer {ms['optimizer'] / step:.0%} of the step, and the step took "
+        f"{step / fwbw:.2f}x its forward and backward passes alone"
+    )
+
+
+def _profile_rest(data: dict, of: str) -> str:
+    """What the pieces leave: of the forward and backward passes (`of` "passes"), or of
+    the step (`of` "step", in seconds)."""
+    ms = profile(data)
+    if of == "passes":
+        pieces = sum(ms[p] for p in ("GELU", "attention", "layer norm"))
+        return f"(about {1 - pieces / ms['forward+backward']:.0%})"
+    rest = ms["rest"]
+    return f"{rest / ms[STEP]:.0%} of the step ({rest / 1000:.1f} s)"
+
+
 QUOTED_ELSEWHERE = {
     "docs/performance.md": (
+        ("gpt_profile_cpu", _profile_shares),
+        ("gpt_profile_cpu", lambda d: _profile_rest(d, "passes")),
+        ("gpt_profile_default", lambda d: _profile_rest(d, "step")),
+        (
+            "train_speed_devices_28x28x1_w0.25",
+            lambda d: "({:.2f}x at 0.25 on MNIST's shape, {:.0f} steps a second on one".format(
+                d["rows"][1]["steps_per_second"] / d["rows"][0]["steps_per_second"],
+                d["rows"][0]["steps_per_second"],
+            ),
+        ),
         *(
             ("conv_speed", quote)
             for quote in (

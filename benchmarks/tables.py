@@ -312,8 +312,9 @@ def conv_table(stem: str) -> list[str]:
     return lines
 
 
+STEP = "step (the command's)"  # gpt_profile's name of the whole step
 PROFILE_PARTS = {  # gpt_profile's part: how the performance page names it
-    "step (the command's)": "the step (`Trainer.run`, the batch gathered on the host)",
+    STEP: "the step (`Trainer.run`, the batch gathered on the host)",
     "forward": "forward",
     "forward+backward": "forward and backward",
     "optimizer": "the optimizer's update ({optimizer}, clipping, decay)",
@@ -338,7 +339,7 @@ def profile(data: dict) -> dict[str, float]:
     fwbw = ms["forward+backward"]
     out = {part: ms[part] for part in PROFILE_PARTS}
     out |= {piece: fwbw - ms[f"forward+backward, no {piece}"] for piece in PROFILE_PIECES}
-    out["rest"] = ms["step (the command's)"] - fwbw - ms["optimizer"]
+    out["rest"] = ms[STEP] - fwbw - ms["optimizer"]
     return out
 
 
@@ -347,7 +348,7 @@ def profile_table(stem: str) -> list[str]:
     step, its parts compiled alone, and what each piece of the blocks costs."""
     data = required(stem)
     ms = profile(data)
-    step = ms["step (the command's)"]
+    step = ms[STEP]
     optimizer = OPTIMIZER_NAMES.get(data["optimizer"], data["optimizer"])
     names = {k: v.format(optimizer=optimizer) for k, v in PROFILE_PARTS.items()}
     names |= PROFILE_PIECES | {"rest": "the rest: the step less forward, backward and update"}
@@ -358,7 +359,8 @@ def profile_table(stem: str) -> list[str]:
     lines.append(
         f"{shape['layers']} layers of {shape['embed_dim']}, context {shape['context']}, batch "
         f"{shape['batch_size']}; milliseconds per call, the median of {data['rounds']} "
-        f"interleaved rounds of {data['block']} calls on one {data['backend'].upper()} device; "
+        f"interleaved rounds of {data['block']} call{'s' if data['block'] > 1 else ''} on one "
+        f"{data['backend'].upper()} device; "
         f"{data['machine']}; {provenance(data)}."
     )
     return lines
@@ -380,18 +382,26 @@ def devices_table(prefix: str) -> list[str]:
         f"| NiN width, input | steps/s, 1 device | {n} devices | ratio |",
         "| --- | ---: | ---: | ---: |",
     ]
+    ratios = []
     for d in runs:
         rates = {r["optimizer"].split("@")[1]: r["steps_per_second"] for r in d["rows"]}
         one, several = rates["1cpu"], rates[f"{n}cpu"]
+        ratios.append(several / one)
         run = f"{d['args']['width']:g}, {d['args']['shape'].replace(',', 'x')}"
         lines.append(f"| {run} | {one:.1f} | {several:.1f} | {several / one:.2f}x |")
     args = runs[0]["args"]
-    made = sorted({provenance(d) for d in runs})
+    commits = {d.get("commit") for d in runs}
+    dates = sorted(d["date"] for d in runs)
+    if len(commits) == 1 and dates[0][:10] == dates[-1][:10]:  # one session's runs
+        made = [provenance({**runs[0], "date": f"{dates[0]} to {dates[-1][11:]}"})]
+    else:
+        made = sorted({provenance(d) for d in runs})
     lines.append("")
     lines.append(
         f"Steps per second of {args['optimizers']}, the median of {args['chunks']} "
         f"interleaved chunks of {args['chunk_steps']} steps, batch {args['batch_size']}, random "
-        f"data; {runs[0]['machine']}; {'; '.join(made)}."
+        f"data; {runs[0]['machine']}; {'; '.join(made)}. Two devices ran the step "
+        f"{min(ratios):.2f}x to {max(ratios):.2f}x as fast as one."
     )
     return lines
 

@@ -207,6 +207,54 @@ def test_the_nin_peer_and_convolution_tables_are_computed_from_their_json(tmp_pa
     assert "`fedcba9+changes`" in lines[-1]
 
 
+def test_the_gpt_profile_and_devices_tables_are_computed_from_their_json(tmp_path, monkeypatch):
+    """`profile`: each part's milliseconds and share of the step, each piece's cost as
+    what the passes lose without it, the rest as the step less its parts; `devices`:
+    a row per JSON of the prefix, sorted by input and width, with the ratio of
+    several devices to one."""
+    made = {"date": "2026-12-05 03:00", "commit": "0123456789abcdef", "machine": "x86_64, 2 cores"}
+    ms = {
+        "step (the command's)": 50.0,
+        "forward": 10.0,
+        "forward+backward": 40.0,
+        "forward+backward, no attention": 32.0,
+        "forward+backward, no layer norm": 36.0,
+        "forward+backward, no GELU": 30.0,
+        "optimizer": 2.5,
+    }
+    shape = dict(layers=4, heads=4, embed_dim=128, context=64, batch_size=12)
+    gpt = {**made, "shape": shape, "optimizer": "adamw", "rounds": 5, "block": 20}
+    (tmp_path / "prof.json").write_text(json.dumps({**gpt, "backend": "cpu", "ms": ms}))
+    for width, shape_, one, two in ((1.0, "28,28,1", 2.0, 3.0), (0.5, "28,28,1", 4.0, 5.0)):
+        args = dict(width=width, shape=shape_, cpu_devices=2, optimizers="inna", chunks=6)
+        args |= dict(chunk_steps=15, batch_size=32)
+        rows = [
+            {"optimizer": "inna@1cpu", "steps_per_second": one},
+            {"optimizer": "inna@2cpu", "steps_per_second": two},
+        ]
+        name = f"dev_{shape_.replace(',', 'x')}_w{width:g}.json"
+        (tmp_path / name).write_text(json.dumps({**made, "args": args, "rows": rows}))
+    monkeypatch.setattr(tables, "RESULTS", tmp_path)
+    lines = tables.render("profile", "prof")
+    assert lines[2] == "| the step (`Trainer.run`, the batch gathered on the host) | 50 | 100% |"
+    assert lines[5] == "| the optimizer's update (AdamW, clipping, decay) | 2.5 | 5% |"
+    assert lines[6:10] == [
+        "| GELU (what making it the identity saves) | 10 | 20% |",
+        "| attention's scores, softmax and weighted sum | 8 | 16% |",
+        "| layer norm | 4 | 8% |",
+        "| the rest: the step less forward, backward and update | 7.5 | 15% |",
+    ]
+    assert "4 layers of 128, context 64, batch 12" in lines[-1] and "`0123456`" in lines[-1]
+    assert "5 interleaved rounds of 20 calls on one CPU device" in lines[-1]
+    lines = tables.render("devices", "dev")
+    assert lines[2:4] == [
+        "| 0.5, 28x28x1 | 4.0 | 5.0 | 1.25x |",
+        "| 1, 28x28x1 | 2.0 | 3.0 | 1.50x |",
+    ]
+    assert "6 interleaved chunks of 15 steps" in lines[-1]
+    assert lines[-1].endswith("Two devices ran the step 1.25x to 1.50x as fast as one.")
+
+
 def test_no_generated_table_is_wider_than_a_page_shows():
     """At 1400 px the site shows about eight columns of numbers before it hides the
     rest behind a horizontal scroll (the NiN's peer table had twelve): every generated

@@ -51,10 +51,10 @@ def set_cpu_devices(config: Config) -> None:
     (a notebook, the tests: JAX keeps the devices it has). An accelerator's backend
     is not touched by the CPU's count.
 
-    A CPU host runs as one device by default in JAX, and XLA:CPU then keeps about
-    1.5 of 2 cores busy in a NiN step; split over one device per core the step was
-    faster at every width and input measured (README, "Many devices and many
-    hosts"). `fit` waits for each step there (see `trainer.waits_each_step`)."""
+    A CPU host runs as one device by default in JAX, and XLA:CPU then leaves part of
+    the second core idle in a NiN step; split over one device per core the step was
+    faster at every width and input measured (the performance page, "CPU devices").
+    `fit` waits for each step there (see `trainer.waits_each_step`)."""
     n = cpu_devices(config)
     if n is None:
         return
