@@ -398,7 +398,7 @@ def devices_table(prefix: str) -> list[str]:
         made = sorted({provenance(d) for d in runs})
     lines.append("")
     lines.append(
-        f"Steps per second of {args['optimizers']}, the median of {args['chunks']} "
+        f"Steps per second of `{args['optimizers']}`, the median of {args['chunks']} "
         f"interleaved chunks of {args['chunk_steps']} steps, batch {args['batch_size']}, random "
         f"data; {runs[0]['machine']}; {'; '.join(made)}. Two devices ran the step "
         f"{min(ratios):.2f}x to {max(ratios):.2f}x as fast as one."
