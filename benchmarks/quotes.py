@@ -122,6 +122,133 @@ def _curve_cells() -> tuple:
     )
 
 
+def _valid(data: dict, name: str) -> np.ndarray:
+    """Arm `name`'s validation losses, seeds by evaluations."""
+    return np.asarray(_row(data, name)["valid_loss_per_seed"], float)
+
+
+def _steps(data: dict, a: str, b: str, how: str) -> list[int]:
+    """The evaluation steps at which arm `a` is, against arm `b`: "ahead" (a lower
+    mean validation loss), "behind" (not ahead), "apart" (every seed of `a` below
+    every seed of `b`) or "apart above" (every seed of `a` above every seed of `b`)."""
+    va, vb = _valid(data, a), _valid(data, b)
+    keep = {
+        "ahead": va.mean(0) < vb.mean(0),
+        "behind": va.mean(0) >= vb.mean(0),
+        "apart": va.max(0) < vb.min(0),
+        "apart above": va.min(0) > vb.max(0),
+    }[how]
+    return [int(s) for s, k in zip(data["eval_step"], keep, strict=True) if k]
+
+
+def _spans(data: dict, steps: list[int]) -> list[tuple[int, int]]:
+    """`steps` as runs of consecutive evaluations: (first, last) of each."""
+    order = {s: i for i, s in enumerate(data["eval_step"])}
+    spans: list[list[int]] = []
+    for s in steps:
+        if spans and order[s] == order[spans[-1][1]] + 1:
+            spans[-1][1] = s
+        else:
+            spans.append([s, s])
+    return [(a, b) for a, b in spans]
+
+
+def _next(data: dict, step: int) -> int:
+    """The evaluation after `step`."""
+    return data["eval_step"][data["eval_step"].index(step) + 1]
+
+
+def _reaches(data: dict, a: str, b: str) -> str:
+    """The first evaluation at which arm `a`'s mean validation loss is at or below arm
+    `b`'s final mean."""
+    level = _valid(data, b).mean(0)[-1]
+    means = zip(data["eval_step"], _valid(data, a).mean(0), strict=True)
+    return f"{next(s for s, v in means if v <= level):,}"
+
+
+def _closest(data: dict, a: str, b: str, start: int) -> str:
+    """The largest gap between two arms' mean validation losses from `start` on."""
+    gap = np.abs(_valid(data, a).mean(0) - _valid(data, b).mean(0))
+    return f"{max(g for s, g in zip(data['eval_step'], gap, strict=True) if s >= start):.3f}"
+
+
+def _decay(data: dict, name: str) -> str:
+    """The effective weight-decay rate of INNAprop arm `name`
+    (:func:`inna_optax.decay_rate` of the run's weight decay at its alpha and beta)."""
+    from inna_optax import decay_rate
+
+    row = _row(data, name)
+    return f"{decay_rate(data['config']['weight_decay'], row['alpha'], row['beta']):.2g}"
+
+
+def _gpt_same_lr(d: dict) -> tuple[str, ...]:
+    """The verdict paragraph of protocol (a) at 2,000 steps."""
+    (first, _), *_ = _spans(d, _steps(d, _A, _W, "ahead"))
+    before = d["eval_step"][d["eval_step"].index(first) - 1]
+    return (
+        f"it reaches AdamW's final level at step {_reaches(d, _A, _W)}",
+        f"passes AdamW between steps {before:,} and {first:,}",
+        f"within {_closest(d, _B, _W, 750)} of AdamW's mean at every evaluation from step 750",
+        f"at {_decay(d, _B)} per unit of summed step sizes under AdamW and INNAprop (0.1, 0.9)",
+        f"but at {_decay(d, _A)} under INNAprop (2, 2)",
+    )
+
+
+def _gpt_same_lr_long(d: dict) -> tuple[str, ...]:
+    """The verdict paragraph of protocol (a) at 10,000 steps."""
+    (a, b), *_ = _spans(d, _steps(d, _B, _W, "ahead"))
+    return (
+        f"at every evaluation from step {a:,} to step {b:,}",
+        f"AdamW passes it between steps {b:,} and {_next(d, b):,}",
+        "INNAprop (2, 2) leads at steps {:,} and {:,} only".format(*_steps(d, _A, _W, "ahead")),
+        f"({_decay(d, _A)} per unit of summed step sizes under (2, 2), {_decay(d, _B)} under",
+    )
+
+
+def _gpt_tuned_long(d: dict) -> tuple[str, ...]:
+    """The verdict paragraph of protocol (b) at 10,000 steps: where INNAprop (0.1, 0.9)
+    leads AdamW, trails it, and where the seeds' ranges are apart."""
+    ahead, behind = (_spans(d, _steps(d, _B, _W, how)) for how in ("ahead", "behind"))
+    apart, above = _steps(d, _B, _W, "apart"), _steps(d, _B, _W, "apart above")
+    first, gap, last = ahead  # ahead, an evaluation ahead inside the behind span, ahead
+    (one, _), (run_a, run_b) = _spans(d, [s for s in apart if s <= first[1]])
+    return (
+        f"It leads AdamW's mean at every evaluation from step {first[0]:,} to {first[1]:,}",
+        f"the ranges apart at step {one:,} and from {run_a:,} to {run_b:,}",
+        f"behind in the mean from step {behind[1][0]:,} to {behind[2][1]:,} but for step "
+        f"{gap[0]:,}",
+        "(the ranges apart at step {:,} only)".format(
+            *[s for s in above if behind[1][0] <= s <= behind[2][1]]
+        ),
+        f"ahead in the mean again from step {last[0]:,} on",
+        "(the ranges apart at steps {:,} and {:,})".format(*[s for s in apart if s >= last[0]]),
+    )
+
+
+_QUICK = tuple(
+    f"{figure}_{dataset}"
+    for figure in ("fig2_sensitivity", "fig3_comparison", "fig4_decay")
+    for dataset in ("mnist", "cifar10")
+) + ("innaprop_cifar_cifar10",)
+
+
+def _minutes(stem: str) -> float:
+    """The training time a run's JSON records, in minutes."""
+    return load(stem)["seconds"] / 60
+
+
+def _quick_minutes(_data: dict) -> str:
+    """The shortest and longest training time of the NiN figures' quick runs."""
+    times = [_minutes(stem) for stem in _QUICK if load(stem)]
+    return f"{min(times):.0f} to {max(times):.0f} minutes per figure"
+
+
+def _hours(stem: str) -> str:
+    """A run's training time as the pages write an hour or more: 1 h 23 min."""
+    hours, minutes = divmod(round(_minutes(stem)), 60)
+    return f"{hours} h {minutes} min"
+
+
 QUOTED = (
     # ratios of the curves, epoch by epoch
     (
@@ -313,6 +440,20 @@ QUOTED = (
     (
         "gpt_shakespeare_nanogpt-cpu_same-lr_10000",
         lambda d: f"({_at(d, _B, 3000)} against {_at(d, _W, 3000)} at step 3,000)",
+    ),
+    ("fig3_comparison_mnist", _quick_minutes),  # the presets' table
+    *(("gpt_shakespeare_nanogpt-cpu_same-lr", lambda d, i=i: _gpt_same_lr(d)[i]) for i in range(5)),
+    *(
+        ("gpt_shakespeare_nanogpt-cpu_same-lr_10000", lambda d, i=i: _gpt_same_lr_long(d)[i])
+        for i in range(4)
+    ),
+    *(
+        ("gpt_shakespeare_nanogpt-cpu_10000", lambda d, i=i: _gpt_tuned_long(d)[i])
+        for i in range(6)
+    ),
+    (
+        "gpt_shakespeare_nanogpt-cpu",
+        lambda d: f"AdamW reaches INNAprop (0.1, 0.9)'s final level at step {_reaches(d, _W, _B)}",
     ),
     ("gpt_shakespeare_nanogpt-cpu", lambda d: f"from 1.938 to {_mean(d, _W)}"),
     ("gpt_shakespeare_nanogpt-cpu", lambda d: f"(0.1, 0.9) gains from 3e-3 ({_mean(d, _B)})"),
@@ -536,6 +677,23 @@ QUOTED_ELSEWHERE = {
         ("nanogpt_gpu", lambda d: f"nanoGPT's GPU config ({d['n_params'] / 1e6:.1f}M parameters"),
     ),
     "docs/reproducing.md": (
+        ("fig3_comparison_mnist", _quick_minutes),
+        ("gpt_shakespeare", lambda d: f"(the GPT's quick preset took {_hours('gpt_shakespeare')})"),
+        (
+            "fig3_comparison_mnist_medium",
+            lambda d: f"on a CPU in about {_hours('fig3_comparison_mnist_medium')} (Figure 3)",
+        ),
+        (
+            "fig3_comparison_mnist_long",
+            lambda d: (
+                "({:,} per run on MNIST: {:.0f} minutes for Figure 3, {:.0f} for Figure 4".format(
+                    d["config"]["epochs"]
+                    * (d["config"]["train_examples"] // d["config"]["batch_size"]),
+                    _minutes("fig3_comparison_mnist_long"),
+                    _minutes("fig4_decay_mnist_long"),
+                )
+            ),
+        ),
         (
             "nanogpt_gpu",
             lambda d: f"reports a best validation loss of {d['nanogpt_best_valid_loss']:.4f}",

@@ -60,6 +60,25 @@ def test_a_rerun_that_changes_a_quoted_number_is_caught(tmp_path, monkeypatch):
     assert missing == "nanogpt_gpu: 'at step 5,000 the validation loss is 1.7345 [1.8000, 1.6986]'"
 
 
+def test_the_gpt_verdicts_read_off_steps_follow_their_json(tmp_path, monkeypatch):
+    """Where the prose reads a step off the curves (where an arm passes another, the
+    evaluations it leads at, where the seeds' ranges are apart), the step is computed
+    from the JSON: a rerun in which AdamW's seeds drop at step 1,500 of the 2,000-step
+    run moves where INNAprop (2, 2) reaches AdamW's final level, and the quote fails."""
+    for path in tables.RESULTS.glob("*.json"):
+        shutil.copy(path, tmp_path)
+    stem = "gpt_shakespeare_nanogpt-cpu_same-lr"
+    data = json.loads((tmp_path / f"{stem}.json").read_text())
+    (inna22,) = [r for r in data["rows"] if r["name"] == "INNAprop (2, 2)"]
+    at = data["eval_step"].index(1500)
+    for seed in inna22["valid_loss_per_seed"]:
+        seed[at] += 0.1  # at 1,500 no longer at AdamW's final level; at 1,750 it is
+    (tmp_path / f"{stem}.json").write_text(json.dumps(data))
+    monkeypatch.setattr(tables, "RESULTS", tmp_path)
+    missing = quotes.misquoted(tables.PAGES[0].read_text())
+    assert f'{stem}: "it reaches AdamW\'s final level at step 1,750"' in missing, missing
+
+
 @pytest.mark.parametrize(
     "a, b, metric, expected",
     [
