@@ -2,6 +2,8 @@
 each written as the page writes it and computed from the JSON (:data:`QUOTED`);
 ``python -m benchmarks.tables --check`` fails on any the page does not say so."""
 
+import re
+
 import numpy as np
 
 from benchmarks.tables import METRICS, STEP, arm, finals, load, profile
@@ -702,6 +704,38 @@ QUOTED_ELSEWHERE = {
 }
 
 
+def _quoted_for(page) -> tuple:
+    where = page.relative_to(page.parents[1]).as_posix()
+    return QUOTED_ELSEWHERE.get(where, QUOTED if page.name == "RESULTS.md" else ())
+
+
+_NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?:x|%)?")
+
+
+def unchecked(page) -> list[str]:
+    """The numbers of `page`'s prose that no checked quote covers, each with the words
+    around it: outside the generated tables, code, tables written by hand, links and
+    the quotes of :func:`misquoted`. Settings, dates and the papers' own numbers are
+    among them; read-off results are what the quotes should grow to cover."""
+    from benchmarks.tables import BLOCK
+
+    text = BLOCK.sub(" ", page.read_text())
+    text = re.sub(r"```.*?```|`[^`]*`|!?\[([^\]]*)\]\([^)]*\)", r" \1 ", text, flags=re.S)
+    text = "\n".join(line for line in text.splitlines() if not line.startswith("|"))
+    flat = " ".join(text.split())
+    covered = []
+    for stem, quote in _quoted_for(page):
+        data = load(stem)
+        if data is not None:
+            expected = quote(data)
+            covered += [(m.start(), m.end()) for m in re.finditer(re.escape(expected), flat)]
+    return [
+        f"{m.group()}: ...{flat[max(0, m.start() - 50) : m.end() + 30]}..."
+        for m in _NUMBER.finditer(flat)
+        if not any(a <= m.start() < b for a, b in covered)
+    ]
+
+
 def misquoted(page) -> list[str]:
     """The quoted numbers of `page` (RESULTS.md's :data:`QUOTED`, or another page's
     in :data:`QUOTED_ELSEWHERE`; a path, or the results page's text) that it does not
@@ -709,9 +743,7 @@ def misquoted(page) -> list[str]:
     if isinstance(page, str):
         text, quoted = page, QUOTED
     else:
-        text = page.read_text()
-        where = page.relative_to(page.parents[1]).as_posix()
-        quoted = QUOTED_ELSEWHERE.get(where, QUOTED if page.name == "RESULTS.md" else ())
+        text, quoted = page.read_text(), _quoted_for(page)
     flat = " ".join(text.split())
     missing = []
     for stem, quote in quoted:

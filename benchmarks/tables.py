@@ -3,6 +3,7 @@ JSON.
 
     python -m benchmarks.tables            # rewrites every generated table in place
     python -m benchmarks.tables --check    # exit 1, naming each table that differs
+    python -m benchmarks.tables --unchecked  # the prose's numbers no quote checks yet
 
 Both also check the numbers the prose quotes from a JSON (:data:`benchmarks.quotes.QUOTED`):
 each must appear in the page as its JSON gives it, or the command exits 1 naming it.
@@ -453,7 +454,21 @@ def main(argv=None) -> int:
         description="Rewrite the generated tables of the results pages from their JSON.",
     )
     p.add_argument("--check", action="store_true", help="change nothing; exit 1 if stale")
+    p.add_argument(
+        "--unchecked",
+        action="store_true",
+        help="change nothing; list each page's prose numbers that no checked quote covers",
+    )
     args = p.parse_args(argv)
+    if args.unchecked:
+        from benchmarks.quotes import unchecked
+
+        for page in PAGES:
+            numbers = unchecked(page)
+            print(f"{page.relative_to(ROOT)}: {len(numbers)} numbers outside a checked quote")
+            for line in numbers:
+                print("  " + line)
+        return 0
     stale = []
     for page in PAGES:
         text = page.read_text()

@@ -60,6 +60,15 @@ def test_a_rerun_that_changes_a_quoted_number_is_caught(tmp_path, monkeypatch):
     assert missing == "nanogpt_gpu: 'at step 5,000 the validation loss is 1.7345 [1.8000, 1.6986]'"
 
 
+def test_unchecked_lists_the_prose_numbers_no_quote_covers():
+    """The reproducing page's run times are quoted from the JSON (not listed), its
+    settings are not (listed, with the words around them)."""
+    page = tables.ROOT / "docs" / "reproducing.md"
+    listed = quotes.unchecked(page)
+    assert not [line for line in listed if "minutes per figure" in line], listed
+    assert any(line.startswith("0.5: ") and "dropout 0.5" in line for line in listed), listed
+
+
 def test_the_gpt_verdicts_read_off_steps_follow_their_json(tmp_path, monkeypatch):
     """Where the prose reads a step off the curves (where an arm passes another, the
     evaluations it leads at, where the seeds' ranges are apart), the step is computed
