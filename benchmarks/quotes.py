@@ -227,11 +227,11 @@ def _gpt_tuned_long(d: dict) -> tuple[str, ...]:
     )
 
 
-_QUICK = tuple(
+_QUICK = tuple(  # the figure scripts' quick runs
     f"{figure}_{dataset}"
     for figure in ("fig2_sensitivity", "fig3_comparison", "fig4_decay")
     for dataset in ("mnist", "cifar10")
-) + ("innaprop_cifar_cifar10",)
+)
 
 
 def _minutes(stem: str) -> float:
