@@ -14,7 +14,8 @@ from inna_optax.training.config import Config
 #: (its README's command), and ``nanogpt-gpu``, its ``train_shakespeare_char``
 #: config as it is (for a GPU). See :func:`preset`.
 PRESETS: dict[str, dict[str, Any]] = {
-    # seconds on tiny data: the test suite's smoke runs
+    # seconds on tiny data: the test suite's smoke runs, on one device (a program
+    # sharded over several compiles slower; the tests of sharding ask for it)
     "smoke": dict(
         train_examples=64,
         test_examples=32,
