@@ -395,18 +395,27 @@ QUOTED = (
     ),
     (
         "innaprop_cifar_cifar10",
+        lambda d: "({:.0f} min {:.0f} s of training, {}, commit {};".format(
+            *divmod(round(d["seconds"]), 60), d["date"][:10], d["commit"][:7]
+        ),
+    ),
+    (
+        "innaprop_cifar_cifar10",
         lambda d: (
-            "ends {:.3f} lower, well inside the seeds' spread; its test accuracy ends "
-            "{:.1f} points lower".format(
-                finals(_row(d, _W), "train").mean() - finals(_row(d, _B), "train").mean(),
+            "ends at {} against AdamW's {}, well inside the seeds' spread; its test "
+            "accuracy ends {:.1f} points lower".format(
+                _mean(d, _B, "train"),
+                _mean(d, _W, "train"),
                 finals(_row(d, _W), "test").mean() - finals(_row(d, _B), "test").mean(),
             )
         ),
     ),
     (
         "innaprop_cifar_cifar10",
-        lambda d: "ends {:.1f} points lower in accuracy".format(
-            finals(_row(d, _W), "test").mean() - finals(_row(d, _A), "test").mean()
+        lambda d: "ends at a higher training loss ({} against {}) and {:.1f} points lower".format(
+            _mean(d, _A, "train"),
+            _mean(d, _W, "train"),
+            finals(_row(d, _W), "test").mean() - finals(_row(d, _A), "test").mean(),
         ),
     ),
     (
