@@ -1,6 +1,7 @@
 """The documentation: it builds offline with warnings as errors, its API page names
 every public name, its flags table is the command line's, and its examples run."""
 
+import inspect
 import os
 import re
 import subprocess
@@ -243,30 +244,24 @@ ASCII_MATH = re.compile(
 def _prose_of(doc: str) -> str:
     """A docstring less what may spell mathematics in ASCII: math roles and blocks,
     literals, doctest examples, the references and each argument's own name."""
-    lines, out, block = doc.splitlines(), [], None
-    for line in lines:
-        indent = len(line) - len(line.lstrip())
-        if block is not None and (not line.strip() or indent > block):
+    out, block = [], None  # block: the indent of the `.. math::` being skipped
+    for line in doc.splitlines():
+        indent, stripped = len(line) - len(line.lstrip()), line.strip()
+        if block is not None and (not stripped or indent > block):
             continue
         block = None
-        stripped = line.strip()
-        if stripped.startswith(".. math::") or stripped.startswith((">>>", "...")):
-            block = indent if stripped.startswith(".. math::") else None
-            continue
-        if stripped == "References:":
+        if stripped.startswith(".. math::"):
+            block = indent
+        elif stripped == "References:":
             break
-        out.append(re.sub(r"^\s*\w+: ", " ", line))
-    prose = "\n".join(out)
-    # a doctest's printed output: lines after an example line are dropped above
-    # only while they continue it; outputs are short values without letters
-    prose = re.sub(r":math:`[^`]*`", " ", prose)
+        elif not stripped.startswith((">>>", "...")):  # a doctest's output stays: values
+            out.append(re.sub(r"^\s*\w+: ", " ", line))
+    prose = re.sub(r":math:`[^`]*`", " ", "\n".join(out))
     prose = re.sub(r"``[^`]*``|`[^`]*`_?", " ", prose)
     return prose
 
 
 def _public_docstrings():
-    import inspect
-
     for name in inna_optax.__all__:
         obj = getattr(inna_optax, name)
         yield name, inspect.getdoc(obj)
