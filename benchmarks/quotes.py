@@ -406,6 +406,7 @@ QUOTED = (
     ),
     ("innaprop_cifar_cifar10", _ran),
     ("fig2_sensitivity_cifar10", _ran),
+    ("fig2_sensitivity_mnist", _ran),
     (
         "innaprop_cifar_cifar10",
         lambda d: (
