@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 
-from benchmarks.tables import METRICS, STEP, arm, finals, load, profile
+from benchmarks.tables import METRICS, PROFILE_PIECES, STEP, arm, finals, load, profile
 
 # Numbers the prose of RESULTS.md quotes from a JSON: (stem, the text as the page
 # writes it, from the JSON). A rerun that changes one makes `--check` fail until the
@@ -53,6 +53,12 @@ def _range(data: dict, names: list[str], metric: str, digits: int) -> tuple[str,
 _A, _B, _W = "INNAprop (2, 2)", "INNAprop (0.1, 0.9)", "AdamW"
 _ALPHA_HALF = ["(0.5, 0.1)", "(0.5, 0.5)", "(0.5, 1)"]
 _Q = {q: f"INNA k^-1/{q}" for q in (2, 4, 8, 16)}
+
+
+def _alpha_half_within(data: dict) -> str:
+    """How close the three alpha = 0.5 settings of Figure 2 end in training loss."""
+    lo, hi = _range(data, _ALPHA_HALF, "train", 3)
+    return f"end within {float(hi) - float(lo):.2f} of each other ({lo} to {hi})"
 
 
 def _ratio(data: dict, a: str, b: str, epoch: int, digits: int = 2) -> str:
@@ -326,11 +332,7 @@ QUOTED = (
     ),
     (
         "fig2_sensitivity_cifar10",
-        lambda d: "end within {:.2f} of each other ({} to {})".format(
-            float(_range(d, _ALPHA_HALF, "train", 3)[1])
-            - float(_range(d, _ALPHA_HALF, "train", 3)[0]),
-            *_range(d, _ALPHA_HALF, "train", 3),
-        ),
+        _alpha_half_within,
     ),
     ("fig2_sensitivity_cifar10", lambda d: f"is again clearly slower ({_pair(d, '(0.1, 0.1)')})"),
     (
@@ -587,22 +589,24 @@ def _profile_shares(data: dict) -> str:
     )
 
 
-def _profile_rest(data: dict, of: str) -> str:
-    """What the pieces leave: of the forward and backward passes (`of` "passes"), or of
-    the step (`of` "step", in seconds)."""
+def _rest_of_passes(data: dict) -> str:
+    """The share of the forward and backward passes no piece of the profile explains."""
     ms = profile(data)
-    if of == "passes":
-        pieces = sum(ms[p] for p in ("GELU", "attention", "layer norm"))
-        return f"(about {1 - pieces / ms['forward+backward']:.0%})"
-    rest = ms["rest"]
-    return f"{rest / ms[STEP]:.0%} of the step ({rest / 1000:.1f} s)"
+    pieces = sum(ms[piece] for piece in PROFILE_PIECES)
+    return f"(about {1 - pieces / ms['forward+backward']:.0%})"
+
+
+def _rest_of_step(data: dict) -> str:
+    """The share and seconds of the step outside its parts."""
+    ms = profile(data)
+    return f"{ms['rest'] / ms[STEP]:.0%} of the step ({ms['rest'] / 1000:.1f} s)"
 
 
 QUOTED_ELSEWHERE = {
     "docs/performance.md": (
         ("gpt_profile_cpu", _profile_shares),
-        ("gpt_profile_cpu", lambda d: _profile_rest(d, "passes")),
-        ("gpt_profile_default", lambda d: _profile_rest(d, "step")),
+        ("gpt_profile_cpu", _rest_of_passes),
+        ("gpt_profile_default", _rest_of_step),
         (
             "train_speed_devices_28x28x1_w0.25",
             lambda d: "({:.2f}x at 0.25 on MNIST's shape, {:.0f} steps a second on one".format(
