@@ -13,7 +13,7 @@ and J against iterations on a log scale (panel d).
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -111,8 +111,11 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     plot(results, out / "fig1_nonsmooth.png")
     table = [{k: v for k, v in r.items() if k not in ("thetas", "losses")} for r in results]
-    (out / "fig1_nonsmooth.json").write_text(
-        json.dumps({"steps": steps, "gamma": 1e-4, "rows": table}, indent=1)
+    from benchmarks.report import write_json  # date, machine, commit
+
+    command = "python -m benchmarks.fig1_nonsmooth " + " ".join(argv or sys.argv[1:])
+    write_json(
+        out, "fig1_nonsmooth", {"command": command, "steps": steps, "gamma": 1e-4, "rows": table}
     )
     print(f"\nFigure 1: INNA from (-1, 1.5), gamma = 1e-4, {steps} steps, float64")
     print(

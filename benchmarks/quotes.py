@@ -7,6 +7,7 @@ import re
 import numpy as np
 
 from benchmarks.tables import METRICS, PROFILE_PIECES, STEP, arm, finals, load, profile
+from benchmarks.verdicts import chain
 
 # Numbers the prose of RESULTS.md quotes from a JSON: (stem, the text as the page
 # writes it, from the JSON). A rerun that changes one makes `--check` fail until the
@@ -240,6 +241,48 @@ _QUICK = tuple(  # the figure scripts' quick runs
 )
 
 
+_FIG3 = ["INNA", "SGD", "Adagrad", "Adam"]
+
+
+def _orders(data: dict) -> str:
+    """Figure 3's arms in the order of their final training loss and test accuracy,
+    as the verdict tables chain them."""
+    rows = {arm(r): r for r in data["rows"]}
+    return (
+        f"training loss {chain(_FIG3, rows, 'train')}; test accuracy {chain(_FIG3, rows, 'test')}"
+    )
+
+
+def _first_steps(row: dict, levels) -> list[float]:
+    return [float(s.replace(",", "")) for s in _reached(row, levels).split(" / ")]
+
+
+def _medium(d: dict) -> tuple[str, ...]:
+    """The medium preset's section: the seeds' accuracy ranges, the first-reach steps
+    and the diverging rung of INNA's search."""
+    acc = {n: finals(_row(d, n), "test") for n in _FIG3}
+    levels = (1, 0.5, 0.3)  # the levels INNA reaches
+    steps = np.divide(*(_first_steps(_row(d, n), levels) for n in ("INNA", "SGD")))
+    reach = sorted(_first_steps(_row(d, n), (0.3,))[0] for n in ("Adam", "Adagrad"))
+    widest = max(_FIG3, key=lambda n: np.ptp(_accuracies(_row(d, n), 1)))
+    epoch_1 = _accuracies(_row(d, widest), 1)
+    inna = _row(d, "INNA")
+    return (
+        f"its test accuracies ({acc['INNA'].min():.1f}% to {acc['INNA'].max():.1f}%) lie "
+        "below every seed of Adagrad's and Adam's "
+        f"({min(acc['Adagrad'].min(), acc['Adam'].min()):.1f}% and up)",
+        f"reach a loss of 0.3 by step {reach[0]:.0f} to {reach[1]:.0f}",
+        f"needs {steps.min():.1f}x to {steps.max():.1f}x SGD's steps to reach a loss of 1, 0.5 "
+        "and 0.3",
+        f"{widest}'s band is the widest after epoch 1 ({epoch_1.min():.1f}% to "
+        f"{epoch_1.max():.1f}%)",
+        f"(all four at {min(a.min() for a in acc.values()):.1f}% or more after "
+        f"{inna['window_end_step'][-1]} steps)",
+        "stayed near the uniform prediction "
+        f"({inna['search_train_loss'][inna['grid'].index(3.0)]:.2f})",
+    )
+
+
 def _minutes(stem: str) -> float:
     """The training time a run's JSON records, in minutes."""
     return load(stem)["seconds"] / 60
@@ -462,7 +505,38 @@ QUOTED = (
         "gpt_shakespeare_nanogpt-cpu_same-lr_10000",
         lambda d: f"({_at(d, _B, 3000)} against {_at(d, _W, 3000)} at step 3,000)",
     ),
+    (
+        "gpt_shakespeare_nanogpt-cpu_same-lr",
+        lambda d: f"AdamW, 3 seeds, 2,000 steps: validation loss {_spread(d, _W, digits=4)}",
+    ),
+    (
+        "gpt_shakespeare_nanogpt-cpu_same-lr",
+        lambda d: "against nanoGPT's reported 1.88: {:.0f} times the range of the seeds".format(
+            (finals(_row(d, _W), "valid").mean() - 1.88) / np.ptp(finals(_row(d, _W), "valid"))
+        ),
+    ),
+    (
+        "nanogpt_gpu",
+        lambda d: "with the training loss at {:.2f}".format(
+            np.asarray(d["train_loss_steps_per_seed"])[:, -1].mean()
+        ),
+    ),
+    (
+        "gpt_shakespeare_nanogpt-cpu",
+        lambda d: "(2, 2) keeps 1e-3 ({}; 3e-3 is worse for it, {:.3f})".format(
+            _mean(d, _A),
+            _row(d, _A)["search_test_loss"][_row(d, _A)["grid"].index(3e-3)],
+        ),
+    ),
+    (
+        "gpt_shakespeare_nanogpt-cpu_10000",
+        lambda d: "with INNAprop's mean {:.3f} lower".format(
+            finals(_row(d, _W), "valid").mean() - finals(_row(d, _B), "valid").mean()
+        ),
+    ),
     ("fig3_comparison_mnist", _quick_minutes),  # the presets' table
+    ("fig3_comparison_mnist_medium", _orders),
+    *(("fig3_comparison_mnist_medium", lambda d, i=i: _medium(d)[i]) for i in range(6)),
     *(("gpt_shakespeare_nanogpt-cpu_same-lr", lambda d, i=i: _gpt_same_lr(d)[i]) for i in range(5)),
     *(
         ("gpt_shakespeare_nanogpt-cpu_same-lr_10000", lambda d, i=i: _gpt_same_lr_long(d)[i])

@@ -127,15 +127,36 @@ def finals_table(stem: str) -> list[str]:
     return lines
 
 
+# The runs whose JSON records no commit, by their date: the commit that added the JSON
+# to the repository (`git log --diff-filter=A -- benchmarks/results/NAME.json`). The
+# code that made each is that commit's or older.
+COMMITTED_IN = {
+    "2026-11-29 09:39": "be3a723",  # gpt_shakespeare
+    "2026-11-29 11:40": "59a8389",  # fig3_comparison_mnist_long
+    "2026-11-29 12:39": "28f1eef",  # fig4_decay_mnist_long
+    "2026-11-29 14:51": "9478a06",  # fig3_comparison_mnist
+    "2026-11-29 15:06": "9478a06",  # fig4_decay_mnist
+    "2026-11-29 15:27": "704945f",  # fig3_comparison_cifar10
+    "2026-11-29 15:34": "704945f",  # fig4_decay_cifar10
+    "2026-11-29 19:32": "ad36b97",  # fig3_comparison_mnist_medium
+}
+
+
 def provenance(data: dict) -> str:
-    """Where a JSON came from: its date and its commit (or that it has none, so its
-    code may differ from today's)."""
+    """Where a JSON came from: its date and its commit (or, when it records none, the
+    commit that added it: its code is that one's or older, so stale until rerun)."""
     commit = data.get("commit")
-    made = (
-        f"commit `{commit[:7]}{'+changes' if commit.endswith('+changes') else ''}`"
-        if commit
-        else "no commit recorded (the code that made it may differ from today's: stale until rerun)"
-    )
+    if commit:
+        made = f"commit `{commit[:7]}{'+changes' if commit.endswith('+changes') else ''}`"
+    elif data.get("date") in COMMITTED_IN:
+        made = (
+            f"no commit recorded; committed in `{COMMITTED_IN[data['date']]}`, so made by "
+            "that commit's code or older: stale until rerun"
+        )
+    else:
+        made = (
+            "no commit recorded (the code that made it may differ from today's: stale until rerun)"
+        )
     return f"run {data.get('date', 'on an unrecorded date')}, {made}"
 
 

@@ -69,7 +69,10 @@ def test_fig1_nonsmooth_smoke(tmp_path, capsys):
 
     fig1_nonsmooth.main(["--steps", "500", "--out", str(tmp_path)])
     assert not jax.config.jax_enable_x64  # float64 stays inside the script
-    rows = json.loads((tmp_path / "fig1_nonsmooth.json").read_text())["rows"]
+    data = json.loads((tmp_path / "fig1_nonsmooth.json").read_text())
+    assert {"date", "machine", "commit", "command"} <= data.keys()
+    assert data["command"] == f"python -m benchmarks.fig1_nonsmooth --steps 500 --out {tmp_path}"
+    rows = data["rows"]
     assert [(r["alpha"], r["beta"]) for r in rows] == list(fig1_nonsmooth.SETTINGS)
     assert (tmp_path / "fig1_nonsmooth.png").stat().st_size > 1000
     assert "Figure 1" in capsys.readouterr().out
