@@ -283,6 +283,37 @@ def _medium(d: dict) -> tuple[str, ...]:
     )
 
 
+def _fig1_row(r: dict) -> str:
+    """A row of Figure 1's printed table, its spaces as the page's flattened text."""
+    k = r["first_step_J_below_1e-3"]
+    cells = (
+        f"{r['alpha']:.2f}",
+        f"{r['beta']:.2f}",
+        *(f"{t:.5f}" for t in r["final_theta"]),
+        f"{r['final_J']:.2e}",
+        str(k if k is not None else "-"),
+        str(r["J_increases"]),
+        f"{r['max_abs_theta']:.2f}",
+    )
+    return " ".join(cells)
+
+
+def _fig1(d: dict) -> tuple[str, ...]:
+    small, base, damped = (
+        next(r for r in d["rows"] if (r["alpha"], r["beta"]) == ab)
+        for ab in ((0.5, 0.05), (0.5, 0.1), (1.3, 0.1))
+    )
+    return (
+        f"run {d['date'][:10]}, commit {d['commit'][:7]})",
+        *(_fig1_row(r) for r in d["rows"]),
+        f"its largest |θ| is {small['max_abs_theta']:.2f}, against "
+        f"{base['max_abs_theta']:.2f} with β = 0.1",
+        f"({damped['J_increases']:,} against {base['J_increases']:,})",
+        f"({damped['first_step_J_below_1e-3']:,} steps against "
+        f"{base['first_step_J_below_1e-3']:,})",
+    )
+
+
 def _minutes(stem: str) -> float:
     """The training time a run's JSON records, in minutes."""
     return load(stem)["seconds"] / 60
@@ -534,6 +565,7 @@ QUOTED = (
             finals(_row(d, _W), "valid").mean() - finals(_row(d, _B), "valid").mean()
         ),
     ),
+    *(("fig1_nonsmooth", lambda d, i=i: _fig1(d)[i]) for i in range(7)),
     ("fig3_comparison_mnist", _quick_minutes),  # the presets' table
     ("fig3_comparison_mnist_medium", _orders),
     *(("fig3_comparison_mnist_medium", lambda d, i=i: _medium(d)[i]) for i in range(6)),
