@@ -14,6 +14,7 @@ once and written once).
 import argparse
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -196,7 +197,8 @@ def main(argv=None):
     }
     from benchmarks.report import write_json  # with the commit of the code that ran
 
-    write_json(Path(args.out), "step_speed", {"meta": meta, "rows": rows})
+    argv = list(sys.argv[1:] if argv is None else argv)
+    write_json(Path(args.out), "step_speed", {"meta": meta, "argv": argv, "rows": rows})
 
     print(
         f"\n{meta['date']}  {meta['backend']} ({meta['device']}, {meta['cpu_count']} cores)  "

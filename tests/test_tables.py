@@ -291,3 +291,20 @@ def test_no_generated_table_is_wider_than_a_page_shows():
         for match in tables.BLOCK.finditer(page.read_text()):
             header = match[4].splitlines()[0]
             assert header.count("|") - 1 <= 8, (page.name, match[2], match[3], header)
+
+
+def test_every_result_json_says_when_where_how_and_from_which_code():
+    """Date, machine, the command (or the arguments it was given; step_speed's JSON of
+    2026-12-04 only its preset, its one flag then) and the commit; a JSON that records
+    no commit is one of `tables.COMMITTED_IN`, whose tables say so, with the commit that
+    added it, and call it stale."""
+    dated = set()
+    for path in sorted(tables.RESULTS.glob("*.json")):
+        data = json.loads(path.read_text())
+        assert {"date", "machine"} <= data.keys(), path
+        assert data.keys() & {"command", "argv"} or "preset" in data.get("meta", {}), path
+        if not data.get("commit"):
+            assert data["date"] in tables.COMMITTED_IN, path
+            assert "stale until rerun" in tables.provenance(data)
+            dated.add(data["date"])
+    assert dated == set(tables.COMMITTED_IN)  # no entry outlives its JSON's rerun
