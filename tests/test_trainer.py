@@ -138,8 +138,8 @@ def test_quiet_xla_warnings_holds_back_xla_warnings_in_its_block_only():
 def test_trainers_of_one_program_share_their_jitted_steps(mnist_dir, monkeypatch):
     """A second trainer of the same model, optimizer and shardings reuses the first's
     jitted steps (traced and compiled once: the rungs of a search, seeds run one
-    after another); another program gets its own; the values are the same as with
-    steps of its own."""
+    after another, runs of other lengths unless the cosine schedule needs the length);
+    another program gets its own; the values are the same as with steps of its own."""
     from runs import tiny
 
     from inna_optax.training import fit
@@ -150,11 +150,15 @@ def test_trainers_of_one_program_share_their_jitted_steps(mnist_dir, monkeypatch
     first = trainer.setup(tiny(mnist_dir, lr=0.1, alpha=0.3), data)
     again = trainer.setup(tiny(mnist_dir, lr=0.2, seeds=(1,)), data)
     assert again.train_step is first.train_step and again.eval_step is first.eval_step
+    for same in (dict(epochs=5), dict(schedule="power")):  # INNA's default schedule
+        assert trainer.setup(tiny(mnist_dir, **same), data).train_step is first.train_step
     for other in (dict(optimizer="adam"), dict(dropout=0.3), dict(schedule="cosine")):
         assert trainer.setup(tiny(mnist_dir, **other), data).train_step is not first.train_step
     assert len(trainer._STEPS) == 4
+    longer = trainer.setup(tiny(mnist_dir, schedule="cosine", epochs=5), data)
+    assert len(trainer._STEPS) == 5 and longer.train_step is not first.train_step
 
-    shared = fit(tiny(mnist_dir, lr=0.2, epochs=1))  # after setups of lr 0.1 and 0.2
+    shared = fit(tiny(mnist_dir, lr=0.2, epochs=1))  # after setups of 2 epochs
     monkeypatch.setattr(trainer, "_STEPS", {})
     alone = fit(tiny(mnist_dir, lr=0.2, epochs=1))
     np.testing.assert_array_equal(shared.train_loss, alone.train_loss)

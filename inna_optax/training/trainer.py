@@ -74,12 +74,15 @@ def optimizer_for(
         )
     spec = optimizers.OPTIMIZERS[config.optimizer]
     values = {k: getattr(config, k) for k in spec.hyper + spec.options}
+    cosine = config.schedule_kind == "cosine"
     fixed = dict(
         decay_power=config.decay_power,
-        schedule=config.schedule,
-        total_steps=total_steps,
+        schedule=config.schedule_kind,
+        # only the cosine schedule depends on the run's length and end: runs of other
+        # lengths share one program (see :func:`shared_steps`)
+        total_steps=total_steps if cosine else None,
         warmup=config.warmup,
-        final_lr_ratio=config.final_lr_ratio,
+        final_lr_ratio=config.final_lr_ratio if cosine else 0.0,
         clip=config.clip,
         decay_mask=config.weight_decay_mask,
     )
