@@ -73,6 +73,94 @@ def _ratio(data: dict, a: str, b: str, epoch: int, digits: int = 2) -> str:
     return f"{loss(a)[i] / loss(b)[i]:.{digits}f}x"
 
 
+def _epoch_losses(data: dict, name: str) -> np.ndarray:
+    """Arm `name`'s training loss per epoch, the seeds' mean."""
+    return np.mean(np.asarray(_row(data, name)["train_loss_per_seed"], float), axis=0)
+
+
+def _ratios(data: dict, a: str, b: str) -> str:
+    """The lowest and highest ratio of arm `a`'s epoch loss to arm `b`'s over the
+    epochs ('1.03x to 1.06x')."""
+    r = _epoch_losses(data, a) / _epoch_losses(data, b)
+    return f"{r.min():.2f}x to {r.max():.2f}x"
+
+
+def _epoch_accuracy(data: dict, name: str) -> np.ndarray:
+    """Arm `name`'s test accuracy (%) per epoch, the seeds' mean."""
+    return 100 * np.mean(np.asarray(_row(data, name)["test_accuracy_per_seed"], float), axis=0)
+
+
+def _windows(data: dict, name: str) -> np.ndarray:
+    """Arm `name`'s training loss per window of steps, the seeds' mean."""
+    return np.mean(np.asarray(_row(data, name)["train_loss_steps_per_seed"], float), axis=0)
+
+
+def _epochs_where(mask) -> str:
+    """The 1-based epochs where `mask` holds, as runs: '1, 2 and 7 to 10'."""
+    runs: list[list[int]] = []
+    for e in np.nonzero(mask)[0] + 1:
+        if runs and e == runs[-1][1] + 1:
+            runs[-1][1] = e
+        else:
+            runs.append([e, e])
+    parts = [f"{a}" if a == b else f"{a}, {b}" if b == a + 1 else f"{a} to {b}" for a, b in runs]
+    return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+
+
+def _above_throughout(data: dict, a: str, *others: str) -> str:
+    """'stays above' when arm `a`'s mean window loss is above each of `others`' in
+    every window."""
+    above = all((_windows(data, a) > _windows(data, o)).all() for o in others)
+    return "stays above" if above else "crosses"
+
+
+def _fig3_curves(d: dict) -> str:
+    """Figure 3's curves on CIFAR-10: INNA's epoch loss against SGD's and Adam's, and
+    the test accuracies' spans."""
+    inna, adam = _epoch_accuracy(d, "INNA"), _epoch_accuracy(d, "Adam")
+    return (
+        f"INNA's epoch loss is within {_ratios(d, 'INNA', 'SGD')} SGD's throughout and "
+        f"{_ratios(d, 'INNA', 'Adam')} Adam's, its curve "
+        f"{_above_throughout(d, 'INNA', 'SGD', 'Adam')} SGD's and Adam's in every window. "
+        "The test accuracies part more than the losses: "
+        f"INNA's stays between {inna.min():.0f}% and {inna.max():.0f}%, Adam's climbs from "
+        f"{adam[0]:.0f}% to {adam[-1]:.0f}%"
+    )
+
+
+def _fig4_curves(d: dict) -> str:
+    """Figure 4's decays epoch by epoch: which is lowest and highest from epoch 2 on,
+    and where q = 1/8 is below q = 1/2."""
+    losses = np.stack([_epoch_losses(d, n) for n in _Q.values()])
+    names = {i: f"q = 1/{q}" for i, q in enumerate(_Q)}
+    low, high = set(losses[:, 1:].argmin(0)), set(losses[:, 1:].argmax(0))
+    assert len(low) == len(high) == 1, "the lowest or highest decay changes after epoch 1"
+    below = _epochs_where(losses[2] < losses[0])
+    return (
+        f"from epoch 2 on {names[low.pop()]} is the lowest and {names[high.pop()]} the "
+        f"highest in every epoch; q = 1/8 is below q = 1/2 in epochs {below}"
+    )
+
+
+def _lift(d: dict) -> str:
+    """The slower decays' final test accuracies against q = 1/2's."""
+    slower = [finals(_row(d, _Q[q]), "test").mean() for q in (4, 8, 16)]
+    return (
+        f"from {_mean(d, _Q[2], 'test', 1)}% (q = 1/2) to {min(slower):.1f}% to {max(slower):.1f}%"
+    )
+
+
+def _against_adam(d: dict) -> str:
+    """INNA at q = 1/4 against Adam at the end: loss ratio and accuracy gap."""
+    gap = finals(_row(d, "Adam"), "test").mean() - finals(_row(d, _Q[4]), "test").mean()
+    return (
+        f"ends at {_ratio(d, _Q[4], 'Adam', -1)} Adam's training loss and {gap:.1f} points "
+        f"below it in test accuracy ({_mean(d, _Q[4], 'test', 1)}% against "
+        f"{_mean(d, 'Adam', 'test', 1)}%); its curve {_above_throughout(d, _Q[4], 'Adam')} "
+        "Adam's"
+    )
+
+
 def _reached(row: dict, levels) -> str:
     """The first step at which the seeds' mean window loss is at or below each level
     (the tables' "first step with the windows' mean loss <= ...")."""
@@ -566,6 +654,12 @@ QUOTED = (
         ),
     ),
     *(("fig1_nonsmooth", lambda d, i=i: _fig1(d)[i]) for i in range(7)),
+    ("fig3_comparison_cifar10", _ran),
+    ("fig4_decay_cifar10", _ran),
+    ("fig3_comparison_cifar10", _fig3_curves),
+    ("fig4_decay_cifar10", _fig4_curves),
+    ("fig4_decay_cifar10", _lift),
+    ("fig4_decay_cifar10", _against_adam),
     ("fig3_comparison_mnist", _quick_minutes),  # the presets' table
     ("fig3_comparison_mnist_medium", _orders),
     *(("fig3_comparison_mnist_medium", lambda d, i=i: _medium(d)[i]) for i in range(6)),
