@@ -136,8 +136,6 @@ COMMITTED_IN = {
     "2026-11-29 12:39": "28f1eef",  # fig4_decay_mnist_long
     "2026-11-29 14:51": "9478a06",  # fig3_comparison_mnist
     "2026-11-29 15:06": "9478a06",  # fig4_decay_mnist
-    "2026-11-29 15:27": "704945f",  # fig3_comparison_cifar10
-    "2026-11-29 15:34": "704945f",  # fig4_decay_cifar10
     "2026-11-29 19:32": "ad36b97",  # fig3_comparison_mnist_medium
 }
 
