@@ -128,6 +128,19 @@ def _fig3_curves(d: dict) -> str:
     )
 
 
+def _fig3_start(d: dict) -> str:
+    """Figure 3 on MNIST: Adam's and Adagrad's final losses, and INNA's slow start in
+    test accuracy after the first epoch."""
+    front = sorted(finals(_row(d, n), "train").mean() for n in ("Adam", "Adagrad"))
+    first = {n: _epoch_accuracy(d, n)[0] for n in _FIG3}
+    others = [first[n] for n in _FIG3 if n != "INNA"]
+    return (
+        f"Adam's and Adagrad's {front[0]:.2f} to {front[1]:.2f}. It is also the slowest to "
+        f"start: {first['INNA']:.0f}% test accuracy after the first epoch, against "
+        f"{min(others):.0f}% to {max(others):.0f}% for the others"
+    )
+
+
 def _fig4_curves(d: dict) -> str:
     """Figure 4's decays epoch by epoch: which is lowest and highest from epoch 2 on,
     and where q = 1/8 is below q = 1/2."""
@@ -660,6 +673,13 @@ QUOTED = (
     ("fig4_decay_cifar10", _fig4_curves),
     ("fig4_decay_cifar10", _lift),
     ("fig4_decay_cifar10", _against_adam),
+    ("fig3_comparison_mnist", _fig3_start),
+    (
+        "fig2_sensitivity_mnist",
+        lambda d: "({} against {} at γ_0 = 1)".format(
+            _mean(d, "(0.5, 1)", "train"), _mean(d, "(0.5, 0.1)", "train")
+        ),
+    ),
     ("fig3_comparison_mnist", _quick_minutes),  # the presets' table
     ("fig3_comparison_mnist_medium", _orders),
     *(("fig3_comparison_mnist_medium", lambda d, i=i: _medium(d)[i]) for i in range(6)),
