@@ -192,6 +192,14 @@ def _judged(claim: Claim, rows: dict) -> tuple[str, str] | None:
     return verdict(judgements), evidence
 
 
+def judged_claim(claim: Claim, data: dict) -> str:
+    """The verdict on `claim` of the run whose JSON is `data`."""
+    judged = _judged(claim, _rows(data))
+    if judged is None:
+        raise ValueError(f"the run lacks an arm or a metric of {claim.text!r}")
+    return judged[0]
+
+
 def inna_table() -> list[str]:
     lines = [
         "| the paper's claim | " + " | ".join(INNA_RUNS.values()) + " |",

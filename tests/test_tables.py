@@ -60,6 +60,31 @@ def test_a_rerun_that_changes_a_quoted_number_is_caught(tmp_path, monkeypatch):
     assert missing == "nanogpt_gpu: 'at step 5,000 the validation loss is 1.7345 [1.8000, 1.6986]'"
 
 
+def test_a_rerun_that_changes_a_verdict_makes_its_sentence_misquoted(tmp_path, monkeypatch):
+    """A section's verdict sentence is the rule's output: a rerun in which INNAprop
+    (2, 2) ends 0.1 higher (every seed above AdamW's) turns protocol (a)'s
+    "Reproduced ... outperforms" into "Partly reproduced ... trails"; and a sentence
+    several runs share is needed once per run."""
+    for path in tables.RESULTS.glob("*.json"):
+        shutil.copy(path, tmp_path)
+    stem = "gpt_shakespeare_nanogpt-cpu_same-lr"
+    data = json.loads((tmp_path / f"{stem}.json").read_text())
+    (inna22,) = [r for r in data["rows"] if r["name"] == "INNAprop (2, 2)"]
+    for seed in inna22["valid_loss_per_seed"]:
+        seed[-1] += 0.1
+    (tmp_path / f"{stem}.json").write_text(json.dumps(data))
+    monkeypatch.setattr(tables, "RESULTS", tmp_path)
+    missing = quotes.misquoted(tables.PAGES[0].read_text())
+    said = "Partly reproduced at this budget: INNAprop (2, 2) trails AdamW, (0.1, 0.9) matches it"
+    assert f"{stem}: {said!r}" in missing, missing
+
+    monkeypatch.undo()
+    text = tables.PAGES[0].read_text()
+    assert text.count("**The sensitivity claim holds partly") == 2  # Figure 2, twice
+    once = text.replace("**The sensitivity claim holds partly.**", "**Partly reproduced.**")
+    assert quotes.misquoted(once) == ["fig2_sensitivity_cifar10: 'sensitivity claim holds partly'"]
+
+
 def test_unchecked_lists_the_prose_numbers_no_quote_covers():
     """The reproducing page's run times are quoted from the JSON (not listed), its
     settings are not (listed, with the words around them)."""

@@ -218,8 +218,10 @@ _STEPS_KEPT = 8
 
 def shared_steps(config: Config, graphdef, build, shardings, mesh):
     """:func:`make_steps` of `config`'s program, the jitted steps of an earlier
-    trainer of the same program where there is one. `build` is
-    :func:`optimizer_for`'s, whose `program` names what its optimizer fixes."""
+    trainer of the same program where there is one: runs that differ only in their
+    traced hyperparameters, their seeds or (but under the cosine schedule) their
+    length share them. `build` is :func:`optimizer_for`'s, whose `program` names what
+    its optimizer fixes."""
     leaves, tree = jax.tree.flatten(shardings)
     key = (config.model, graphdef, build.program, tuple(leaves), tree, mesh)
     if key not in _STEPS:
