@@ -158,6 +158,19 @@ def _gap(d: dict) -> str:
     )
 
 
+def _fig4_mnist(d: dict) -> tuple[str, ...]:
+    """Figure 4 on MNIST: q = 1/16's worst seed, where q = 1/4 is below q = 1/2, and
+    how little q = 1/16 falls."""
+    slowest = _epoch_losses(d, _Q[16])
+    return (
+        f"its worst seed still at {finals(_row(d, _Q[16]), 'train').max():.2f}",
+        "q = 1/4 is below q = 1/2 in epochs "
+        + _epochs_where(_epoch_losses(d, _Q[4]) < _epoch_losses(d, _Q[2])),
+        f"from {np.log10(slowest[0]):.1f} to {np.log10(slowest[-1]):.1f} in log10 loss over "
+        f"{len(slowest)} epochs",
+    )
+
+
 def _fig4_curves(d: dict) -> str:
     """Figure 4's decays epoch by epoch: which is lowest and highest from epoch 2 on,
     and where q = 1/8 is below q = 1/2."""
@@ -736,6 +749,9 @@ QUOTED = (
     ("fig4_decay_cifar10", _fig4_curves),
     ("fig4_decay_cifar10", _lift),
     ("fig4_decay_cifar10", _against_adam),
+    ("fig4_decay_mnist", _ran),
+    ("fig4_decay_mnist", _against_adam),
+    *(("fig4_decay_mnist", lambda d, i=i: _fig4_mnist(d)[i]) for i in range(3)),
     ("fig3_comparison_mnist", _fig3_start),
     ("fig3_comparison_mnist", _ran),
     (

@@ -134,7 +134,6 @@ COMMITTED_IN = {
     "2026-11-29 09:39": "be3a723",  # gpt_shakespeare
     "2026-11-29 11:40": "59a8389",  # fig3_comparison_mnist_long
     "2026-11-29 12:39": "28f1eef",  # fig4_decay_mnist_long
-    "2026-11-29 15:06": "9478a06",  # fig4_decay_mnist
     "2026-11-29 19:32": "ad36b97",  # fig3_comparison_mnist_medium
 }
 
