@@ -517,9 +517,9 @@ def _ran(data: dict) -> str:
 
 
 def _hours(stem: str) -> str:
-    """A run's training time as the pages write an hour or more: 1 h 23 min."""
+    """A run's training time as the pages write it: 1 h 23 min, or 25 min."""
     hours, minutes = divmod(round(_minutes(stem)), 60)
-    return f"{hours} h {minutes} min"
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
 QUOTED = (
@@ -1010,6 +1010,21 @@ QUOTED_ELSEWHERE = {
             ),
         ),
         ("nanogpt_gpu", lambda d: f"nanoGPT's GPU config ({d['n_params'] / 1e6:.1f}M parameters"),
+    ),
+    "benchmarks/options.py": (  # --preset's help
+        ("fig3_comparison_mnist", _quick_minutes),
+        (
+            "fig3_comparison_mnist_medium",
+            lambda d: f"about {_hours('fig3_comparison_mnist_medium')}",
+        ),
+        (
+            "fig3_comparison_mnist_long",
+            lambda d: "{:.0f} to {:.0f} minutes on a CPU".format(
+                *sorted(
+                    _minutes(s) for s in ("fig3_comparison_mnist_long", "fig4_decay_mnist_long")
+                )
+            ),
+        ),
     ),
     "docs/reproducing.md": (
         ("fig3_comparison_mnist", _quick_minutes),
