@@ -498,6 +498,85 @@ def _against_adamw(where: str, metrics=("valid",)):
     return quote
 
 
+def _gpt_quick(d: dict) -> tuple[str, ...]:
+    """The small GPT's quick run: the common target, where AdamW leads, the levels at
+    step 150 and at the end, where AdamW passed INNAprop's final level, and the rung
+    above each INNAprop pick."""
+    names = (_A, _B, _W)
+    means = {n: _valid(d, n).mean(0) for n in names}
+    leads = all((means[_W] < means[n]).all() for n in (_A, _B))
+    at = d["eval_step"].index(150)
+    early = [means[n][at] for n in names]
+    worst = max(names, key=lambda n: means[n][-1])
+    best = min((_A, _B), key=lambda n: means[n][-1])  # of INNAprop's
+
+    def above(name):
+        row = _row(d, name)
+        i = row["grid"].index(row["lr"])
+        return f"{row['search_train_loss'][i + 1]:.3f}"
+
+    return (
+        f"({worst}'s {d['target_valid_loss']:.3f})",
+        f"AdamW leads at {'every' if leads else 'not every'} evaluation: all three fall to "
+        f"{min(early):.2f} to {max(early):.2f} nats per character in the first 150 steps",
+        f"AdamW keeps falling, to {means[_W][-1]:.2f} at step {d['eval_step'][-1]}, while "
+        f"INNAprop descends slowly, to {means[_A][-1]:.2f} and {means[_B][-1]:.2f}, a level "
+        f"AdamW passed at step {_reaches(d, _W, best)}",
+        f"does worse ({above(_A)} and {above(_B)})",
+    )
+
+
+def _reach_ratios(d: dict, slow: str, fast: str, levels) -> np.ndarray:
+    """Arm `slow`'s first-reach steps over arm `fast`'s at each level both reach."""
+    a = np.asarray(_first_steps(_row(d, slow), levels))
+    b = np.asarray(_first_steps(_row(d, fast), levels))
+    both = ~(np.isnan(a) | np.isnan(b))
+    return a[both] / b[both]
+
+
+def _long3(d: dict) -> tuple[str, ...]:
+    """Figure 3's long run: INNA's and SGD's accuracy ranges, INNA's slow start, its
+    first-reach steps against SGD's and Adam's, and its fall over the last epochs."""
+    inna, sgd = (finals(_row(d, n), "test") for n in ("INNA", "SGD"))
+    others = [n for n in _FIG3 if n != "INNA"]
+    first = [_epoch_losses(d, n)[0] for n in others]
+    acc_1 = [_epoch_accuracy(d, n)[0] for n in others]
+    levels = (0.5, 0.3, 0.2, 0.15)
+    vs_sgd = _reach_ratios(d, "INNA", "SGD", levels)
+    vs_adam = _reach_ratios(d, "INNA", "Adam", levels)
+
+    def fall(n):  # epoch 4 to 8, in percent
+        loss = _epoch_losses(d, n)
+        return 100 * (loss[7] / loss[3] - 1)
+
+    falls = sorted(fall(n) for n in others)
+    return (
+        f"({inna.min():.1f} to {inna.max():.1f}% against {sgd.min():.1f} to {sgd.max():.1f}%)",
+        f"(its epoch-1 loss {_epoch_losses(d, 'INNA')[0]:.2f} against {min(first):.2f} to "
+        f"{max(first):.2f}; {_epoch_accuracy(d, 'INNA')[0]:.1f}% test accuracy after the "
+        f"first epoch against {min(acc_1):.1f}% to {max(acc_1):.1f}%)",
+        f"needs {vs_sgd.min():.1f} to {vs_sgd.max():.1f} times SGD's steps and "
+        f"{vs_adam.min():.1f} to {vs_adam.max():.1f} times Adam's to reach each loss level",
+        f"(−{-fall('INNA'):.0f}% from epoch 4 to 8, against −{-falls[-1]:.0f}% to "
+        f"−{-falls[0]:.0f}% for the others)",
+    )
+
+
+def _long4(d: dict) -> tuple[str, ...]:
+    """Figure 4's long run: q = 1/16 after one epoch, q = 1/4 against Adam in test
+    accuracy, and how much sooner Adam reaches each level."""
+    q4, adam = (finals(_row(d, n), "test") for n in (_Q[4], "Adam"))
+    sooner = _reach_ratios(d, _Q[4], "Adam", (0.5, 0.3, 0.2, 0.15))
+    return (
+        f"({_epoch_accuracy(d, _Q[16])[0]:.0f}% test accuracy after one epoch at q = 1/16)",
+        f"{adam.mean() - q4.mean():.1f} points below it in test accuracy ({q4.mean():.1f}% "
+        f"against {adam.mean():.1f}%, the seeds' ranges {q4.min():.2f} to {q4.max():.2f}% "
+        f"and {adam.min():.2f} to {adam.max():.2f}%)",
+        f"Adam reaches each loss level of the table {sooner.min():.1f} to {sooner.max():.1f} "
+        "times sooner",
+    )
+
+
 def _minutes(stem: str) -> float:
     """The training time a run's JSON records, in minutes."""
     return load(stem)["seconds"] / 60
@@ -752,6 +831,8 @@ QUOTED = (
     ("fig4_decay_mnist", _ran),
     ("fig4_decay_mnist", _against_adam),
     *(("fig4_decay_mnist", lambda d, i=i: _fig4_mnist(d)[i]) for i in range(3)),
+    *(("fig3_comparison_mnist_long", lambda d, i=i: _long3(d)[i]) for i in range(4)),
+    *(("fig4_decay_mnist_long", lambda d, i=i: _long4(d)[i]) for i in range(3)),
     ("fig3_comparison_mnist", _fig3_start),
     ("fig3_comparison_mnist", _ran),
     (
