@@ -70,7 +70,7 @@ PRESETS = {
         test_examples=8,
         seeds=(0, 1),
     ),
-    # 1 h 23 min on 2 shared CPU cores (2026-11-29)
+    # 47 min of training on 2 shared CPU cores (2026-12-05)
     "quick": dict(steps=400, warmup=40, eval_every=50, test_examples=256, seeds=(0, 1, 2)),
     # GPT-2 small's shape on a GPU (the paper trains it for 100k steps on OpenWebText)
     "paper": dict(

@@ -833,6 +833,9 @@ QUOTED = (
     *(("fig4_decay_mnist", lambda d, i=i: _fig4_mnist(d)[i]) for i in range(3)),
     *(("fig3_comparison_mnist_long", lambda d, i=i: _long3(d)[i]) for i in range(4)),
     *(("fig4_decay_mnist_long", lambda d, i=i: _long4(d)[i]) for i in range(3)),
+    ("gpt_shakespeare", _against_adamw("at this scale")),
+    ("gpt_shakespeare", _ran),
+    *(("gpt_shakespeare", lambda d, i=i: _gpt_quick(d)[i]) for i in range(4)),
     ("fig3_comparison_mnist", _fig3_start),
     ("fig3_comparison_mnist", _ran),
     (
