@@ -833,6 +833,12 @@ QUOTED = (
     *(("fig4_decay_mnist", lambda d, i=i: _fig4_mnist(d)[i]) for i in range(3)),
     *(("fig3_comparison_mnist_long", lambda d, i=i: _long3(d)[i]) for i in range(4)),
     *(("fig4_decay_mnist_long", lambda d, i=i: _long4(d)[i]) for i in range(3)),
+    (
+        "fig4_decay_mnist_long",
+        lambda d: "{} here against {}".format(
+            _mean(d, _Q[2], "train"), _mean(load("fig3_comparison_mnist_long"), "INNA", "train")
+        ),
+    ),
     ("gpt_shakespeare", _against_adamw("at this scale")),
     ("gpt_shakespeare", _ran),
     *(("gpt_shakespeare", lambda d, i=i: _gpt_quick(d)[i]) for i in range(4)),
