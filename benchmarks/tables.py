@@ -43,9 +43,9 @@ PAGES = tuple(
     ROOT / page for page in ("benchmarks/RESULTS.md", "docs/performance.md", "docs/reproducing.md")
 )
 
-# what a metric is called, and whether lower is better
 # files besides the pages whose text quotes a JSON (a help text's run times)
 QUOTING_FILES = (ROOT / "benchmarks" / "options.py",)
+# what a metric is called, and whether lower is better
 METRICS = {
     "train": ("training loss", True),
     "test": ("test accuracy", False),
