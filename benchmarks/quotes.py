@@ -7,7 +7,7 @@ from collections import Counter
 
 import numpy as np
 
-from benchmarks.tables import METRICS, PROFILE_PIECES, STEP, arm, finals, load, profile
+from benchmarks.tables import METRICS, PROFILE_PIECES, STEP, arm, finals, load, profile, rate
 from benchmarks.verdicts import CLAIMS, chain, judged_claim, relation, verdict
 
 # Numbers the prose of RESULTS.md quotes from a JSON: (stem, the text as the page
@@ -232,6 +232,17 @@ def _accuracy_after(row: dict, epoch: int) -> str:
     return f"{acc.mean():.1f}% [{acc.min():.1f}, {acc.max():.1f}]"
 
 
+def _searched(row: dict) -> str:
+    """'0.3: 1.855, 1: 0.851, **3: 0.711**, 10: 3.083 | 3 (interior)': the rungs of a
+    search with their losses, the pick in bold, and the pick."""
+    rungs = ", ".join(
+        f"**{rate(lr)}: {loss:.3f}**" if lr == row["lr"] else f"{rate(lr)}: {loss:.3f}"
+        for lr, loss in zip(row["grid"], row["search_train_loss"], strict=True)
+    )
+    edge = "at an edge" if row["lr_at_grid_edge"] else "interior"
+    return f"{rungs} | {rate(row['lr'])} ({edge})"
+
+
 def _curve_cells() -> tuple:
     """The cells of the three hand-laid tables of per-epoch losses and first-reach
     steps (Figure 3 medium and long, Figure 4 long), row by row."""
@@ -250,7 +261,7 @@ def _curve_cells() -> tuple:
         *rows(
             "fig3_comparison_mnist_long",
             fig3,
-            lambda r: f"| {_per_epoch(r)} | {_reached(r, low)} |",
+            lambda r: f"| {_searched(r)} | {_per_epoch(r)} | {_reached(r, low)} |",
         ),
         *rows(
             "fig4_decay_mnist_long",
