@@ -845,6 +845,7 @@ QUOTED = (
     ("fig4_decay_mnist", _ran),
     ("fig4_decay_mnist", _against_adam),
     *(("fig4_decay_mnist", lambda d, i=i: _fig4_mnist(d)[i]) for i in range(3)),
+    ("fig3_comparison_mnist_long", _ran),
     *(("fig3_comparison_mnist_long", lambda d, i=i: _long3(d)[i]) for i in range(4)),
     *(("fig4_decay_mnist_long", lambda d, i=i: _long4(d)[i]) for i in range(3)),
     (
