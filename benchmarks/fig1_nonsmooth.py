@@ -123,12 +123,17 @@ def main(argv=None):
         f"{'k: J<1e-3':>9} {'J rises':>8} {'max|t|':>7}"
     )
     for r in table:
-        k = r["first_step_J_below_1e-3"]
-        print(
-            f"{r['alpha']:5.2f} {r['beta']:5.2f} {r['final_theta'][0]:9.5f} "
-            f"{r['final_theta'][1]:9.5f} {r['final_J']:9.2e} {k if k is not None else '-':>9} "
-            f"{r['J_increases']:8d} {r['max_abs_theta']:7.2f}"
-        )
+        print(row_line(r))
+
+
+def row_line(r: dict) -> str:
+    """A setting's line of the printed table (the results page quotes it)."""
+    k = r["first_step_J_below_1e-3"]
+    return (
+        f"{r['alpha']:5.2f} {r['beta']:5.2f} {r['final_theta'][0]:9.5f} "
+        f"{r['final_theta'][1]:9.5f} {r['final_J']:9.2e} {k if k is not None else '-':>9} "
+        f"{r['J_increases']:8d} {r['max_abs_theta']:7.2f}"
+    )
 
 
 if __name__ == "__main__":

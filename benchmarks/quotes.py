@@ -66,12 +66,8 @@ def _alpha_half_within(data: dict) -> str:
 def _ratio(data: dict, a: str, b: str, epoch: int, digits: int = 2) -> str:
     """Arm `a`'s training loss over arm `b`'s in `epoch` (1-based; -1 the last), the
     seeds' means, as the page writes it (1.55x)."""
-
-    def loss(name):
-        return np.mean(np.asarray(_row(data, name)["train_loss_per_seed"], float), axis=0)
-
     i = epoch - 1 if epoch > 0 else epoch
-    return f"{loss(a)[i] / loss(b)[i]:.{digits}f}x"
+    return f"{_epoch_losses(data, a)[i] / _epoch_losses(data, b)[i]:.{digits}f}x"
 
 
 def _epoch_losses(data: dict, name: str) -> np.ndarray:
@@ -429,17 +425,9 @@ def _medium(d: dict) -> tuple[str, ...]:
 
 def _fig1_row(r: dict) -> str:
     """A row of Figure 1's printed table, its spaces as the page's flattened text."""
-    k = r["first_step_J_below_1e-3"]
-    cells = (
-        f"{r['alpha']:.2f}",
-        f"{r['beta']:.2f}",
-        *(f"{t:.5f}" for t in r["final_theta"]),
-        f"{r['final_J']:.2e}",
-        str(k if k is not None else "-"),
-        str(r["J_increases"]),
-        f"{r['max_abs_theta']:.2f}",
-    )
-    return " ".join(cells)
+    from benchmarks.fig1_nonsmooth import row_line
+
+    return " ".join(row_line(r).split())
 
 
 def _fig1(d: dict) -> tuple[str, ...]:
