@@ -11,7 +11,7 @@ initial logits' scale, and the mean training loss over windows of steps.
     python -m benchmarks.plateau --dataset cifar10 --data-dir ../shared/data/cifar10-jpeg \\
         --settings lecun:sgd:1,he:sgd:0.1
 
-Writes plateau_<dataset>.json into --out; prints a table last.
+Writes plateau_<dataset>_w<width>_<steps>.json into --out; prints a table last.
 """
 
 import argparse
@@ -136,7 +136,8 @@ def main(argv=None) -> int:
         "rows": rows,
     }
     out = Path(args.out)
-    report.write_json(out, f"plateau_{args.dataset}", result)
+    name = f"plateau_{args.dataset}_w{base.width:g}_{args.probe_steps}"  # one per width and length
+    report.write_json(out, name, result)
     print(table(result))
     return 0
 

@@ -282,7 +282,7 @@ def test_plateau_probe_smoke(tmp_path, capsys):
     argv = ["--dataset", "digits", "--width", "0.0625", "--steps", "4", "--window", "2"]
     argv += ["--settings", "he:sgd:0.1,he+bn:inna:1", "--out", str(tmp_path), "--no-progress"]
     assert plateau.main(argv) == 0
-    rows = json.loads((tmp_path / "plateau_digits.json").read_text())["rows"]
+    rows = json.loads((tmp_path / "plateau_digits_w0.0625_4.json").read_text())["rows"]
     assert [r["init"] for r in rows] == ["he", "he+bn"]
     for row in rows:
         assert len(row["preact_rms_init"]) == len(row["dead_end"]) == 9
