@@ -930,6 +930,11 @@ def _step(data: dict, tree: str, optimizer: str, key: str = "ratio_to_sgd_moment
     return f"{row[key]:.2f}x"
 
 
+def _tokens_per_step(data: dict) -> int:
+    """A GPT run's tokens per replica step: its batch times its context."""
+    return data["config"]["batch_size"] * data["config"]["context"]
+
+
 def _speedup(row: dict, over: str, to: str) -> float:
     """Contender `over`'s steps per second over `to`'s in a row of a peer benchmark's
     JSON (``peer_speed``, ``gpt_peer_speed``)."""
@@ -1074,7 +1079,7 @@ QUOTED_ELSEWHERE = {
             "peer_speed",
             lambda d: f"(kept / default from {_nin_range(d, 'jax-auto-kept', 'jax-auto')}",
         ),
-        ("step_speed", lambda d: f"and {_step(d, 'dense_32M', 'inna')} in the table"),
+        ("step_speed", lambda d: f"it took {_step(d, 'dense_32M', 'inna')} momentum's time"),
         (
             "step_speed",
             lambda d: (
@@ -1103,6 +1108,25 @@ QUOTED_ELSEWHERE = {
             ),
         ),
         ("nanogpt_gpu", lambda d: f"nanoGPT's GPU config ({d['n_params'] / 1e6:.1f}M parameters"),
+        (
+            "nanogpt_gpu",
+            lambda d: "in one program run {:.2f}M tokens a second".format(
+                len(d["seeds"]) * d["steps_per_second"] * _tokens_per_step(d) / 1e6
+            ),
+        ),
+        (
+            "step_speed",
+            lambda d: "bytes / floor {:.2f} against momentum's {:.2f}".format(
+                *(
+                    next(
+                        r["bytes_accessed_over_floor"]
+                        for r in d["rows"]
+                        if r["tree"] == "nin_1M" and r["optimizer"] == name
+                    )
+                    for name in ("inna", "sgd_momentum")
+                )
+            ),
+        ),
     ),
     "benchmarks/options.py": (  # --preset's help
         ("fig3_comparison_mnist", _quick_minutes),

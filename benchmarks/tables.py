@@ -424,6 +424,99 @@ def devices_table(prefix: str) -> list[str]:
     return lines
 
 
+def config_of(data: dict):
+    """A result's Config, rebuilt from its JSON (fields added since take their defaults)."""
+    import dataclasses
+
+    from inna_optax.training import Config
+
+    names = {f.name for f in dataclasses.fields(Config)}
+    values = {k: v for k, v in data["config"].items() if k in names}
+    return Config(**{**values, "seeds": tuple(values.get("seeds", (0,)))})
+
+
+INITS = {
+    "he": "He",
+    "lecun": "LeCun",
+    "glorot": "Glorot",
+    "keras": "Keras 2.2 (std 0.05)",
+}
+
+
+def initialisation(init: str) -> str:
+    """A plateau probe's NiN as the page writes it: its kernels, and BatchNorm if added."""
+    kernels = INITS[init.removesuffix("+bn")]
+    return f"{kernels} + BatchNorm" if init.endswith("+bn") else kernels
+
+
+def plateau_table(stem: str) -> list[str]:
+    """The plateau probe (``benchmarks.plateau``): per setting, the initial loss and
+    logits, the pre-activation RMS at initialisation and the dead ReLUs at the end of
+    the odd convolutions, and the mean loss of the first and the last window."""
+    data = required(stem)
+    steps, window = data["steps"], data["window"]
+    lines = [
+        "| NiN, optimizer, γ_0 | initial loss, logits' std | pre-activation RMS at "
+        f"initialisation | dead ReLUs after {steps} steps | mean loss, steps 1-{window} "
+        f"→ {steps - window + 1}-{steps} |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for row in data["rows"]:
+        rms = " ".join(f"{v:.2f}" for v in row["preact_rms_init"][::2])
+        dead = " ".join(f"{v:.2f}" for v in row["dead_end"][::2])
+        first, last = row["loss_windows"][0], row["loss_windows"][-1]
+        loss = f"{first:.3f} → {last:.3f}" if np.isfinite([first, last]).all() else "non-finite"
+        setting = f"{initialisation(row['init'])}, {arm(row)} {rate(row['lr'])}"
+        start = f"{row['init_loss']:.2f}, {row['init_logit_std']:.3f}"
+        lines.append(
+            f"| {setting} | {start} | {rms} | {dead if np.isfinite(last) else ''} | {loss} |"
+        )
+    config = config_of(data)
+    lines.append("")
+    lines.append(
+        f"{data['dataset']}, {data['train_examples']:,} training images, NiN width "
+        f"{config.width:g}, seed {config.seeds[0]}, batch {config.batch_size}, dropout "
+        f"{config.dropout_rate:g}, q = {config.decay_power:g}, ψ_0 {config.psi_init}; "
+        "RMS and dead fractions of convolutions 1, 3, 5, 7 and 9 in training mode on a "
+        f"random batch of 256; `{data['command']}`; {provenance(data)}."
+    )
+    return lines
+
+
+def normalisation_table(stem: str) -> list[str]:
+    """Each optimizer on the plain NiN and on the batch-normalised one
+    (``benchmarks.normalisation``): its γ_0, and the training loss and test accuracy
+    of every epoch."""
+    data = required(stem)
+    rows = {(r["optimizer"], r["norm"]): r for r in data["rows"]}
+    lines = [
+        "| optimizer | plain NiN: γ_0, training loss, test accuracy | batch-normalised NiN: "
+        "γ_0, training loss, test accuracy |",
+        "| --- | --- | --- |",
+    ]
+
+    def cell(row):
+        loss = " → ".join(f"{v:.3f}" for v in row["train_loss"]["mean"])
+        accuracy = " → ".join(f"{100 * v:.2f}%" for v in row["test_accuracy"]["mean"])
+        return f"{rate(row['lr'])}: {loss}, {accuracy}"
+
+    for name in dict.fromkeys(r["optimizer"] for r in data["rows"]):
+        plain, norm = rows[(name, False)], rows[(name, True)]
+        lines.append(f"| {arm(plain)} | {cell(plain)} | {cell(norm)} |")
+    config = config_of(data)
+    epochs = len(data["rows"][0]["train_loss"]["mean"])
+    lines.append("")
+    lines.append(
+        f"{data['dataset']}, {data['train_examples']:,} training images, "
+        f"{data['test_examples']:,} test images, NiN width {config.width:g}, "
+        f"{epochs} epoch{'s' if epochs > 1 else ''} of batch {config.batch_size}, seed "
+        f"{config.seeds[0]}, dropout {config.dropout_rate:g}, q = {config.decay_power:g}, "
+        f"ψ_0 {config.psi_init}; the training loss is each epoch's mean mini-batch loss "
+        f"(dropout on), epoch by epoch; `{data['command']}`; {provenance(data)}."
+    )
+    return lines
+
+
 def render(kind: str, argument: str) -> list[str]:
     if kind == "profile":
         return profile_table(argument)
@@ -439,6 +532,10 @@ def render(kind: str, argument: str) -> list[str]:
         return step_table(argument)
     if kind == "finals":
         return finals_table(argument)
+    if kind == "plateau":
+        return plateau_table(argument)
+    if kind == "normalisation":
+        return normalisation_table(argument)
     if kind == "search":
         return search_table(argument)
     if kind == "verdicts":

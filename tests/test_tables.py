@@ -184,7 +184,7 @@ def test_the_optimizer_step_table_is_its_json(tmp_path, monkeypatch):
     monkeypatch.setattr(tables, "RESULTS", tmp_path)
     _, changed = tables.regenerate(text)
     assert changed == ["step step_speed"]
-    assert "step_speed: 'and 1.50x in the table'" in quotes.misquoted(page)
+    assert 'step_speed: "it took 1.50x momentum\'s time"' in quotes.misquoted(page)
 
 
 def test_ratios_read_off_the_curves_are_checked_against_them():
