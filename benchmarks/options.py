@@ -33,7 +33,7 @@ def add_common_args(p: argparse.ArgumentParser, default_dataset="mnist"):
         choices=[k for k, v in PRESETS.items() if "model" not in v],  # the NiN's
         help="quick: a 2-core CPU, 4 to 14 minutes per figure (default); medium: the "
         "full-width NiN on a CPU, about 1 h 45 min; long: ten times quick's steps per run, "
-        "33 to 38 minutes on a CPU; paper: the paper's sizes, for a GPU; smoke: seconds",
+        "31 to 33 minutes on a CPU; paper: the paper's sizes, for a GPU; smoke: seconds",
     )
     images = [k for k, v in DATASETS.items() if v.kind == "images"]
     p.add_argument("--dataset", default=default_dataset, choices=images)

@@ -668,6 +668,13 @@ QUOTED = (
     ),
     ("fig2_sensitivity_cifar10", lambda d: f"is again clearly slower ({_pair(d, '(0.1, 0.1)')})"),
     (
+        "fig2_sensitivity_cifar10",
+        lambda d: "reach {:.1f}% to {:.1f}% test accuracy".format(
+            min(100 * r["test_accuracy"]["mean"][-1] for r in d["rows"]),
+            max(100 * r["test_accuracy"]["mean"][-1] for r in d["rows"]),
+        ),
+    ),
+    (
         "fig3_comparison_mnist",
         lambda d: (
             f"{_mean(d, 'INNA', 'train')} final training loss against SGD's "
@@ -835,6 +842,7 @@ QUOTED = (
     *(("fig4_decay_mnist", lambda d, i=i: _fig4_mnist(d)[i]) for i in range(3)),
     ("fig3_comparison_mnist_long", _ran),
     *(("fig3_comparison_mnist_long", lambda d, i=i: _long3(d)[i]) for i in range(4)),
+    ("fig4_decay_mnist_long", _ran),
     *(("fig4_decay_mnist_long", lambda d, i=i: _long4(d)[i]) for i in range(3)),
     (
         "fig4_decay_mnist_long",

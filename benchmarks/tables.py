@@ -133,7 +133,6 @@ def finals_table(stem: str) -> list[str]:
 # to the repository (`git log --diff-filter=A -- benchmarks/results/NAME.json`). The
 # code that made each is that commit's or older.
 COMMITTED_IN = {
-    "2026-11-29 12:39": "28f1eef",  # fig4_decay_mnist_long
     "2026-11-29 19:32": "ad36b97",  # fig3_comparison_mnist_medium
 }
 

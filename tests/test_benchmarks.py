@@ -555,6 +555,21 @@ def test_nanogpt_gpu_reports_each_seeds_lowest_validation_loss_and_its_step(tmp_
     assert (tmp_path / "nanogpt_gpu.png").stat().st_size > 1000
 
 
+def test_nanogpt_gpu_reads_a_run_of_the_cpu_recipe_under_its_own_name(tmp_path, capsys):
+    """--preset nanogpt-cpu: the CPU recipe's run, against the loss nanoGPT's README
+    gives for it, in a JSON named by its validation windows."""
+    from benchmarks import nanogpt_gpu
+
+    _gpt_run(tmp_path / "run", np.array([[2.0, 1.9], [2.1, 1.8]]))
+    argv = ["--preset", "nanogpt-cpu", "--test-examples", "64", "--from-run", str(tmp_path / "run")]
+    assert nanogpt_gpu.main([*argv, "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "nanoGPT's CPU recipe" in out and "(nanoGPT's README: 1.88)" in out
+    result = json.loads((tmp_path / "nanogpt_cpu_64.json").read_text())
+    assert result["nanogpt_best_valid_loss"] == 1.88 and result["preset"] == "nanogpt-cpu"
+    assert (tmp_path / "nanogpt_cpu_64.png").exists()
+
+
 def test_nanogpt_gpu_without_a_finished_run_is_one_line(tmp_path):
     from benchmarks import nanogpt_gpu
 

@@ -342,3 +342,77 @@ def test_every_result_json_says_when_where_how_and_from_which_code():
             assert "stale until rerun" in tables.provenance(data)
             dated.add(data["date"])
     assert dated == set(tables.COMMITTED_IN)  # no entry outlives its JSON's rerun
+
+
+def _summary(values):
+    return {"mean": values, "min": values, "max": values}
+
+
+def test_the_plateau_and_normalisation_tables_are_their_json(tmp_path, monkeypatch):
+    """Each row of a plateau probe: its initialisation, optimizer and γ_0, the odd
+    convolutions' RMS and dead fractions, the first and last window's loss (a run that
+    turned non-finite says so and shows no dead fractions); each optimizer of the
+    normalisation benchmark: both NiNs' γ_0 and per-epoch values."""
+    config = {"width": 0.5, "seeds": [0], "batch_size": 32, "dataset": "mnist"}
+    common = {"dataset": "mnist", "train_examples": 20000, "test_examples": 10000}
+    common |= {"command": "python -m x", "date": "2026-12-05 09:00", "commit": "abcdef0"}
+    layers = [0.1 * i for i in range(9)]
+    plateau = {
+        **common,
+        "config": config,
+        "steps": 300,
+        "window": 50,
+        "rows": [
+            {
+                "init": "he+bn",
+                "optimizer": "inna",
+                "lr": 1.0,
+                "init_loss": 2.5,
+                "init_logit_std": 0.8,
+                "preact_rms_init": layers,
+                "dead_end": layers,
+                "loss_windows": [2.1, 1.5, 0.6],
+            },
+            {
+                "init": "keras",
+                "optimizer": "adam",
+                "lr": 1e-3,
+                "init_loss": 2.3,
+                "init_logit_std": 0.001,
+                "preact_rms_init": layers,
+                "dead_end": layers,
+                "loss_windows": [2.3, float("nan")],
+            },
+        ],
+    }
+    rows = [
+        {
+            "optimizer": name,
+            "norm": norm,
+            "lr": lr,
+            "train_loss": _summary([2.0, 1.0 + norm]),
+            "test_accuracy": _summary([0.1, 0.5]),
+        }
+        for name, lr in (("sgd", 0.1), ("adam", 1e-3))
+        for norm in (False, True)
+    ]
+    (tmp_path / "plateau_x.json").write_text(json.dumps(plateau))
+    (tmp_path / "normalisation_x.json").write_text(
+        json.dumps({**common, "config": config, "rows": rows})
+    )
+    monkeypatch.setattr(tables, "RESULTS", tmp_path)
+    lines = tables.render("plateau", "plateau_x")
+    assert lines[2] == (
+        "| He + BatchNorm, INNA 1 | 2.50, 0.800 | 0.00 0.20 0.40 0.60 0.80 | "
+        "0.00 0.20 0.40 0.60 0.80 | 2.100 → 0.600 |"
+    )
+    assert lines[3].startswith("| Keras 2.2 (std 0.05), Adam 1e-3 |")
+    assert lines[3].endswith("|  | non-finite |")
+    assert "dropout 0.5" in lines[-1] and "commit `abcdef0`" in lines[-1]
+    lines = tables.render("normalisation", "normalisation_x")
+    assert (
+        lines[2]
+        == "| SGD | 0.1: 2.000 → 1.000, 10.00% → 50.00% | 0.1: 2.000 → 2.000, 10.00% → 50.00% |"
+    )
+    assert lines[3].startswith("| Adam | 1e-3: ")
+    assert "2 epochs of batch 32" in lines[-1]

@@ -7,9 +7,10 @@ from inna_optax.training.config import Config
 
 #: Runs as Config changes (None: the whole split). The NiN's run sizes of the figure
 #: benchmarks: ``smoke`` (seconds on tiny data, for the tests), ``quick`` (a 2-core
-#: CPU, about 20 minutes per figure), ``medium`` (the full-width NiN on a CPU in an
-#: hour or two), ``long`` (ten times the quick preset's steps per run, about two
-#: hours on a CPU) and ``paper`` (the paper's sizes, for a GPU). The GPT's recipes
+#: CPU, minutes per figure), ``medium`` (the full-width NiN on a CPU in an hour or
+#: two), ``long`` (ten times the quick preset's steps per run, half an hour per figure
+#: on a CPU) and ``paper`` (the paper's sizes, for a GPU); ``benchmarks/RESULTS.md``
+#: gives each run's time. The GPT's recipes
 #: (they set ``model``): ``nanogpt-cpu``, nanoGPT's Tiny Shakespeare run for a CPU
 #: (its README's command), and ``nanogpt-gpu``, its ``train_shakespeare_char``
 #: config as it is (for a GPU). See :func:`preset`.
@@ -30,7 +31,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Figure 3 on a CPU in an hour or two: the paper's full-width NiN
     "medium": dict(train_examples=10_000, test_examples=2000, width=1.0, epochs=2, seeds=(0, 1, 2)),
     # ten times the quick preset's steps per run (10,000 on MNIST), on a CPU in about
-    # two hours per figure: the quick preset's width on 40,000 images for 8 epochs
+    # half an hour per figure: the quick preset's width on 40,000 images for 8 epochs
     "long": dict(
         train_examples=40_000,
         test_examples=2000,
