@@ -579,6 +579,56 @@ def _long4(d: dict) -> tuple[str, ...]:
     )
 
 
+def _probe(d: dict, setting: str) -> dict:
+    """A plateau probe's row for `setting`, written as on its command line
+    ('he+bn:inna:1')."""
+    init, optimizer, lr = setting.split(":")
+    return next(
+        r
+        for r in d["rows"]
+        if (r["init"], r["optimizer"]) == (init, optimizer) and r["lr"] == float(lr)
+    )
+
+
+def _last(d: dict, *settings: str) -> str:
+    """The mean loss of the last window of each setting: '2.299 and 2.353'."""
+    values = [f"{_probe(d, s)['loss_windows'][-1]:.3f}" for s in settings]
+    return ", ".join(values[:-1]) + " and " + values[-1] if len(values) > 1 else values[0]
+
+
+def _dead3(d: dict, setting: str) -> str:
+    """The percentage of convolution 3's ReLUs dead after the run."""
+    return f"{100 * _probe(d, setting)['dead_end'][2]:.0f}%"
+
+
+def _rms(d: dict, setting: str) -> str:
+    """The smallest and largest pre-activation RMS of the odd convolutions at
+    initialisation: '0.15 to 0.04' in the order of the layers."""
+    rms = _probe(d, setting)["preact_rms_init"][::2]
+    return f"{min(rms):.2f} to {max(rms):.2f}"
+
+
+def _plateau_mnist(d: dict) -> tuple[str, ...]:
+    """The MNIST probe at width 0.5, as the paragraph under its table reads it."""
+    he = _probe(d, "he:sgd:0.1")
+    return (
+        f"from {he['preact_rms_init'][0]:.2f} at convolution 1 to {max(he['preact_rms_init']):.2f}",
+        f"a random batch's loss at initialisation is {he['init_loss']:.2f} and the logits' "
+        f"standard deviation {he['init_logit_std']:.1f}",
+        f"({_dead3(d, 'he:sgd:0.1')} and {_dead3(d, 'he:inna:0.1')} of convolution 3's ReLUs "
+        f"dead, a mean loss of {_last(d, 'he:sgd:0.1', 'he:inna:0.1')} over the last 50 steps)",
+        f"(SGD at 0.03 and 0.01: {_last(d, 'he:sgd:0.03', 'he:sgd:0.01')})",
+        f"(RMS {_rms(d, 'lecun:sgd:1')} and {_rms(d, 'glorot:sgd:1')})",
+        f"at γ_0 = 1 ({_last(d, 'lecun:sgd:1', 'lecun:inna:1', 'glorot:sgd:1')})",
+        f"at γ_0 = 0.1 ({_last(d, 'lecun:sgd:0.1')}) or 3 ({_last(d, 'lecun:inna:3')}, "
+        f"{_dead3(d, 'lecun:inna:3')} of convolution 3 dead)",
+        f"(RMS {_rms(d, 'he+bn:sgd:1')})",
+        f"reach {_last(d, 'he+bn:sgd:1', 'he+bn:inna:1')}, near Adam's "
+        f"{_last(d, 'he:adam:0.001')} on the plain NiN",
+        f"at γ_0 = 0.1 they are slow ({_last(d, 'he+bn:sgd:0.1', 'he+bn:inna:0.1')})",
+    )
+
+
 def _minutes(stem: str) -> float:
     """The training time a run's JSON records, in minutes."""
     return load(stem)["seconds"] / 60
@@ -843,6 +893,7 @@ QUOTED = (
     ("fig3_comparison_mnist_long", _ran),
     *(("fig3_comparison_mnist_long", lambda d, i=i: _long3(d)[i]) for i in range(4)),
     ("fig4_decay_mnist_long", _ran),
+    *(("plateau_mnist_w0.5_300", lambda d, i=i: _plateau_mnist(d)[i]) for i in range(10)),
     *(("fig4_decay_mnist_long", lambda d, i=i: _long4(d)[i]) for i in range(3)),
     (
         "fig4_decay_mnist_long",

@@ -434,6 +434,21 @@ def config_of(data: dict):
     return Config(**{**values, "seeds": tuple(values.get("seeds", (0,)))})
 
 
+def _fraction(q: float) -> str:
+    """A decay power as the pages write it: 1/2."""
+    from fractions import Fraction
+
+    return str(Fraction(q).limit_denominator(64))
+
+
+def _plain(data: dict) -> str:
+    """A result's data set as people know it (MNIST, CIFAR-10)."""
+    from benchmarks.report import PLAIN_NAMES
+
+    key = data.get("dataset_key", data["dataset"])
+    return PLAIN_NAMES.get(key, data["dataset"])
+
+
 INITS = {
     "he": "He",
     "lecun": "LeCun",
@@ -473,9 +488,9 @@ def plateau_table(stem: str) -> list[str]:
     config = config_of(data)
     lines.append("")
     lines.append(
-        f"{data['dataset']}, {data['train_examples']:,} training images, NiN width "
+        f"{_plain(data)}, {data['train_examples']:,} training images, NiN width "
         f"{config.width:g}, seed {config.seeds[0]}, batch {config.batch_size}, dropout "
-        f"{config.dropout_rate:g}, q = {config.decay_power:g}, ψ_0 {config.psi_init}; "
+        f"{config.dropout_rate:g}, q = {_fraction(config.decay_power)}, ψ_0 {config.psi_init}; "
         "RMS and dead fractions of convolutions 1, 3, 5, 7 and 9 in training mode on a "
         f"random batch of 256; `{data['command']}`; {provenance(data)}."
     )
@@ -506,10 +521,10 @@ def normalisation_table(stem: str) -> list[str]:
     epochs = len(data["rows"][0]["train_loss"]["mean"])
     lines.append("")
     lines.append(
-        f"{data['dataset']}, {data['train_examples']:,} training images, "
+        f"{_plain(data)}, {data['train_examples']:,} training images, "
         f"{data['test_examples']:,} test images, NiN width {config.width:g}, "
         f"{epochs} epoch{'s' if epochs > 1 else ''} of batch {config.batch_size}, seed "
-        f"{config.seeds[0]}, dropout {config.dropout_rate:g}, q = {config.decay_power:g}, "
+        f"{config.seeds[0]}, dropout {config.dropout_rate:g}, q = {_fraction(config.decay_power)}, "
         f"ψ_0 {config.psi_init}; the training loss is each epoch's mean mini-batch loss "
         f"(dropout on), epoch by epoch; `{data['command']}`; {provenance(data)}."
     )

@@ -408,7 +408,7 @@ def test_the_plateau_and_normalisation_tables_are_their_json(tmp_path, monkeypat
     )
     assert lines[3].startswith("| Keras 2.2 (std 0.05), Adam 1e-3 |")
     assert lines[3].endswith("|  | non-finite |")
-    assert "dropout 0.5" in lines[-1] and "commit `abcdef0`" in lines[-1]
+    assert "dropout 0.5, q = 1/2" in lines[-1] and "commit `abcdef0`" in lines[-1]
     lines = tables.render("normalisation", "normalisation_x")
     assert (
         lines[2]
