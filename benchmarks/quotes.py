@@ -629,6 +629,26 @@ def _plateau_mnist(d: dict) -> tuple[str, ...]:
     )
 
 
+def _recipe_many_windows(d: dict) -> tuple[str, ...]:
+    """nanoGPT's CPU recipe with AdamW scored on many validation windows
+    (``nanogpt_cpu_8192``): its final loss, how much harder the preset's 240 windows
+    are, and how it stands against nanoGPT's loop in PyTorch on the same windows."""
+    ours = np.asarray(d["valid_loss_per_seed"])[:, -1]
+    few = finals(_row(load("gpt_shakespeare_nanogpt-cpu_same-lr"), _W), "valid")
+    torch = np.asarray([r["valid_loss"][-1] for r in load("nanogpt_torch")["seeds_runs"]])
+    word = {"ahead": "ahead of", "level": "level with", "behind": "behind"}
+    lower = "ours" if ours.mean() < torch.mean() else "PyTorch's"
+    return (
+        f"the same seeds end at {ours.mean():.4f} [{ours.max():.4f}, {ours.min():.4f}]",
+        f"the preset's 240 windows are {few.mean() - ours.mean():.3f} harder",
+        f"{word[relation(torch, ours, 'valid')]} ours by the rule, {lower} "
+        f"{abs(torch.mean() - ours.mean()):.3f} lower in the mean",
+        f"{d['nanogpt_best_valid_loss']} lies below every seed of both"
+        if d["nanogpt_best_valid_loss"] < min(ours.min(), torch.min())
+        else "(nanoGPT's reported loss lies within the seeds)",
+    )
+
+
 def _minutes(stem: str) -> float:
     """The training time a run's JSON records, in minutes."""
     return load(stem)["seconds"] / 60
@@ -893,6 +913,13 @@ QUOTED = (
     ("fig3_comparison_mnist_long", _ran),
     *(("fig3_comparison_mnist_long", lambda d, i=i: _long3(d)[i]) for i in range(4)),
     ("fig4_decay_mnist_long", _ran),
+    *(("nanogpt_cpu_8192", lambda d, i=i: _recipe_many_windows(d)[i]) for i in range(4)),
+    (
+        "nanogpt_cpu_8192",
+        lambda d: "{:.0f} s on cores shared with editing, {}, commit {}".format(
+            d["wall_seconds"], d["date"][:10], d["commit"][:7]
+        ),
+    ),
     *(("plateau_mnist_w0.5_300", lambda d, i=i: _plateau_mnist(d)[i]) for i in range(10)),
     *(("fig4_decay_mnist_long", lambda d, i=i: _long4(d)[i]) for i in range(3)),
     (
