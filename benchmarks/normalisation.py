@@ -81,8 +81,13 @@ def plot(result: dict, out: Path) -> Path:
         axes[1].bar(i, value, color=colors[row["optimizer"]], alpha=0.4 if plain else 1.0)
     axes[1].set_xticks(range(len(names)), names, fontsize=7)
     axes[1].set_ylabel("final test accuracy (%)")
+    config = result["config"]
+    width = config["width"] if isinstance(config, dict) else config.width
+    seeds = len(result["rows"][0]["train_loss_per_seed"])
+    name = report.PLAIN_NAMES.get(result["dataset_key"], result["dataset"])
     fig.suptitle(
-        f"The NiN without and with batch normalisation, {report.figure_label(result)}",
+        f"The NiN without and with batch normalisation: {name}, {result['train_examples']:,} "
+        f"images, width {width:g}, {seeds} seed{'s' if seeds != 1 else ''}",
         fontsize=10,
     )
     return report.save_figure(fig, out, "normalisation", result)

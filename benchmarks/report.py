@@ -108,7 +108,7 @@ def figure_label(result: dict) -> str:
     key = result.get("dataset_key", result["dataset"])
     name = PLAIN_NAMES.get(key, "scikit-learn's digits" if key == "digits" else result["dataset"])
     seeds = len(result["rows"][0]["train_loss_per_seed"])
-    return f"{name} ({result['preset']} preset, {seeds} seeds)"
+    return f"{name} ({result['preset']} preset, {seeds} seed{'s' if seeds != 1 else ''})"
 
 
 def run_label(result: dict) -> str:
