@@ -668,6 +668,26 @@ def _normalisation_mnist(d: dict) -> tuple[str, ...]:
     )
 
 
+def _keras(d: dict) -> tuple[str, ...]:
+    """The probe of Keras 2.2's kernels (one epoch, windows of 125 steps)."""
+    first = _probe(d, "keras:sgd:0.01")
+    rms = [f"{v:.2f}" for v in first["preact_rms_init"][::2]]
+    sgd = [f"{_probe(d, f'keras:sgd:{lr}')['loss_windows'][-1]:.3f}" for lr in ("0.01", "0.1", "1")]
+    inna = [f"{_probe(d, f'keras:inna:{lr}')['loss_windows'][-1]:.3f}" for lr in ("0.1", "1")]
+    if len(set(sgd + inna)) == 1:
+        last = f"is {sgd[0]} for SGD at γ_0 = 0.01, 0.1 and 1 and for INNA at 0.1 and 1"
+    else:
+        last = (
+            f"is {', '.join(sgd[:2])} and {sgd[2]} for SGD at γ_0 = 0.01, 0.1 and 1 and "
+            f"{inna[0]} and {inna[1]} for INNA at 0.1 and 1"
+        )
+    return (
+        f"(pre-activation RMS {', '.join(rms[:4])} and {rms[4]} at convolutions 1, 3, 5, 7 "
+        f"and 9; initial logits' standard deviation {first['init_logit_std']:.3f})",
+        f"the mean loss of the last {d['window']} steps {last}",
+    )
+
+
 def _minutes(stem: str) -> float:
     """The training time a run's JSON records, in minutes."""
     return load(stem)["seconds"] / 60
@@ -932,6 +952,7 @@ QUOTED = (
     ("fig3_comparison_mnist_long", _ran),
     *(("fig3_comparison_mnist_long", lambda d, i=i: _long3(d)[i]) for i in range(4)),
     ("fig4_decay_mnist_long", _ran),
+    *(("plateau_mnist_w0.5_625", lambda d, i=i: _keras(d)[i]) for i in range(2)),
     *(("normalisation_mnist", lambda d, i=i: _normalisation_mnist(d)[i]) for i in range(3)),
     *(("nanogpt_cpu_8192", lambda d, i=i: _recipe_many_windows(d)[i]) for i in range(4)),
     (
