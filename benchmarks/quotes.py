@@ -612,16 +612,20 @@ def _plateau_mnist(d: dict) -> tuple[str, ...]:
     """The MNIST probe at width 0.5, as the paragraph under its table reads it."""
     he = _probe(d, "he:sgd:0.1")
     return (
-        f"from {he['preact_rms_init'][0]:.2f} at convolution 1 to {max(he['preact_rms_init']):.2f}",
+        "from {:.2f} at convolution 1 to {:.2f} at convolution {}".format(
+            he["preact_rms_init"][0],
+            max(he["preact_rms_init"]),
+            1 + int(np.argmax(he["preact_rms_init"])),
+        ),
         f"a random batch's loss at initialisation is {he['init_loss']:.2f} and the logits' "
         f"standard deviation {he['init_logit_std']:.1f}",
         f"({_dead3(d, 'he:sgd:0.1')} and {_dead3(d, 'he:inna:0.1')} of convolution 3's ReLUs "
         f"dead, a mean loss of {_last(d, 'he:sgd:0.1', 'he:inna:0.1')} over the last 50 steps)",
         f"(SGD at 0.03 and 0.01: {_last(d, 'he:sgd:0.03', 'he:sgd:0.01')})",
         f"(RMS {_rms(d, 'lecun:sgd:1')} and {_rms(d, 'glorot:sgd:1')})",
-        f"at γ_0 = 1 ({_last(d, 'lecun:sgd:1', 'lecun:inna:1', 'glorot:sgd:1')})",
-        f"at γ_0 = 0.1 ({_last(d, 'lecun:sgd:0.1')}) or 3 ({_last(d, 'lecun:inna:3')}, "
-        f"{_dead3(d, 'lecun:inna:3')} of convolution 3 dead)",
+        f"SGD: {_last(d, 'lecun:sgd:1', 'lecun:inna:1', 'glorot:sgd:1')})",
+        f"at γ_0 = 0.1 ({_last(d, 'lecun:sgd:0.1')}) nor with INNA at 3 "
+        f"({_last(d, 'lecun:inna:3')}, {_dead3(d, 'lecun:inna:3')} of convolution 3 dead)",
         f"(RMS {_rms(d, 'he+bn:sgd:1')})",
         f"reach {_last(d, 'he+bn:sgd:1', 'he+bn:inna:1')}, near Adam's "
         f"{_last(d, 'he:adam:0.001')} on the plain NiN",
