@@ -61,6 +61,8 @@ def run(args) -> dict:
 
 def plot(result: dict, out: Path) -> Path:
     plt = report.pyplot()
+    from matplotlib import ticker
+
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     colors = {"inna": "C0", "sgd": "C1", "adagrad": "C2", "adam": "C3"}
     for row in result["rows"]:
@@ -71,6 +73,10 @@ def plot(result: dict, out: Path) -> Path:
             axes[0].plot(steps, curve, style, color=colors[row["optimizer"]], label=label)
             label = None
     axes[0].set_yscale("log")
+    # 0.1, 0.2, 0.5, 1, 2 rather than powers of ten
+    axes[0].yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    axes[0].yaxis.set_major_formatter("{x:g}")
+    axes[0].yaxis.set_minor_formatter(ticker.NullFormatter())
     axes[0].set_xlabel("step")
     axes[0].set_ylabel("mini-batch training loss (window mean)")
     axes[0].legend(fontsize=7)

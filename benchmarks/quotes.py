@@ -7,7 +7,17 @@ from collections import Counter
 
 import numpy as np
 
-from benchmarks.tables import METRICS, PROFILE_PIECES, STEP, arm, finals, load, profile, rate
+from benchmarks.tables import (
+    METRICS,
+    PROFILE_PIECES,
+    STEP,
+    arm,
+    finals,
+    initialisation,
+    load,
+    profile,
+    rate,
+)
 from benchmarks.verdicts import CLAIMS, chain, judged_claim, relation, verdict
 
 # Numbers the prose of RESULTS.md quotes from a JSON: (stem, the text as the page
@@ -672,6 +682,46 @@ def _normalisation_mnist(d: dict) -> tuple[str, ...]:
     )
 
 
+_PROBES = {  # the probes of CIFAR-10 and of full width, as the page names them
+    "plateau_cifar10_w0.5_300": "CIFAR-10 at width 0.5",
+    "plateau_mnist_w1_300": "MNIST at full width",
+    "plateau_cifar10_w1_300": "CIFAR-10 at full width",
+}
+
+
+def _wider(_d: dict) -> tuple[str, ...]:
+    """The paragraph under the probes of CIFAR-10 and of full width: He's growth by
+    convolution 7, the collapse and the non-finite runs of the plain NiN, LeCun's flat
+    start, and the batch-normalised runs' last losses."""
+    runs = {stem: load(stem) for stem in _PROBES}
+    rms7 = [_probe(d, "he:sgd:0.1")["preact_rms_init"][6] for d in runs.values()]
+    broken = [
+        f"{_PROBES[stem]}, {initialisation(r['init'])}, {arm(r)} {rate(r['lr'])}"
+        for stem, d in runs.items()
+        for r in d["rows"]
+        if not np.isfinite(r["loss_windows"][-1])
+    ]
+    lecun = [r for d in runs.values() for r in d["rows"] if r["init"] == "lecun"]
+    flat = [v for r in lecun for v in r["preact_rms_init"][::2]]
+    slow = [f"{arm(r)} {r['loss_windows'][-1]:.3f}" for r in lecun]
+    normed = [
+        f"{arm(r)} {r['loss_windows'][-1]:.3f}"
+        for d in runs.values()
+        for r in d["rows"]
+        if r["init"] == "he+bn"
+    ]
+    cifar = runs["plateau_cifar10_w0.5_300"]
+    return (
+        f"to {min(rms7):.1f} to {max(rms7):.1f} times unit scale by convolution 7",
+        f"({_dead3(cifar, 'he:sgd:0.1')} of convolution 3's on CIFAR-10 at width 0.5 with SGD "
+        f"at 0.1, a mean loss of {_last(cifar, 'he:sgd:0.1')} over the last 50 steps)",
+        "(" + "; ".join(broken) + ")",
+        f"(RMS {min(flat):.2f} to {max(flat):.2f}) and leaves the plateau slowly if at all "
+        f"({', '.join(slow)})",
+        "(the last 50 steps' mean loss, in the tables' order: " + ", ".join(normed) + ")",
+    )
+
+
 def _keras(d: dict) -> tuple[str, ...]:
     """The probe of Keras 2.2's kernels (one epoch, windows of 125 steps)."""
     first = _probe(d, "keras:sgd:0.01")
@@ -689,6 +739,16 @@ def _keras(d: dict) -> tuple[str, ...]:
         f"(pre-activation RMS {', '.join(rms[:4])} and {rms[4]} at convolutions 1, 3, 5, 7 "
         f"and 9; initial logits' standard deviation {first['init_logit_std']:.3f})",
         f"the mean loss of the last {d['window']} steps {last}",
+    )
+
+
+def _normalisation_cifar(d: dict) -> tuple[str, ...]:
+    """What the CIFAR-10 normalisation run's paragraph reads off it."""
+    return (
+        f"(training loss {_normed(d, 'inna', False, 'train')} and "
+        f"{_normed(d, 'sgd', False, 'train')} in the second epoch, test accuracy "
+        f"{_normed(d, 'inna', False)} and {_normed(d, 'sgd', False)})",
+        f"Adam included ({_normed(d, 'adam', False)} → {_normed(d, 'adam', True)})",
     )
 
 
@@ -957,7 +1017,9 @@ QUOTED = (
     *(("fig3_comparison_mnist_long", lambda d, i=i: _long3(d)[i]) for i in range(4)),
     ("fig4_decay_mnist_long", _ran),
     *(("plateau_mnist_w0.5_625", lambda d, i=i: _keras(d)[i]) for i in range(2)),
+    *(("plateau_cifar10_w1_300", lambda d, i=i: _wider(d)[i]) for i in range(5)),
     *(("normalisation_mnist", lambda d, i=i: _normalisation_mnist(d)[i]) for i in range(3)),
+    *(("normalisation_cifar10", lambda d, i=i: _normalisation_cifar(d)[i]) for i in range(2)),
     *(("nanogpt_cpu_8192", lambda d, i=i: _recipe_many_windows(d)[i]) for i in range(4)),
     (
         "nanogpt_cpu_8192",
