@@ -34,12 +34,10 @@ def run(args) -> dict:
         args,
         width=args.width or 0.5,
         train_examples=args.train_examples or 20_000,
-        test_examples=args.test_examples,  # None: the whole test set
         epochs=args.epochs or 1,
         seeds=args.seeds or (0,),
     )
-    if args.test_examples is None:
-        base = dataclasses.replace(base, test_examples=None)
+    base = dataclasses.replace(base, test_examples=args.test_examples)  # None: all
     split = options.load(base)
     rows, seconds = [], 0.0
     for name in PLAIN_LR:
@@ -100,8 +98,10 @@ def plot(result: dict, out: Path) -> Path:
 
 
 def table(result: dict) -> str:
+    name = report.PLAIN_NAMES.get(result["dataset_key"], result["dataset"])
     lines = [
-        f"Without and with batch normalisation, {report.run_label(result)}: "
+        f"Without and with batch normalisation, {name}, "
+        f"{result['train_examples']:,} training images: "
         f"{len(result['rows'][0]['train_loss']['mean'])} epoch(s); per epoch, the mean "
         "training loss and the test accuracy",
         f"{'optimizer':>9} {'NiN':>6} {'gamma_0':>8} | training loss | test accuracy",
