@@ -585,3 +585,40 @@ def test_figure_titles_name_the_data_set_plainly_and_count_the_seeds():
     assert report.figure_label(result | {"preset": "quick"}) == "CIFAR-10 (quick preset, 3 seeds)"
     folder = {"dataset_key": "folder", "dataset": "flowers", "preset": "long", "rows": rows}
     assert report.figure_label(folder) == "flowers (long preset, 3 seeds)"
+
+
+def test_normalisation_trains_each_optimizer_on_both_nins_at_their_defaults(
+    tmp_path, monkeypatch, capsys
+):
+    """Eight runs: each optimizer on the plain NiN at its former default γ_0 and on
+    the batch-normalised one at today's; the JSON, the picture and the table. (The
+    training is the one loop's, tested elsewhere: here it is faked.)"""
+    from benchmarks import common, normalisation
+
+    calls = []
+
+    def train(config, split, sweep=None, desc=""):
+        calls.append((config.optimizer, config.norm, config.lr, config.test_examples))
+        curves = np.full((1, config.epochs), 2.0 - config.norm)
+        return {
+            "train_loss": curves, "test_loss": curves, "test_accuracy": curves / 4,
+            "train_loss_steps": np.full((1, 4), 2.0), "window_end_step": [1, 2, 3, 4],
+            "steps_per_epoch": 2, "seconds": 1.5, "replica_steps_per_second": 1.0,
+            "n_params": 10,
+        }  # fmt: skip
+
+    monkeypatch.setattr(common, "train", train)
+    argv = ["--dataset", "digits", "--epochs", "2", "--train-examples", "64"]
+    assert normalisation.main([*argv, "--out", str(tmp_path), "--no-progress"]) == 0
+    assert calls == [
+        (name, norm, lr, None)
+        for name, plain, default in (
+            ("inna", 0.1, 1.0), ("sgd", 0.1, 1.0), ("adagrad", 0.01, 0.1), ("adam", 1e-3, 1e-3)
+        )
+        for norm, lr in ((False, plain), (True, default))
+    ]  # fmt: skip
+    result = json.loads((tmp_path / "normalisation_digits.json").read_text())
+    assert result["seconds"] == 12.0 and len(result["rows"]) == 8
+    assert (tmp_path / "normalisation_digits.png").stat().st_size > 1000
+    out = capsys.readouterr().out
+    assert "     inna  plain      0.1 | 2.000 -> 2.000 | 50.00% -> 50.00%" in out
