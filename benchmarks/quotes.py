@@ -1337,6 +1337,10 @@ QUOTED_ELSEWHERE = {
         ),
     ),
     "docs/reproducing.md": (
+        (
+            "normalisation_mnist",
+            lambda d: f"# without and with it, {_minutes('normalisation_mnist'):.0f} minutes",
+        ),
         ("fig3_comparison_mnist", _quick_minutes),
         ("gpt_shakespeare", lambda d: f"(the GPT's quick preset took {_hours('gpt_shakespeare')})"),
         (

@@ -18,6 +18,9 @@ is overwritten. The kinds:
   loss on each (seed 0), and the pick;
 - ``verdicts GROUP``: the claims of ``verdicts.CLAIMS[GROUP]``, each judged by the rule
   on every run it names;
+- ``plateau STEM``: a plateau probe (``benchmarks.plateau``), a row per setting;
+  ``normalisation STEM``: each optimizer on the plain and the batch-normalised NiN
+  (``benchmarks.normalisation``);
 - ``peer STEM``: the GPT's steps per second against PyTorch's, a row per shape;
   ``nin_peer STEM``: the NiN's, a row per input and width; ``conv STEM``: where the
   NiN step's time goes, a row per way of computing its convolutions; ``step STEM``:
