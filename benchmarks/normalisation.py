@@ -88,19 +88,18 @@ def plot(result: dict, out: Path) -> Path:
     config = result["config"]
     width = config["width"] if isinstance(config, dict) else config.width
     seeds = len(result["rows"][0]["train_loss_per_seed"])
-    name = report.PLAIN_NAMES.get(result["dataset_key"], result["dataset"])
     fig.suptitle(
-        f"The NiN without and with batch normalisation: {name}, {result['train_examples']:,} "
-        f"images, width {width:g}, {seeds} seed{'s' if seeds != 1 else ''}",
+        f"The NiN without and with batch normalisation: {report.plain_name(result)}, "
+        f"{result['train_examples']:,} images, width {width:g}, "
+        f"{seeds} seed{'s' if seeds != 1 else ''}",
         fontsize=10,
     )
     return report.save_figure(fig, out, "normalisation", result)
 
 
 def table(result: dict) -> str:
-    name = report.PLAIN_NAMES.get(result["dataset_key"], result["dataset"])
     lines = [
-        f"Without and with batch normalisation, {name}, "
+        f"Without and with batch normalisation, {report.plain_name(result)}, "
         f"{result['train_examples']:,} training images: "
         f"{len(result['rows'][0]['train_loss']['mean'])} epoch(s); per epoch, the mean "
         "training loss and the test accuracy",

@@ -613,7 +613,7 @@ def _dead3(d: dict, setting: str) -> str:
 
 def _rms(d: dict, setting: str) -> str:
     """The smallest and largest pre-activation RMS of the odd convolutions at
-    initialisation: '0.15 to 0.04' in the order of the layers."""
+    initialisation: '0.04 to 0.15'."""
     rms = _probe(d, setting)["preact_rms_init"][::2]
     return f"{min(rms):.2f} to {max(rms):.2f}"
 
@@ -1117,10 +1117,14 @@ QUOTED = (
 
 
 #: The numbers other pages quote, by the page's path in the repository.
+def _step_row(data: dict, tree: str, optimizer: str) -> dict:
+    """`optimizer`'s row on `tree` in `benchmarks.step_speed`'s JSON."""
+    return next(r for r in data["rows"] if r["tree"] == tree and r["optimizer"] == optimizer)
+
+
 def _step(data: dict, tree: str, optimizer: str, key: str = "ratio_to_sgd_momentum") -> str:
     """A ratio of `benchmarks.step_speed`'s JSON, as the page writes it (1.14x)."""
-    row = next(r for r in data["rows"] if r["tree"] == tree and r["optimizer"] == optimizer)
-    return f"{row[key]:.2f}x"
+    return f"{_step_row(data, tree, optimizer)[key]:.2f}x"
 
 
 def _tokens_per_step(data: dict) -> int:
@@ -1311,11 +1315,7 @@ QUOTED_ELSEWHERE = {
             "step_speed",
             lambda d: "bytes / floor {:.2f} against momentum's {:.2f}".format(
                 *(
-                    next(
-                        r["bytes_accessed_over_floor"]
-                        for r in d["rows"]
-                        if r["tree"] == "nin_1M" and r["optimizer"] == name
-                    )
+                    _step_row(d, "nin_1M", name)["bytes_accessed_over_floor"]
                     for name in ("inna", "sgd_momentum")
                 )
             ),

@@ -103,10 +103,15 @@ def result_header(args, name: str, figure: int, split: Split, config: Config) ->
 PLAIN_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 
 
+def plain_name(result: dict) -> str:
+    """A result's data set as people know it: MNIST, CIFAR-10, scikit-learn's digits."""
+    key = result.get("dataset_key", result["dataset"])
+    return PLAIN_NAMES.get(key, "scikit-learn's digits" if key == "digits" else result["dataset"])
+
+
 def figure_label(result: dict) -> str:
     """'<data set as people know it> (<preset> preset, <n> seeds)' for a figure's title."""
-    key = result.get("dataset_key", result["dataset"])
-    name = PLAIN_NAMES.get(key, "scikit-learn's digits" if key == "digits" else result["dataset"])
+    name = plain_name(result)
     seeds = len(result["rows"][0]["train_loss_per_seed"])
     return f"{name} ({result['preset']} preset, {seeds} seed{'s' if seeds != 1 else ''})"
 

@@ -33,9 +33,11 @@ The verdicts follow the rule stated in RESULTS.md, applied by
 """
 
 import argparse
+import dataclasses
 import json
 import re
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -428,9 +430,7 @@ def devices_table(prefix: str) -> list[str]:
 
 def config_of(data: dict):
     """A result's Config, rebuilt from its JSON (fields added since take their defaults)."""
-    import dataclasses
-
-    from inna_optax.training import Config
+    from inna_optax.training import Config  # JAX, for the tables that need it only
 
     names = {f.name for f in dataclasses.fields(Config)}
     values = {k: v for k, v in data["config"].items() if k in names}
@@ -439,17 +439,7 @@ def config_of(data: dict):
 
 def _fraction(q: float) -> str:
     """A decay power as the pages write it: 1/2."""
-    from fractions import Fraction
-
     return str(Fraction(q).limit_denominator(64))
-
-
-def _plain(data: dict) -> str:
-    """A result's data set as people know it (MNIST, CIFAR-10)."""
-    from benchmarks.report import PLAIN_NAMES
-
-    key = data.get("dataset_key", data["dataset"])
-    return PLAIN_NAMES.get(key, data["dataset"])
 
 
 INITS = {
@@ -470,6 +460,8 @@ def plateau_table(stem: str) -> list[str]:
     """The plateau probe (``benchmarks.plateau``): per setting, the initial loss and
     logits, the pre-activation RMS at initialisation and the dead ReLUs at the end of
     the odd convolutions, and the mean loss of the first and the last window."""
+    from benchmarks.report import plain_name  # JAX, as config_of
+
     data = required(stem)
     steps, window = data["steps"], data["window"]
     lines = [
@@ -491,7 +483,7 @@ def plateau_table(stem: str) -> list[str]:
     config = config_of(data)
     lines.append("")
     lines.append(
-        f"{_plain(data)}, {data['train_examples']:,} training images, NiN width "
+        f"{plain_name(data)}, {data['train_examples']:,} training images, NiN width "
         f"{config.width:g}, seed {config.seeds[0]}, batch {config.batch_size}, dropout "
         f"{config.dropout_rate:g}, q = {_fraction(config.decay_power)}, ψ_0 {config.psi_init}; "
         "RMS and dead fractions of convolutions 1, 3, 5, 7 and 9 in training mode on a "
@@ -504,6 +496,8 @@ def normalisation_table(stem: str) -> list[str]:
     """Each optimizer on the plain NiN and on the batch-normalised one
     (``benchmarks.normalisation``): its γ_0, and the training loss and test accuracy
     of every epoch."""
+    from benchmarks.report import plain_name  # JAX, as config_of
+
     data = required(stem)
     rows = {(r["optimizer"], r["norm"]): r for r in data["rows"]}
     lines = [
@@ -524,7 +518,7 @@ def normalisation_table(stem: str) -> list[str]:
     epochs = len(data["rows"][0]["train_loss"]["mean"])
     lines.append("")
     lines.append(
-        f"{_plain(data)}, {data['train_examples']:,} training images, "
+        f"{plain_name(data)}, {data['train_examples']:,} training images, "
         f"{data['test_examples']:,} test images, NiN width {config.width:g}, "
         f"{epochs} epoch{'s' if epochs > 1 else ''} of batch {config.batch_size}, seed "
         f"{config.seeds[0]}, dropout {config.dropout_rate:g}, q = {_fraction(config.decay_power)}, "
