@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import compiled_as_users_do
 from runs import one_replica_step
 
 from inna_optax.training import Config, devices, trainer
@@ -42,7 +43,7 @@ def test_a_one_replica_nin_step_keeps_the_poolings_fusion_boundary_on_the_cpu():
     """The strided max pooling's `lax.cond` (its fusion boundary on XLA:CPU) survives
     in the compiled step of one replica; vmapped, it becomes a select."""
     t, args = one_replica_step(Config(width=0.125, batch_size=8, seeds=(0,)))
-    compiled = t.train_step.lower(*args).compile().as_text()
+    compiled = compiled_as_users_do(t.train_step.lower(*args)).as_text()
     assert compiled.count(" conditional(") >= 2  # the two poolings, forward and backward
 
 
