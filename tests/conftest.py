@@ -57,7 +57,22 @@ def compiled_as_users_do(lowered):
     """`lowered` (a ``jax.stages.Lowered``) compiled with XLA's fusion emitters, as
     outside the test suite: the HLO passes that rewrite a program depend on them (the
     native max pooling's gradient becomes a scatter only with them)."""
-    return lowered.compile({"xla_cpu_use_fusion_emitters": True} if _NEW_EMITTERS else None)
+    return lowered.compile(_AS_USERS or None)
+
+
+_AS_USERS = {"xla_cpu_use_fusion_emitters": True} if _NEW_EMITTERS else {}
+
+
+@pytest.fixture
+def steps_compiled_as_users_do(monkeypatch):
+    """The trainer's train step compiled with XLA's own settings (LLVM's optimisation
+    back on, XLA's emitters): for a test whose time goes into running hundreds of
+    steps rather than into compiling them."""
+    from inna_optax.training import trainer
+
+    options = trainer.compiler_options
+    users = {**_AS_USERS, "xla_backend_optimization_level": 3}  # XLA's default
+    monkeypatch.setattr(trainer, "compiler_options", lambda *a: {**options(*a), **users})
 
 
 try:
@@ -85,6 +100,22 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if isinstance(item, pytest.DoctestItem) and item.name in SLOW_DOCTESTS:
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`-n N` steals work (xdist's `worksteal`) rather than hand it out in chunks
+    (`load`): each worker starts on a contiguous half of the tests, so tests of one
+    module still read each other's compiled programs from the cache, and a worker
+    left idle takes half of what the other has not started, instead of waiting for
+    it to finish a chunk that can hold a fifth of the suite."""
+    if config.getoption("dist") != "load":
+        return None
+    try:
+        from xdist.scheduler import WorkStealingScheduling  # pytest-xdist 3.2 and later
+    except ImportError:
+        return None
+    return WorkStealingScheduling(config, log)
 
 
 def pytest_unconfigure(config):

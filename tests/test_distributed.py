@@ -151,7 +151,7 @@ def test_a_two_process_checkpoint_resumes_in_one_process(two_process_run, tmp_pa
 def test_an_unreachable_coordinator_is_a_clear_error_in_bounded_time(tmp_path):
     start = time.monotonic()
     argv = ["--out", str(tmp_path / "x"), "--coordinator", f"127.0.0.1:{_free_port()}"]
-    argv += ["--num-processes", "2", "--process-id", "1", "--connect-timeout", "3"]
+    argv += ["--num-processes", "2", "--process-id", "1", "--connect-timeout", "1"]
     code, _, err = _finish(_start(argv, devices=1), timeout=120)
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and "nothing answers" in err, err
@@ -162,7 +162,7 @@ def test_a_missing_process_ends_the_wait_in_bounded_time(tmp_path):
     # process 0 alone, told there are 2: one line and exit 2 after --connect-timeout
     start = time.monotonic()
     argv = ["--out", str(tmp_path / "x"), "--coordinator", f"127.0.0.1:{_free_port()}"]
-    argv += ["--num-processes", "2", "--process-id", "0", "--connect-timeout", "3"]
+    argv += ["--num-processes", "2", "--process-id", "0", "--connect-timeout", "1"]
     code, _, err = _finish(_start(argv, devices=1), timeout=120)
     assert code == 2
     errors = [line for line in err.splitlines() if line.startswith("error:")]

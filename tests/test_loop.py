@@ -183,7 +183,9 @@ def test_a_sweep_replica_equals_the_same_run_alone(mnist_dir):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["sgd", "inna", "adam", "adagrad"])
-def test_full_depth_nin_with_the_papers_settings_leaves_the_plateau(optimizer):
+def test_full_depth_nin_with_the_papers_settings_leaves_the_plateau(
+    optimizer, steps_compiled_as_users_do
+):
     """All nine convolutions, dropout 0.5, q = 1/2, psi_0 aligned with the gradient and
     the registry's default gamma_0, at width 1/4 on 960 of scikit-learn's 8 x 8 digits:
     300 steps cut the training loss 2.5x (measured 2026-12-04: SGD 3.8x, INNA 4.0x,
