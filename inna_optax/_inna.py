@@ -199,9 +199,12 @@ def scale_by_inna(
       >>> tx = inna_optax.scale_by_inna(1e-2, alpha=0.5, beta=0.1)
       >>> x = jnp.zeros(3)
       >>> state = tx.init(x)
-      >>> for _ in range(2000):
+      >>> @jax.jit
+      ... def step(x, state):
       ...   updates, state = tx.update(jax.grad(f)(x), state, x)
-      ...   x = optax.apply_updates(x, updates)
+      ...   return optax.apply_updates(x, updates), state
+      >>> for _ in range(2000):
+      ...   x, state = step(x, state)
       >>> bool(f(x) < 1e-4)
       True
 

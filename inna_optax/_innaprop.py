@@ -134,9 +134,12 @@ def scale_by_innaprop(
       >>> tx = inna_optax.innaprop(1e-2, weight_decay=0.0)
       >>> x = jnp.zeros(3)
       >>> state = tx.init(x)
-      >>> for _ in range(1000):
+      >>> @jax.jit
+      ... def step(x, state):
       ...   updates, state = tx.update(jax.grad(f)(x), state, x)
-      ...   x = optax.apply_updates(x, updates)
+      ...   return optax.apply_updates(x, updates), state
+      >>> for _ in range(1000):
+      ...   x, state = step(x, state)
       >>> bool(f(x) < 1e-3)
       True
 

@@ -89,8 +89,6 @@ os.environ["JAX_NUM_CPU_DEVICES"] = "1"
 
 # the docstring examples that train or compile a network (over 2.5 s on 2 cores)
 SLOW_DOCTESTS = {
-    "inna_optax._inna.scale_by_inna",
-    "inna_optax._innaprop.scale_by_innaprop",
     "inna_optax.training.loop.fit",
     "inna_optax.training.models.NiN",
 }
