@@ -51,6 +51,7 @@ _NEW_EMITTERS = tuple(int(v) for v in jaxlib.__version__.split(".")[:2]) >= (0, 
 if _NEW_EMITTERS:  # (an unknown flag aborts the process)
     _SPEED.append("--xla_cpu_use_fusion_emitters=false")
 os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", ""), *_SPEED]).strip()
+_AS_USERS = {"xla_cpu_use_fusion_emitters": True} if _NEW_EMITTERS else {}
 
 
 def compiled_as_users_do(lowered):
@@ -58,9 +59,6 @@ def compiled_as_users_do(lowered):
     outside the test suite: the HLO passes that rewrite a program depend on them (the
     native max pooling's gradient becomes a scatter only with them)."""
     return lowered.compile(_AS_USERS or None)
-
-
-_AS_USERS = {"xla_cpu_use_fusion_emitters": True} if _NEW_EMITTERS else {}
 
 
 @pytest.fixture
